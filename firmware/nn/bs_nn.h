@@ -1,0 +1,169 @@
+/*
+ * bs_nn: int8 inference engine whose results are bit-identical to TensorFlow Lite Micro's reference
+ * kernels (TFLite int8 quantization spec: per-channel int8 weights, int32 bias, Q31 fixed-point
+ * requantization with gemmlowp rounding).
+ *
+ * The model is a const bs_nn_graph generated on the host by `bowlsense export` (see README.md in this
+ * folder): weights already laid out for these kernels, input zero point folded into the biases,
+ * multipliers/shifts and lookup tables precomputed, and a static memory plan that places every
+ * activation tensor at a fixed byte offset in one caller-provided arena. The runtime never
+ * allocates, never prints, and only fails on misuse (checked by bs_nn_check / bs_nn_invoke).
+ *
+ *   static uint8_t arena[BS_MODEL_ARENA_BYTES] __attribute__((aligned(16)));
+ *   if (bs_nn_check(&bs_model_graph, arena, sizeof arena) != BS_NN_OK) ...;
+ *   bs_nn_invoke(&bs_model_graph, arena, sizeof arena, features_int8, scores_int8);
+ *
+ * All tensors are int8, batch 1, NHWC; lower-rank tensors are stored with leading dimensions of 1
+ * (a [1, N] fully-connected output is n=1, h=1, w=1, c=N).
+ */
+#ifndef BS_NN_H
+#define BS_NN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of the bs_nn_graph layout. Generated graphs carry the version they were written for;
+ * bs_nn_check refuses any other. */
+enum { BS_NN_GRAPH_VERSION = 1 };
+
+/* The arena must start on this boundary (bytes); every tensor offset in a plan is a multiple of it. */
+enum { BS_NN_ARENA_ALIGN = 16 };
+
+/* One status enum for the library: 0 is success, negatives are errors. */
+typedef enum {
+    BS_NN_OK = 0,
+    BS_NN_ERR_NULL = -1,     /* a required pointer was NULL */
+    BS_NN_ERR_VERSION = -2,  /* graph generated for another BS_NN_GRAPH_VERSION */
+    BS_NN_ERR_ARENA = -3,    /* arena smaller than graph->arena_bytes or not BS_NN_ARENA_ALIGN aligned */
+    BS_NN_ERR_OP = -4,       /* a layer has an op code this engine does not know */
+    BS_NN_ERR_GRAPH = -5     /* inconsistent graph: tensor index, shape or offset out of range */
+} bs_nn_status;
+
+/* Layer kinds. LOGISTIC and int8->int8 QUANTIZE are both lowered by export to BS_NN_OP_LUT_S8 (a
+ * 256-entry table computed on the host with TFLite's fixed-point arithmetic). Float QUANTIZE and
+ * DEQUANTIZE at the model's edges are not run here: see README.md. */
+typedef enum {
+    BS_NN_OP_CONV_2D_S8 = 1,
+    BS_NN_OP_DEPTHWISE_CONV_2D_S8 = 2,
+    BS_NN_OP_FULLY_CONNECTED_S8 = 3,
+    BS_NN_OP_MEAN_S8 = 4,            /* mean over H and W (keep_dims or not) */
+    BS_NN_OP_AVERAGE_POOL_2D_S8 = 5,
+    BS_NN_OP_MAX_POOL_2D_S8 = 6,
+    BS_NN_OP_ADD_S8 = 7,
+    BS_NN_OP_RESHAPE = 8,            /* a copy; export plans it in place (a no-op) where it can */
+    BS_NN_OP_LUT_S8 = 9,             /* out[i] = lut[in[i] + 128] */
+    BS_NN_OP_SOFTMAX_S8 = 10         /* over the last (C) dimension */
+} bs_nn_op;
+
+/* An int8 activation tensor: where it lives in the arena and its NHWC shape. */
+typedef struct {
+    uint32_t offset;       /* byte offset in the arena, multiple of BS_NN_ARENA_ALIGN */
+    int32_t h, w, c;       /* shape [1, h, w, c]; element count h * w * c */
+    int32_t zero_point;    /* int8 zero point, -128..127 (informational: kernels use the folded values) */
+} bs_nn_tensor;
+
+/*
+ * One layer. Which fields an op reads (others are 0 / NULL):
+ *
+ * CONV_2D / DEPTHWISE_CONV_2D:
+ *   kernel_h/w, stride_h/w, dilation_h/w, pad_top/left (TFLite SAME/VALID resolved to explicit
+ *   offsets), depth_multiplier (depthwise), input_offset (= -input zero point, used at the padded
+ *   border), output_offset (= output zero point), act_min/act_max (fused activation, int8 domain).
+ *   weights: conv [cout][kh][kw][cin] (TFLite OHWI); depthwise [cout][kh][kw] (channel-major, so a
+ *   channel's taps are contiguous). bias[cout]: int32 bias + input_offset * sum(weights of channel),
+ *   so kernels accumulate raw int8 products. multiplier[cout] (Q31) and shift[cout] (>0: left).
+ * FULLY_CONNECTED: weights [cout][cin]; bias, multiplier, shift per cout as above (a per-tensor
+ *   model repeats its one multiplier); output_offset, act_min/max.
+ * MEAN: input_offset (= -input zero point), output_offset, output_multiplier/shift (the rescale
+ *   TFLite computes for this op; see bs_nn.c), act_min/max (-128/127).
+ * AVERAGE_POOL_2D / MAX_POOL_2D: kernel_h/w, stride_h/w, pad_top/left, act_min/max.
+ * ADD: input2; input_offset/input2_offset (= -zero points), left_shift, input_multiplier/shift,
+ *   input2_multiplier/shift, output_multiplier/shift, output_offset, act_min/max (TFLite's params).
+ * RESHAPE: nothing; output has the same element count as input.
+ * LUT_S8: lut (256 entries, indexed by input value + 128).
+ * SOFTMAX: input_multiplier, input_shift (beta scaling as TFLite computes it), diff_min,
+ *   exp_lut (256 int32 entries: exp of (x - max) for x - max in -255..0, indexed by max - x, raw
+ *   fixed-point with 12 integer bits as TFLite's reference kernel accumulates them).
+ */
+typedef struct {
+    int32_t op;                 /* bs_nn_op */
+    int32_t input;              /* tensor index */
+    int32_t input2;             /* second input (ADD), else -1 */
+    int32_t output;             /* tensor index */
+    int32_t source_index;       /* operator index in the .tflite, for messages and per-layer reports */
+    int32_t kernel_h, kernel_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t depth_multiplier;
+    int32_t act_min, act_max;   /* output clamp, int8 domain */
+    int32_t input_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t left_shift;
+    int32_t input_multiplier, input_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t diff_min;
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;  /* per output channel, Q31 */
+    const int32_t *shift;       /* per output channel, > 0 shifts left */
+    const int8_t *lut;
+    const int32_t *exp_lut;
+} bs_nn_layer;
+
+/* A whole model: tensors, layers in execution order, and the static memory plan. */
+typedef struct {
+    uint32_t version;           /* BS_NN_GRAPH_VERSION */
+    uint32_t arena_bytes;       /* peak activation memory of the plan */
+    int32_t num_tensors;
+    const bs_nn_tensor *tensors;
+    int32_t num_layers;
+    const bs_nn_layer *layers;
+    int32_t input_tensor;       /* index of the model's int8 input */
+    int32_t output_tensor;      /* index of the model's int8 output */
+} bs_nn_graph;
+
+/* Optional per-layer hook (profiling: read a cycle counter). Called with finished = 0 before and
+ * finished = 1 after layer `layer_index` runs. */
+typedef void (*bs_nn_layer_hook)(void *user, int32_t layer_index, int32_t finished);
+
+/* Validate a graph against an arena once at start-up: version, op codes, tensor indices, shapes and
+ * that every tensor fits inside arena_size. arena may be NULL to check only the graph. */
+bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_t arena_size);
+
+/* Run the model. input: element count of the input tensor, copied into the arena first; NULL when
+ * the caller already wrote it at bs_nn_input(graph, arena). output: receives the output tensor;
+ * NULL to leave it in the arena at bs_nn_output(graph, arena). arena contents are scratch between
+ * calls. Returns BS_NN_OK, or the error bs_nn_check would give. */
+bs_nn_status bs_nn_invoke(const bs_nn_graph *graph, uint8_t *arena, uint32_t arena_size,
+                          const int8_t *input, int8_t *output);
+
+/* bs_nn_invoke with a hook around every layer (hook may be NULL). */
+bs_nn_status bs_nn_invoke_hooked(const bs_nn_graph *graph, uint8_t *arena, uint32_t arena_size,
+                                 const int8_t *input, int8_t *output,
+                                 bs_nn_layer_hook hook, void *user);
+
+/* Where the input / output tensors live in the arena (NULL on a NULL argument or a bad index). */
+int8_t *bs_nn_input(const bs_nn_graph *graph, uint8_t *arena);
+int8_t *bs_nn_output(const bs_nn_graph *graph, uint8_t *arena);
+
+/* Element counts of the input / output tensors (negative status on error). */
+int32_t bs_nn_input_size(const bs_nn_graph *graph);
+int32_t bs_nn_output_size(const bs_nn_graph *graph);
+
+/* Multiply-accumulates of one layer (conv, depthwise, fully connected; 0 for others), for reports. */
+uint32_t bs_nn_layer_macs(const bs_nn_graph *graph, int32_t layer_index);
+
+/* A short constant name for a status ("ok", "arena too small or misaligned", ...). */
+const char *bs_nn_status_name(bs_nn_status status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BS_NN_H */
