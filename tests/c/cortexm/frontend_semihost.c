@@ -1,0 +1,98 @@
+/*
+ * Front end on bare-metal Cortex-M under QEMU, I/O through Arm semihosting.
+ * Command line (QEMU -append): "IN.raw OUT.raw CHUNK": int16 PCM in, int16 frames out. QEMU puts the
+ * kernel's own path first, so the semihosting command line is "KERNEL IN.raw OUT.raw CHUNK".
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bs_frontend.h"
+
+extern uint32_t __bss_start, __bss_end, __stack_top;
+int main(void);
+
+void reset_handler(void) {
+    for (uint32_t *p = &__bss_start; p < &__bss_end; p++) *p = 0;
+#if defined(__ARM_FP)
+    /* enable CP10/CP11 so hard-float code may run */
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
+#endif
+    main();
+    for (;;) {}
+}
+
+static void default_handler(void) { for (;;) {} }
+
+typedef void (*handler)(void);
+__attribute__((section(".vectors"), used)) static const handler vectors[4] = {
+    (handler)(uintptr_t)&__stack_top, reset_handler, default_handler, default_handler,
+};
+
+static int32_t semihost(int32_t op, const void *arg) {
+    register int32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+enum { SYS_OPEN = 0x01, SYS_CLOSE = 0x02, SYS_WRITE = 0x05, SYS_READ = 0x06, SYS_GET_CMDLINE = 0x15,
+       SYS_EXIT_EXTENDED = 0x20 };
+
+static void exit_with(int32_t code) {
+    int32_t args[2] = {0x20026 /* ADP_Stopped_ApplicationExit */, code};
+    semihost(SYS_EXIT_EXTENDED, args);
+    for (;;) {}
+}
+
+static size_t length(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
+
+static int32_t open_file(const char *path, int32_t mode) {
+    int32_t args[3] = {(int32_t)(uintptr_t)path, mode, (int32_t)length(path)};
+    return semihost(SYS_OPEN, args);
+}
+
+static char cmdline[512];
+static bs_frontend_state state;
+static int16_t pcm[4096];
+static int16_t frames[(4096 / BS_FRONTEND_HOP_SAMPLES + 2) * BS_FRONTEND_NUM_MEL];
+
+int main(void) {
+    int32_t cmd_args[2] = {(int32_t)(uintptr_t)cmdline, sizeof(cmdline) - 1};
+    if (semihost(SYS_GET_CMDLINE, cmd_args) != 0) exit_with(10);
+    /* split "KERNEL IN OUT CHUNK" in place */
+    char *words[4] = {0};
+    int count = 0;
+    for (char *p = cmdline; *p && count < 4;) {
+        while (*p == ' ') *p++ = 0;
+        if (!*p) break;
+        words[count++] = p;
+        while (*p && *p != ' ') p++;
+    }
+    if (count < 3) exit_with(11);
+    size_t chunk = 160;
+    if (count == 4) { chunk = 0; for (const char *c = words[3]; *c; c++) chunk = chunk * 10 + (size_t)(*c - '0'); }
+    if (chunk < 1 || chunk > 4096) exit_with(12);
+
+    int32_t in = open_file(words[1], 1 /* "rb" */);
+    int32_t out = open_file(words[2], 5 /* "wb" */);
+    if (in < 0 || out < 0) exit_with(13);
+    bs_frontend_config cfg;
+    bs_frontend_default_config(&cfg);
+    if (bs_frontend_init(&state, &cfg) != BS_FRONTEND_OK) exit_with(14);
+    for (;;) {
+        int32_t rd[3] = {in, (int32_t)(uintptr_t)pcm, (int32_t)(chunk * sizeof(int16_t))};
+        int32_t not_read = semihost(SYS_READ, rd);
+        size_t n = (chunk * sizeof(int16_t) - (size_t)not_read) / sizeof(int16_t);
+        if (n == 0) break;
+        size_t written = 0;
+        if (bs_frontend_process(&state, pcm, n, frames, sizeof(frames) / sizeof(frames[0]) / BS_FRONTEND_NUM_MEL,
+                                &written) < 0)
+            exit_with(15);
+        int32_t wr[3] = {out, (int32_t)(uintptr_t)frames, (int32_t)(written * BS_FRONTEND_NUM_MEL * sizeof(int16_t))};
+        if (written && semihost(SYS_WRITE, wr) != 0) exit_with(16);
+    }
+    semihost(SYS_CLOSE, &in);
+    semihost(SYS_CLOSE, &out);
+    exit_with(0);
+    return 0;
+}

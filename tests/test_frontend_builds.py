@@ -1,0 +1,81 @@
+"""The same front end bits from every build: gcc and clang at -O0 and -O3 on x86-64, and Cortex-M4F
+(hard float ABI) and Cortex-M0+ (no FPU) under QEMU; plus an ASan + UBSan fuzz of the C API.
+
+Needs gcc, clang, arm-none-eabi-gcc and qemu-system-arm (.ci/run installs them); a missing tool fails
+the test with its name rather than skipping it."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from bowlsense.frontend.reference import reference_logmel
+from bowlsense.paths import REPO_ROOT
+from frontend_signals import adversarial_signals
+
+FRONTEND = REPO_ROOT / "firmware" / "frontend"
+C_TESTS = REPO_ROOT / "tests" / "c"
+SOURCES = [str(p) for p in sorted(FRONTEND.glob("*.c"))]
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+CORTEX_M = {
+    "cortex-m4f": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"],
+}
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed; .ci/run installs it (see README, 'Tests')")
+    return path
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory):
+    """Known vectors: the adversarial signals back to back, as one raw int16 file, and their frames."""
+    pcm = np.concatenate(list(adversarial_signals(0.5).values()))
+    path = tmp_path_factory.mktemp("vectors") / "in.raw"
+    pcm.tofile(path)
+    return path, reference_logmel(pcm)
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+@pytest.mark.parametrize("opt", ["-O0", "-O3"])
+def test_host_builds_are_bit_exact(tmp_path, vectors, compiler, opt):
+    exe = tmp_path / "frontend_pipe"
+    subprocess.run([need(compiler), opt, *WARNINGS, f"-I{FRONTEND}", str(C_TESTS / "frontend_pipe.c"),
+                    *SOURCES, "-o", str(exe)], check=True)
+    raw, expected = vectors
+    for chunk in ("1", "7", "1000"):
+        out = subprocess.run([str(exe), chunk], stdin=raw.open("rb"), capture_output=True, check=True).stdout
+        np.testing.assert_array_equal(np.frombuffer(out, np.int16).reshape(-1, 64), expected)
+
+
+@pytest.mark.parametrize("cpu", sorted(CORTEX_M))
+def test_cortex_m_builds_are_bit_exact_under_qemu(tmp_path, vectors, cpu):
+    elf = tmp_path / f"frontend_{cpu}.elf"
+    subprocess.run([
+        need("arm-none-eabi-gcc"), "-O2", "-mthumb", *CORTEX_M[cpu], *WARNINGS, "-ffreestanding",
+        "-fno-tree-loop-distribute-patterns", "-nostartfiles", "-T", str(C_TESTS / "cortexm" / "link.ld"),
+        f"-I{FRONTEND}", str(C_TESTS / "cortexm" / "frontend_semihost.c"), *SOURCES,
+        "--specs=nano.specs", "-lc", "-lgcc", "-o", str(elf)], check=True)
+    raw, expected = vectors
+    out = tmp_path / "out.raw"
+    # ARMv6-M (M0+) code is a subset of ARMv7E-M: it runs unchanged on QEMU's Cortex-M4 machine.
+    subprocess.run([need("qemu-system-arm"), "-M", "mps2-an386", "-display", "none", "-serial", "null",
+                    "-monitor", "none", "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
+                    "-append", f"{raw} {out} 7"], check=True, timeout=120)
+    np.testing.assert_array_equal(np.fromfile(out, np.int16).reshape(-1, 64), expected)
+
+
+def test_asan_ubsan_fuzz_of_the_c_api(tmp_path):
+    exe = tmp_path / "frontend_fuzz"
+    subprocess.run([need("gcc"), "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                    *WARNINGS, f"-I{FRONTEND}", str(C_TESTS / "frontend_fuzz.c"), *SOURCES, "-o", str(exe)],
+                   check=True)
+    result = subprocess.run([str(exe), "100000"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "100000 iterations, no failures" in result.stdout
+    assert "runtime error" not in result.stderr and "AddressSanitizer" not in result.stderr
