@@ -1,0 +1,105 @@
+"""Front end features cached on disk, keyed by what determines them.
+
+key = sha256(canonical recipe JSON + front end config hash). The recipe names the parent clips by
+sha256 and every transform parameter and seed (see lineage.py), so equal keys mean equal samples, and
+a front end whose configuration (or integer algorithm version) changed gets new keys: old entries are
+never read again. Files live under <cache_dir>/features/<front end hash[:16]>/, so `prune()` can drop
+whole stale front ends at once.
+
+Each entry is an .npy of the int16 frames (n_frames, num_mel) the C front end computed; writes are
+atomic (temp file + rename), so a crash or two concurrent trainers cannot leave a half-written entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import shutil
+import tempfile
+
+import numpy as np
+
+from .lineage import Lineage, Sources, canonical_json
+
+
+class FeatureCache:
+    def __init__(self, root: str | os.PathLike | None = None, frontend=None):
+        """root: defaults to bowlsense.paths.cache_dir() / "features". frontend: a
+        bowlsense.frontend.Frontend (created on first use when None)."""
+        if root is None:
+            from .. import paths
+            root = paths.cache_dir() / "features"
+        self.root = pathlib.Path(root)
+        self._frontend = frontend
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def frontend(self):
+        if self._frontend is None:
+            from ..frontend import Frontend
+            self._frontend = Frontend()
+        return self._frontend
+
+    @property
+    def frontend_hash(self) -> str:
+        return self.frontend.config.hash
+
+    def key(self, lineage: Lineage) -> str:
+        text = canonical_json({"recipe": lineage.recipe, "frontend": self.frontend_hash})
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def path(self, lineage: Lineage) -> pathlib.Path:
+        k = self.key(lineage)
+        return self.root / self.frontend_hash[:16] / k[:2] / f"{k}.npy"
+
+    def get(self, lineage: Lineage) -> np.ndarray | None:
+        p = self.path(lineage)
+        try:
+            frames = np.load(p, allow_pickle=False)
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError, EOFError):
+            p.unlink(missing_ok=True)  # unreadable entry: recompute rather than fail training
+            return None
+        if frames.dtype != np.int16 or frames.ndim != 2 or frames.shape[1] != self.frontend.config.num_mel:
+            p.unlink(missing_ok=True)
+            return None
+        return frames
+
+    def put(self, lineage: Lineage, frames: np.ndarray) -> None:
+        frames = np.asarray(frames)
+        if frames.dtype != np.int16 or frames.ndim != 2:
+            raise ValueError(f"cache entries are (n, num_mel) int16 frames, got {frames.dtype} {frames.shape}")
+        p = self.path(lineage)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, frames, allow_pickle=False)
+            os.replace(tmp, p)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def frames(self, lineage: Lineage, sources: Sources) -> np.ndarray:
+        """The example's front end frames: from the cache, or rendered, computed and stored."""
+        cached = self.get(lineage)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        frames = self.frontend.process(sources.render(lineage.recipe))
+        self.put(lineage, frames)
+        return frames
+
+    def prune(self) -> int:
+        """Delete entries made by other front end configurations; returns how many folders went."""
+        if not self.root.is_dir():
+            return 0
+        current = self.frontend_hash[:16]
+        stale = [d for d in self.root.iterdir() if d.is_dir() and d.name != current]
+        for d in stale:
+            shutil.rmtree(d, ignore_errors=True)
+        return len(stale)

@@ -1,0 +1,280 @@
+"""Trust gate, grouped splits, mixtures, lineage and the feature cache, on real clips."""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bowlsense.data import (AugmentConfig, Clip, Dataset, FeatureCache, Lineage, Sources, TrustError,
+                            clip_recipe, group_key, group_split, load_audio, mixture, multi_hot,
+                            plan_augment, plan_examples, plan_mixtures, regenerate, union)
+from bowlsense.data.mixing import active_rms, mix_pcm
+
+# A handful of real clips per label, copied into a temporary dataset so tests can plant things in it.
+PICK = {
+    "speech": ["audio/speech/fsdd/0_george_0.wav", "audio/speech/fsdd/1_jackson_2.wav",
+               "audio/speech/speech_commands/yes_1000ms.wav", "audio/speech/vctk/p286_011.wav"],
+    "eating": None, "bowl": None, "drinking": None,
+    "background": ["audio/noise/audiomentations/hens.ogg", "audio/kitchen20/0-158737-A-0.wav",
+                   "audio/noise/silence_1000ms.wav"],
+}
+
+
+@pytest.fixture(scope="module")
+def real(shared_data_dir):
+    return Dataset.load(shared_data_dir)
+
+
+@pytest.fixture()
+def small(tmp_path, real):
+    """A dataset folder with ~14 verified real clips and one planted unverified speech clip."""
+    chosen = []
+    for label, paths in PICK.items():
+        rows = [c for c in real.clips if c.verified and c.labels == (label,)]
+        rows = [c for c in rows if c.path in paths] if paths else rows[:3]
+        chosen.extend(rows)
+    out = []
+    for c in chosen:
+        dst = tmp_path / c.path
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(c.abspath, dst)
+        out.append(dataclasses.replace(c, root=tmp_path))
+    # The plant: real speech, loud and labelled like the rest, but nobody verified it.
+    planted = tmp_path / "audio/planted/unverified_speech.wav"
+    planted.parent.mkdir(parents=True)
+    shutil.copyfile(real.root / "audio/speech/fsdd/3_lucas_1.wav", planted)
+    sha = hashlib.sha256(planted.read_bytes()).hexdigest()
+    out.append(Clip("audio/planted/unverified_speech.wav", ("speech",), "no", sha, "planted", "", "", root=tmp_path))
+    ds = Dataset(tmp_path, out)
+    ds.save()
+    return Dataset.load(tmp_path), sha
+
+
+# -- trust gate -------------------------------------------------------------------------------------
+
+def test_real_trust_gate_counts(real):
+    clips, left_out = real.verified()
+    assert left_out == sum(1 for c in real.clips if not c.verified) == 13
+    assert all(c.verified for c in clips) and len(clips) + left_out == len(real.clips)
+    assert "left out 13 unverified" in real.verified().summary()
+
+
+def test_planted_unverified_clip_never_reaches_a_training_batch(small, tmp_path):
+    ds, planted_sha = small
+    gate = ds.verified()
+    assert gate.left_out == 1 and gate.left_out_clips[0].sha256 == planted_sha
+    split = group_split(gate.clips, 0.3, seed=1)
+    sources = Sources(split.train)
+    plans = plan_examples(split.train, sources, seed=3, augment_per_clip=2, mixtures=20,
+                          config=AugmentConfig(noise_p=1.0))
+    planted_pcm = load_audio(tmp_path / "audio/planted/unverified_speech.wav")
+    cache = FeatureCache(tmp_path / "cache")
+    for lin in plans:
+        assert planted_sha not in lin.parents
+        pcm = sources.render(lin.recipe)
+        assert not (len(pcm) == len(planted_pcm) and np.array_equal(pcm, planted_pcm))
+        cache.frames(lin, sources)
+    assert cache.misses == len({lin.key for lin in plans})
+    # and every way in refuses it outright
+    planted = next(c for c in ds.clips if c.sha256 == planted_sha)
+    with pytest.raises(TrustError, match="unverified_speech.wav"):
+        Sources(ds.clips)
+    with pytest.raises(TrustError, match="unverified_speech.wav"):
+        clip_recipe(planted)
+    with pytest.raises(TrustError, match="unverified_speech.wav"):
+        plan_mixtures(ds.clips, 3, seed=0)
+    with pytest.raises(TrustError):
+        regenerate(Lineage({"op": "clip", "sha256": planted_sha, "path": planted.path, "labels": ["speech"]}),
+                   sources)
+
+
+def test_changed_file_is_refused_after_verification(small):
+    ds, _ = small
+    clip = next(c for c in ds.clips if c.verified and c.path.endswith(".wav"))
+    data = bytearray(clip.abspath.read_bytes())
+    data[-2:] = b"\x00\x40"  # one sample changed
+    clip.abspath.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="sha256 mismatch"):
+        Sources([clip]).clip_pcm(clip.sha256)
+
+
+# -- splits ---------------------------------------------------------------------------------------
+
+def test_group_keys_follow_recordings(real):
+    by_path = {c.path: c for c in real.clips}
+    g = lambda p: group_key(by_path[p])
+    # Kitchen20: one recording cut into several takes / folds / classes stays one group
+    assert g("audio/kitchen20/0-149276-A-14.wav") == g("audio/kitchen20/0-149276-B-12.wav")
+    assert g("audio/kitchen20/5-J2-couvert(1).mp4-A-15.wav") == g("audio/kitchen20/6-J2-couvert(1).mp4-C-15.wav")
+    assert g("audio/kitchen20/0-158737-A-0.wav") != g("audio/kitchen20/1-202718-A-0.wav")
+    # FSDD speaker, Speech Commands speaker hash
+    assert g("audio/speech/fsdd/0_george_0.wav") == g("audio/speech/fsdd/7_george_3.wav")
+    assert g("audio/speech/fsdd/0_george_0.wav") != g("audio/speech/fsdd/0_lucas_0.wav")
+    assert g("audio/speech/speech_commands/eight_0a196374_nohash_0.wav") == \
+        g("audio/speech/speech_commands/three_0a196374_nohash_0.wav")
+    # a long background recording is its own group
+    assert g("audio/noise/speech_commands/white_noise.wav") != g("audio/noise/speech_commands/pink_noise.wav")
+
+
+def test_explicit_group_column_wins(real):
+    a, b = real.clips[0], real.clips[1]
+    assert group_key(dataclasses.replace(a, group="x")) == group_key(dataclasses.replace(b, group="x"))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_split_never_shares_a_group_and_covers_labels(real, seed):
+    clips = real.verified().clips
+    train, val = group_split(clips, 0.2, seed)
+    assert not {group_key(c) for c in train} & {group_key(c) for c in val}
+    assert sorted(c.path for c in train + val) == sorted(c.path for c in clips)
+    for label in ("speech", "eating", "bowl", "drinking", "background"):
+        n = sum(label in c.labels for c in clips)
+        n_val = sum(label in c.labels for c in val)
+        assert 0 < n_val < n, label
+        assert abs(n_val / n - 0.2) < 0.15, (label, n_val, n)
+    assert group_split(clips, 0.2, seed) == (train, val)  # deterministic
+
+
+# -- mixtures ---------------------------------------------------------------------------------------
+
+def test_mixture_labels_are_union_of_parents(real):
+    clips = real.verified().clips
+    first = {lab: next(c for c in clips if c.labels == (lab,)) for lab in ("speech", "eating", "bowl", "background")}
+    assert mixture(first["speech"], first["eating"], 1).labels == ("speech", "eating")
+    assert mixture(first["speech"], first["background"], 2).labels == ("speech",)
+    assert mixture(first["bowl"], first["eating"], 3).labels == ("bowl", "eating")
+    assert mixture(first["background"], first["background"], 4).labels == ("background",)
+    lin = mixture(first["speech"], first["bowl"], 5)
+    assert list(multi_hot(lin.labels, ("eating", "drinking", "bowl", "speech"))) == [0, 0, 1, 1]
+    for m in plan_mixtures(clips, 40, seed=9):
+        parents = [c for c in clips if c.sha256 in m.clip_parents]
+        assert set(m.labels) == set(union(*[p.labels for p in parents]))
+        assert "speech" in m.labels and -10 <= m.recipe["snr_db"] <= 10
+
+
+def test_mix_hits_the_drawn_snr():
+    rng = np.random.default_rng(0)
+    s = (rng.standard_normal(8000) * 1000).astype(np.int16)
+    n = (rng.standard_normal(16000) * 300).astype(np.int16)
+    for snr in (-10.0, 0.0, 7.5):
+        y = mix_pcm(s, n, snr, 16000, 0.25, 0.0).astype(np.float64)
+        # recover the noise part: everything outside the signal's span is noise only
+        off = int(np.floor(0.25 * (16000 - 8000 + 1)))
+        noise_only = np.concatenate([y[:off], y[off + 8000:]])
+        measured = 20 * np.log10(active_rms(s) / active_rms(noise_only))  # the level definition mixing uses
+        assert np.max(np.abs(y)) < 31000  # not peak-limited, so the level is the drawn one
+        assert abs(measured - snr) < 0.2
+
+
+# -- lineage ----------------------------------------------------------------------------------------
+
+ALL_ON = AugmentConfig(time_stretch_p=1.0, pitch_p=1.0, rir_p=1.0, noise_p=1.0)
+
+
+def _lineages(real, shared_data_dir):
+    clips = [c for c in real.verified().clips if c.path in
+             {p for v in PICK.values() if v for p in v}] + \
+            [next(c for c in real.clips if c.verified and c.labels == ("eating",))]
+    sources = Sources(clips, rir_dir=shared_data_dir / "rir")
+    out = [Lineage(plan_augment(clip_recipe(c), 100 + i, sources, ALL_ON)) for i, c in enumerate(clips)]
+    mixes = plan_mixtures(clips, 4, seed=5)
+    out += mixes + [Lineage(plan_augment(m.recipe, 200 + i, sources, ALL_ON)) for i, m in enumerate(mixes)]
+    return clips, sources, out
+
+
+def test_lineage_regenerates_exact_samples(real, shared_data_dir):
+    clips, sources, lineages = _lineages(real, shared_data_dir)
+    rendered = [sources.render(l.recipe) for l in lineages]
+    assert any(l.recipe.get("rir") and l.recipe.get("noise") for l in lineages)
+    fresh = Sources(clips, rir_dir=shared_data_dir / "rir")
+    for lin, pcm in zip(reversed(lineages), reversed(rendered)):  # other order, other cache state
+        again = regenerate(Lineage.from_json(lin.to_json()), fresh)
+        assert again.dtype == np.int16 and np.array_equal(again, pcm), lin.describe()
+    # in a fresh interpreter too: nothing depends on global random state or warm caches
+    payload = json.dumps({"clips": [c.path for c in clips], "root": str(real.root),
+                          "rir": str(shared_data_dir / "rir"), "lineages": [l.to_json() for l in lineages]})
+    code = """
+import sys, json, hashlib
+from bowlsense.data import Dataset, Sources, regenerate
+p = json.loads(sys.stdin.read())
+ds = Dataset.load(p["root"])
+src = Sources([c for c in ds.clips if c.path in set(p["clips"])], rir_dir=p["rir"])
+print(json.dumps([hashlib.sha256(regenerate(l, src).tobytes()).hexdigest() for l in p["lineages"]]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [hashlib.sha256(p.tobytes()).hexdigest() for p in rendered]
+
+
+def test_lineage_records_parents_and_parameters(real, shared_data_dir):
+    clips, sources, lineages = _lineages(real, shared_data_dir)
+    aug = lineages[0].recipe
+    for k in ("seed", "time_stretch_rate", "pitch_semitones", "gain_db"):
+        assert isinstance(aug[k], (int, float))
+    assert aug["rir"]["sha256"] in lineages[0].parents and aug["noise"]["sha256"] in lineages[0].parents
+    assert lineages[0].clip_parents == (clips[0].sha256,)
+    assert lineages[0].labels == clips[0].labels or clips[0].labels == ("background",)
+    # same seed, same plan; different seed, different plan
+    assert plan_augment(clip_recipe(clips[0]), 100, sources, ALL_ON) == aug
+    assert plan_augment(clip_recipe(clips[0]), 101, sources, ALL_ON) != aug
+
+
+def test_plan_is_deterministic_and_keeps_every_clip(real):
+    verified = real.verified().clips
+    clips = verified[:20] + [c for c in verified if "speech" in c.labels][:10]
+    sources = Sources(clips)
+    a = plan_examples(clips, sources, seed=4, augment_per_clip=2, mixtures=10)
+    b = plan_examples(clips, sources, seed=4, augment_per_clip=2, mixtures=10)
+    assert [l.key for l in a] == [l.key for l in b]
+    assert len(a) == 30 * 3 + 10
+    counts = collections.Counter(l.clip_parents[0] for l in a[:90])
+    assert set(counts.values()) == {3}
+
+
+# -- feature cache ----------------------------------------------------------------------------------
+
+class _OtherFrontend:
+    """Stands in for a front end built with a different configuration."""
+
+    def __init__(self, real_frontend):
+        from bowlsense.frontend import FrontendConfig
+        self.config = FrontendConfig(algorithm_version=real_frontend.config.algorithm_version + 1)
+        self._real = real_frontend
+        self.calls = 0
+
+    def process(self, pcm):
+        self.calls += 1
+        return self._real.process(pcm)
+
+
+def test_feature_cache_hits_and_invalidates_on_frontend_change(real, tmp_path):
+    from bowlsense.frontend import Frontend
+
+    clips = real.verified().clips[:4]
+    sources = Sources(clips)
+    plans = plan_examples(clips, sources, seed=0, augment_per_clip=1)
+    fe = Frontend()
+    cache = FeatureCache(tmp_path, frontend=fe)
+    first = [cache.frames(l, sources) for l in plans]
+    assert (cache.hits, cache.misses) == (0, len(plans))
+    again = [cache.frames(l, sources) for l in plans]
+    assert cache.hits == len(plans)
+    for a, b, lin in zip(first, again, plans):
+        assert a.dtype == np.int16 and np.array_equal(a, b)
+        assert np.array_equal(a, fe.process(sources.render(lin.recipe)))
+    other = _OtherFrontend(fe)
+    changed = FeatureCache(tmp_path, frontend=other)
+    [changed.frames(l, sources) for l in plans]
+    assert changed.misses == len(plans) and other.calls == len(plans)
+    assert changed.prune() == 1 and cache.get(plans[0]) is None
+    # a corrupt entry is recomputed, not trusted
+    p = changed.path(plans[0])
+    p.write_bytes(b"garbage")
+    assert np.array_equal(changed.frames(plans[0], sources), first[0])
