@@ -7,5 +7,6 @@ from setuptools import setup
 setup(
     cffi_modules=[
         "python/bowlsense/frontend/_build.py:ffibuilder",
+        "python/bowlsense/nn/_build.py:ffibuilder",
     ],
 )

@@ -72,13 +72,13 @@ typedef struct {
  *   kernel_h/w, stride_h/w, dilation_h/w, pad_top/left (TFLite SAME/VALID resolved to explicit
  *   offsets), depth_multiplier (depthwise), input_offset (= -input zero point, used at the padded
  *   border), output_offset (= output zero point), act_min/act_max (fused activation, int8 domain).
- *   weights: conv [cout][kh][kw][cin] (TFLite OHWI); depthwise [cout][kh][kw] (channel-major, so a
- *   channel's taps are contiguous). bias[cout]: int32 bias + input_offset * sum(weights of channel),
+ *   weights: conv [cout][kh][kw][cin] (TFLite OHWI); depthwise [kh][kw][cout] (TFLite's layout, so
+ *   one tap of all channels is contiguous). bias[cout]: int32 bias + input_offset * sum(weights of channel),
  *   so kernels accumulate raw int8 products. multiplier[cout] (Q31) and shift[cout] (>0: left).
  * FULLY_CONNECTED: weights [cout][cin]; bias, multiplier, shift per cout as above (a per-tensor
  *   model repeats its one multiplier); output_offset, act_min/max.
- * MEAN: input_offset (= -input zero point), output_offset, output_multiplier/shift (the rescale
- *   TFLite computes for this op; see bs_nn.c), act_min/max (-128/127).
+ * MEAN: input_offset (= -input zero point), output_offset, output_multiplier/output_shift: TFLite's
+ *   input/output rescale with 1/count folded in as its reference QuantizedMeanOrSum does it.
  * AVERAGE_POOL_2D / MAX_POOL_2D: kernel_h/w, stride_h/w, pad_top/left, act_min/max.
  * ADD: input2; input_offset/input2_offset (= -zero points), left_shift, input_multiplier/shift,
  *   input2_multiplier/shift, output_multiplier/shift, output_offset, act_min/max (TFLite's params).

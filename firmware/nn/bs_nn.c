@@ -1,0 +1,600 @@
+/*
+ * bs_nn runtime: graph validation and the int8 kernels. Every kernel reproduces the arithmetic of
+ * TFLite Micro's reference kernel for the same op (see README.md for the op table); where ours is
+ * organised differently (input zero point folded into the bias, virtual padding, lookup tables), the
+ * result is still identical in every bit because int32 addition is associative modulo 2^32.
+ *
+ * No malloc, no stdio, no libm. Freestanding apart from <stdint.h>.
+ */
+#include "bs_nn.h"
+
+#include "bs_nn_fixedpoint.h"
+
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+#include <arm_acle.h>
+#define BS_NN_USE_DSP 1
+#else
+#define BS_NN_USE_DSP 0
+#endif
+
+/* Depthwise kernels accumulate this many channels at once in a stack array. */
+enum { BS_NN_DW_CHUNK = 32 };
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Inner loops                                                                                     */
+
+#if BS_NN_USE_DSP
+static inline uint32_t bs_nn_read_u32(const int8_t *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4); /* one unaligned LDR on Cortex-M4 */
+    return v;
+}
+#endif
+
+/* acc + sum(a[i] * b[i]) for i < n. On cores with the DSP extension, four products per two SMLADs:
+ * SXTB16 sign-extends bytes 0 and 2 (and, after a rotate by 8, bytes 1 and 3) into int16 pairs. */
+static inline int32_t bs_nn_dot_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t acc)
+{
+#if BS_NN_USE_DSP
+    while (n >= 4) {
+        const uint32_t wa = bs_nn_read_u32(a);
+        const uint32_t wb = bs_nn_read_u32(b);
+        const int16x2_t a02 = __sxtb16((int8x4_t)wa);
+        const int16x2_t a13 = __sxtb16((int8x4_t)((wa >> 8) | (wa << 24)));
+        const int16x2_t b02 = __sxtb16((int8x4_t)wb);
+        const int16x2_t b13 = __sxtb16((int8x4_t)((wb >> 8) | (wb << 24)));
+        acc = __smlad(a02, b02, acc);
+        acc = __smlad(a13, b13, acc);
+        a += 4;
+        b += 4;
+        n -= 4;
+    }
+#endif
+    for (; n > 0; --n) {
+        acc += (int32_t)*a++ * (int32_t)*b++;
+    }
+    return acc;
+}
+
+/* Sum of n weights, for taps that fall into the padding. */
+static inline int32_t bs_nn_sum_s8(const int8_t *w, int32_t n)
+{
+    int32_t s = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        s += w[i];
+    }
+    return s;
+}
+
+static inline int8_t bs_nn_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+                                      int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    acc = bs_nn_mbqm(acc, multiplier, shift) + output_offset;
+    return (int8_t)bs_nn_clamp(acc, act_min, act_max);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Kernels                                                                                         */
+
+/*
+ * TFLite's ConvPerChannel accumulates filter * (input + input_offset) over the taps inside the
+ * image. Here bias[oc] already holds bias + input_offset * sum(all taps of oc), so the inner loop is
+ * a plain int8 dot product; a tap in the padding contributes filter * (-input_offset), which cancels
+ * its share of the folded term exactly.
+ */
+static void bs_nn_conv_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
+                          const int8_t *in, int8_t *out)
+{
+    const int32_t H = ti->h, W = ti->w, C = ti->c;
+    const int32_t OH = to->h, OW = to->w, OC = to->c;
+    const int32_t kh = L->kernel_h, kw = L->kernel_w;
+    const int32_t dh = L->dilation_h, dw = L->dilation_w;
+    const int32_t pad_value = -L->input_offset;
+    const int32_t filter_size = kh * kw * C;
+
+    for (int32_t oy = 0; oy < OH; ++oy) {
+        const int32_t iy0 = oy * L->stride_h - L->pad_top;
+        for (int32_t ox = 0; ox < OW; ++ox) {
+            const int32_t ix0 = ox * L->stride_w - L->pad_left;
+            const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + (kh - 1) * dh < H &&
+                                 ix0 + (kw - 1) * dw < W;
+            int8_t *o = out + (oy * OW + ox) * OC;
+            for (int32_t oc = 0; oc < OC; ++oc) {
+                const int8_t *w = L->weights + oc * filter_size;
+                int32_t acc = L->bias[oc];
+                if (interior && dw == 1) {
+                    /* A filter row of kw taps reads kw * C contiguous input bytes. */
+                    for (int32_t ky = 0; ky < kh; ++ky) {
+                        acc = bs_nn_dot_s8(in + ((iy0 + ky * dh) * W + ix0) * C, w + ky * kw * C,
+                                           kw * C, acc);
+                    }
+                } else {
+                    for (int32_t ky = 0; ky < kh; ++ky) {
+                        const int32_t iy = iy0 + ky * dh;
+                        for (int32_t kx = 0; kx < kw; ++kx) {
+                            const int32_t ix = ix0 + kx * dw;
+                            const int8_t *wt = w + (ky * kw + kx) * C;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                                acc = bs_nn_dot_s8(in + (iy * W + ix) * C, wt, C, acc);
+                            } else {
+                                acc += pad_value * bs_nn_sum_s8(wt, C);
+                            }
+                        }
+                    }
+                }
+                o[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset,
+                                         L->act_min, L->act_max);
+            }
+        }
+    }
+}
+
+/* Depthwise: output channel oc reads input channel oc / depth_multiplier. Weights [kh][kw][OC], so
+ * one tap of BS_NN_DW_CHUNK channels is contiguous in both input (multiplier 1) and weights. */
+static void bs_nn_depthwise_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
+                               const int8_t *in, int8_t *out)
+{
+    const int32_t H = ti->h, W = ti->w, C = ti->c;
+    const int32_t OH = to->h, OW = to->w, OC = to->c;
+    const int32_t kh = L->kernel_h, kw = L->kernel_w;
+    const int32_t dh = L->dilation_h, dw = L->dilation_w;
+    const int32_t dm = L->depth_multiplier;
+    const int32_t pad_value = -L->input_offset;
+    int32_t acc[BS_NN_DW_CHUNK];
+
+    for (int32_t oy = 0; oy < OH; ++oy) {
+        const int32_t iy0 = oy * L->stride_h - L->pad_top;
+        for (int32_t ox = 0; ox < OW; ++ox) {
+            const int32_t ix0 = ox * L->stride_w - L->pad_left;
+            int8_t *o = out + (oy * OW + ox) * OC;
+            for (int32_t c0 = 0; c0 < OC; c0 += BS_NN_DW_CHUNK) {
+                const int32_t n = OC - c0 < BS_NN_DW_CHUNK ? OC - c0 : BS_NN_DW_CHUNK;
+                for (int32_t i = 0; i < n; ++i) {
+                    acc[i] = L->bias[c0 + i];
+                }
+                for (int32_t ky = 0; ky < kh; ++ky) {
+                    const int32_t iy = iy0 + ky * dh;
+                    for (int32_t kx = 0; kx < kw; ++kx) {
+                        const int32_t ix = ix0 + kx * dw;
+                        const int8_t *wt = L->weights + (ky * kw + kx) * OC + c0;
+                        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                            const int8_t *x = in + (iy * W + ix) * C;
+                            if (dm == 1) {
+                                x += c0;
+                                for (int32_t i = 0; i < n; ++i) {
+                                    acc[i] += (int32_t)wt[i] * (int32_t)x[i];
+                                }
+                            } else {
+                                for (int32_t i = 0; i < n; ++i) {
+                                    acc[i] += (int32_t)wt[i] * (int32_t)x[(c0 + i) / dm];
+                                }
+                            }
+                        } else {
+                            for (int32_t i = 0; i < n; ++i) {
+                                acc[i] += (int32_t)wt[i] * pad_value;
+                            }
+                        }
+                    }
+                }
+                for (int32_t i = 0; i < n; ++i) {
+                    o[c0 + i] = bs_nn_requantize(acc[i], L->multiplier[c0 + i], L->shift[c0 + i],
+                                                 L->output_offset, L->act_min, L->act_max);
+                }
+            }
+        }
+    }
+}
+
+static void bs_nn_fully_connected_s8(const bs_nn_layer *L, const bs_nn_tensor *ti,
+                                     const bs_nn_tensor *to, const int8_t *in, int8_t *out)
+{
+    const int32_t n_in = ti->h * ti->w * ti->c;
+    const int32_t n_out = to->h * to->w * to->c;
+    for (int32_t oc = 0; oc < n_out; ++oc) {
+        const int32_t acc = bs_nn_dot_s8(in, L->weights + oc * n_in, n_in, L->bias[oc]);
+        out[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset,
+                                   L->act_min, L->act_max);
+    }
+}
+
+/* TFLite's int8 MEAN (QuantizedMeanOrSum): the raw sum minus zero point x count, rescaled once with
+ * a multiplier that already includes 1/count. */
+static void bs_nn_mean_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
+                          const int8_t *in, int8_t *out)
+{
+    const int32_t count = ti->h * ti->w;
+    const int32_t C = ti->c;
+    (void)to;
+    for (int32_t c = 0; c < C; ++c) {
+        int32_t sum = L->input_offset * count;
+        for (int32_t p = 0; p < count; ++p) {
+            sum += in[p * C + c];
+        }
+        out[c] = bs_nn_requantize(sum, L->output_multiplier, L->output_shift, L->output_offset, -128, 127);
+    }
+}
+
+/* Window of a pooling output clipped to the image: [*start, *end) in filter coordinates. */
+static inline void bs_nn_clip_window(int32_t origin, int32_t k, int32_t size, int32_t *start,
+                                     int32_t *end)
+{
+    *start = origin < 0 ? -origin : 0;
+    *end = size - origin < k ? size - origin : k;
+}
+
+static void bs_nn_pool_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
+                          const int8_t *in, int8_t *out, int is_max)
+{
+    const int32_t W = ti->w, C = ti->c;
+    for (int32_t oy = 0; oy < to->h; ++oy) {
+        const int32_t iy0 = oy * L->stride_h - L->pad_top;
+        int32_t y0, y1;
+        bs_nn_clip_window(iy0, L->kernel_h, ti->h, &y0, &y1);
+        for (int32_t ox = 0; ox < to->w; ++ox) {
+            const int32_t ix0 = ox * L->stride_w - L->pad_left;
+            int32_t x0, x1;
+            bs_nn_clip_window(ix0, L->kernel_w, W, &x0, &x1);
+            int8_t *o = out + (oy * to->w + ox) * C;
+            for (int32_t c = 0; c < C; ++c) {
+                int32_t acc = is_max ? -128 : 0;
+                int32_t count = 0;
+                for (int32_t fy = y0; fy < y1; ++fy) {
+                    const int8_t *row = in + ((iy0 + fy) * W + ix0) * C + c;
+                    for (int32_t fx = x0; fx < x1; ++fx) {
+                        const int32_t v = row[fx * C];
+                        if (is_max) {
+                            acc = v > acc ? v : acc;
+                        } else {
+                            acc += v;
+                        }
+                        ++count;
+                    }
+                }
+                if (!is_max && count > 0) {
+                    /* Round to nearest, ties away from zero, as the reference AveragePool. */
+                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                }
+                o[c] = (int8_t)bs_nn_clamp(acc, L->act_min, L->act_max);
+            }
+        }
+    }
+}
+
+/* TFLite's quantized ADD: both inputs shifted left by left_shift (20), rescaled to a common scale,
+ * summed, rescaled to the output. */
+static void bs_nn_add_s8(const bs_nn_layer *L, int32_t n, const int8_t *a, const int8_t *b,
+                         int8_t *out)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t va = (int32_t)((uint32_t)(a[i] + L->input_offset) << L->left_shift);
+        const int32_t vb = (int32_t)((uint32_t)(b[i] + L->input2_offset) << L->left_shift);
+        const int32_t sa = bs_nn_mbqm(va, L->input_multiplier, L->input_shift);
+        const int32_t sb = bs_nn_mbqm(vb, L->input2_multiplier, L->input2_shift);
+        out[i] = bs_nn_requantize(sa + sb, L->output_multiplier, L->output_shift, L->output_offset,
+                                  L->act_min, L->act_max);
+    }
+}
+
+static void bs_nn_lut_s8(const int8_t *lut, int32_t n, const int8_t *in, int8_t *out)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = lut[(int32_t)in[i] + 128];
+    }
+}
+
+static int bs_nn_clz32(uint32_t x)
+{
+    int n = 0;
+    if (x == 0) {
+        return 32;
+    }
+    while (!(x & 0x80000000u)) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT with a positive exponent: a saturating left shift. */
+static int32_t bs_nn_sat_shl(int32_t x, int exponent)
+{
+    const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+static inline int32_t bs_nn_wrap_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
+/* gemmlowp one_over_one_plus_x_for_x_in_0_1: Newton-Raphson for 1 / (1 + a), a and result raw Q0.31
+ * (the result in Q0.31 is 1 / (1 + a) / 2 ... scaled as gemmlowp defines it). */
+static int32_t bs_nn_one_over_one_plus_x(int32_t a)
+{
+    const int64_t sum = (int64_t)a + (int64_t)INT32_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    int32_t x = bs_nn_wrap_add(1515870810, bs_nn_srdhm(half_denominator, -1010580540)); /* Q2.29 */
+    for (int i = 0; i < 3; ++i) {
+        const int32_t half_denominator_times_x = bs_nn_srdhm(half_denominator, x);
+        const int32_t one_minus = bs_nn_wrap_add((int32_t)1 << 29, -half_denominator_times_x);
+        x = bs_nn_wrap_add(x, bs_nn_sat_shl(bs_nn_srdhm(x, one_minus), 2));
+    }
+    return bs_nn_sat_shl(x, 1);
+}
+
+/* TFLite's int8 Softmax. exp_lut[d] holds exp_on_negative_values of the rescaled difference -d
+ * (raw Q0.31), or 0 where -d < diff_min, which yields exactly the reference's -128 output. */
+static void bs_nn_softmax_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const int8_t *in,
+                             int8_t *out)
+{
+    const int32_t depth = ti->c;
+    const int32_t rows = ti->h * ti->w;
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *x = in + r * depth;
+        int8_t *o = out + r * depth;
+        int32_t max = -128;
+        for (int32_t c = 0; c < depth; ++c) {
+            max = x[c] > max ? x[c] : max;
+        }
+        int32_t sum = 0; /* Q12.19 */
+        for (int32_t c = 0; c < depth; ++c) {
+            sum = bs_nn_wrap_add(sum, bs_nn_rdbp(L->exp_lut[max - x[c]], 12));
+        }
+        const int headroom_plus_one = bs_nn_clz32((uint32_t)sum);
+        const int num_bits_over_unit = 12 - headroom_plus_one;
+        const int32_t shifted_sum_minus_one =
+            (int32_t)(((uint32_t)sum << headroom_plus_one) - ((uint32_t)1 << 31));
+        const int32_t shifted_scale = bs_nn_one_over_one_plus_x(shifted_sum_minus_one);
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t e = L->exp_lut[max - x[c]];
+            const int32_t v = bs_nn_rdbp(bs_nn_srdhm(shifted_scale, e), num_bits_over_unit + 31 - 8);
+            o[c] = (int8_t)bs_nn_clamp(v - 128, -128, 127);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Graph                                                                                           */
+
+static int32_t bs_nn_tensor_size(const bs_nn_tensor *t) { return t->h * t->w * t->c; }
+
+static int bs_nn_tensor_ok(const bs_nn_graph *g, int32_t index)
+{
+    return index >= 0 && index < g->num_tensors;
+}
+
+bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_t arena_size)
+{
+    if (graph == 0 || graph->tensors == 0 || graph->layers == 0) {
+        return BS_NN_ERR_NULL;
+    }
+    if (graph->version != BS_NN_GRAPH_VERSION) {
+        return BS_NN_ERR_VERSION;
+    }
+    if (arena != 0 && (arena_size < graph->arena_bytes ||
+                       ((uintptr_t)arena % BS_NN_ARENA_ALIGN) != 0)) {
+        return BS_NN_ERR_ARENA;
+    }
+    if (!bs_nn_tensor_ok(graph, graph->input_tensor) || !bs_nn_tensor_ok(graph, graph->output_tensor)) {
+        return BS_NN_ERR_GRAPH;
+    }
+    for (int32_t i = 0; i < graph->num_tensors; ++i) {
+        const bs_nn_tensor *t = &graph->tensors[i];
+        if (t->h <= 0 || t->w <= 0 || t->c <= 0 || t->offset % BS_NN_ARENA_ALIGN != 0 ||
+            t->offset > graph->arena_bytes ||
+            (uint32_t)bs_nn_tensor_size(t) > graph->arena_bytes - t->offset) {
+            return BS_NN_ERR_GRAPH;
+        }
+    }
+    for (int32_t i = 0; i < graph->num_layers; ++i) {
+        const bs_nn_layer *L = &graph->layers[i];
+        if (!bs_nn_tensor_ok(graph, L->input) || !bs_nn_tensor_ok(graph, L->output)) {
+            return BS_NN_ERR_GRAPH;
+        }
+        switch (L->op) {
+        case BS_NN_OP_CONV_2D_S8:
+        case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
+        case BS_NN_OP_FULLY_CONNECTED_S8:
+            if (L->weights == 0 || L->bias == 0 || L->multiplier == 0 || L->shift == 0) {
+                return BS_NN_ERR_GRAPH;
+            }
+            break;
+        case BS_NN_OP_ADD_S8:
+            if (!bs_nn_tensor_ok(graph, L->input2) ||
+                bs_nn_tensor_size(&graph->tensors[L->input2]) !=
+                    bs_nn_tensor_size(&graph->tensors[L->output])) {
+                return BS_NN_ERR_GRAPH;
+            }
+            break;
+        case BS_NN_OP_LUT_S8:
+            if (L->lut == 0) {
+                return BS_NN_ERR_GRAPH;
+            }
+            break;
+        case BS_NN_OP_SOFTMAX_S8:
+            if (L->exp_lut == 0) {
+                return BS_NN_ERR_GRAPH;
+            }
+            break;
+        case BS_NN_OP_MEAN_S8:
+        case BS_NN_OP_AVERAGE_POOL_2D_S8:
+        case BS_NN_OP_MAX_POOL_2D_S8:
+        case BS_NN_OP_RESHAPE:
+            break;
+        default:
+            return BS_NN_ERR_OP;
+        }
+    }
+    return BS_NN_OK;
+}
+
+static void bs_nn_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    if (dst != src) {
+        for (int32_t i = 0; i < n; ++i) {
+            dst[i] = src[i];
+        }
+    }
+}
+
+static void bs_nn_run_layer(const bs_nn_graph *g, const bs_nn_layer *L, uint8_t *arena)
+{
+    const bs_nn_tensor *ti = &g->tensors[L->input];
+    const bs_nn_tensor *to = &g->tensors[L->output];
+    const int8_t *in = (const int8_t *)(arena + ti->offset);
+    int8_t *out = (int8_t *)(arena + to->offset);
+    switch (L->op) {
+    case BS_NN_OP_CONV_2D_S8:
+        bs_nn_conv_s8(L, ti, to, in, out);
+        break;
+    case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
+        bs_nn_depthwise_s8(L, ti, to, in, out);
+        break;
+    case BS_NN_OP_FULLY_CONNECTED_S8:
+        bs_nn_fully_connected_s8(L, ti, to, in, out);
+        break;
+    case BS_NN_OP_MEAN_S8:
+        bs_nn_mean_s8(L, ti, to, in, out);
+        break;
+    case BS_NN_OP_AVERAGE_POOL_2D_S8:
+        bs_nn_pool_s8(L, ti, to, in, out, 0);
+        break;
+    case BS_NN_OP_MAX_POOL_2D_S8:
+        bs_nn_pool_s8(L, ti, to, in, out, 1);
+        break;
+    case BS_NN_OP_ADD_S8:
+        bs_nn_add_s8(L, bs_nn_tensor_size(to), in,
+                     (const int8_t *)(arena + g->tensors[L->input2].offset), out);
+        break;
+    case BS_NN_OP_RESHAPE:
+        bs_nn_copy(out, in, bs_nn_tensor_size(to));
+        break;
+    case BS_NN_OP_LUT_S8:
+        bs_nn_lut_s8(L->lut, bs_nn_tensor_size(to), in, out);
+        break;
+    case BS_NN_OP_SOFTMAX_S8:
+        bs_nn_softmax_s8(L, ti, in, out);
+        break;
+    default:
+        break; /* rejected by bs_nn_check */
+    }
+}
+
+bs_nn_status bs_nn_invoke_hooked(const bs_nn_graph *graph, uint8_t *arena, uint32_t arena_size,
+                                 const int8_t *input, int8_t *output,
+                                 bs_nn_layer_hook hook, void *user)
+{
+    if (arena == 0) {
+        return BS_NN_ERR_NULL;
+    }
+    const bs_nn_status status = bs_nn_check(graph, arena, arena_size);
+    if (status != BS_NN_OK) {
+        return status;
+    }
+    const bs_nn_tensor *ti = &graph->tensors[graph->input_tensor];
+    const bs_nn_tensor *to = &graph->tensors[graph->output_tensor];
+    if (input != 0) {
+        bs_nn_copy((int8_t *)(arena + ti->offset), input, bs_nn_tensor_size(ti));
+    }
+    for (int32_t i = 0; i < graph->num_layers; ++i) {
+        if (hook != 0) {
+            hook(user, i, 0);
+        }
+        bs_nn_run_layer(graph, &graph->layers[i], arena);
+        if (hook != 0) {
+            hook(user, i, 1);
+        }
+    }
+    if (output != 0) {
+        bs_nn_copy(output, (const int8_t *)(arena + to->offset), bs_nn_tensor_size(to));
+    }
+    return BS_NN_OK;
+}
+
+bs_nn_status bs_nn_invoke(const bs_nn_graph *graph, uint8_t *arena, uint32_t arena_size,
+                          const int8_t *input, int8_t *output)
+{
+    return bs_nn_invoke_hooked(graph, arena, arena_size, input, output, 0, 0);
+}
+
+int8_t *bs_nn_input(const bs_nn_graph *graph, uint8_t *arena)
+{
+    if (graph == 0 || arena == 0 || !bs_nn_tensor_ok(graph, graph->input_tensor)) {
+        return 0;
+    }
+    return (int8_t *)(arena + graph->tensors[graph->input_tensor].offset);
+}
+
+int8_t *bs_nn_output(const bs_nn_graph *graph, uint8_t *arena)
+{
+    if (graph == 0 || arena == 0 || !bs_nn_tensor_ok(graph, graph->output_tensor)) {
+        return 0;
+    }
+    return (int8_t *)(arena + graph->tensors[graph->output_tensor].offset);
+}
+
+int32_t bs_nn_input_size(const bs_nn_graph *graph)
+{
+    if (graph == 0 || graph->tensors == 0) {
+        return BS_NN_ERR_NULL;
+    }
+    if (!bs_nn_tensor_ok(graph, graph->input_tensor)) {
+        return BS_NN_ERR_GRAPH;
+    }
+    return bs_nn_tensor_size(&graph->tensors[graph->input_tensor]);
+}
+
+int32_t bs_nn_output_size(const bs_nn_graph *graph)
+{
+    if (graph == 0 || graph->tensors == 0) {
+        return BS_NN_ERR_NULL;
+    }
+    if (!bs_nn_tensor_ok(graph, graph->output_tensor)) {
+        return BS_NN_ERR_GRAPH;
+    }
+    return bs_nn_tensor_size(&graph->tensors[graph->output_tensor]);
+}
+
+uint32_t bs_nn_layer_macs(const bs_nn_graph *graph, int32_t layer_index)
+{
+    if (graph == 0 || graph->layers == 0 || layer_index < 0 || layer_index >= graph->num_layers) {
+        return 0;
+    }
+    const bs_nn_layer *L = &graph->layers[layer_index];
+    const bs_nn_tensor *ti = &graph->tensors[L->input];
+    const uint32_t out = (uint32_t)bs_nn_tensor_size(&graph->tensors[L->output]);
+    switch (L->op) {
+    case BS_NN_OP_CONV_2D_S8:
+        return out * (uint32_t)(L->kernel_h * L->kernel_w * ti->c);
+    case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
+        return out * (uint32_t)(L->kernel_h * L->kernel_w);
+    case BS_NN_OP_FULLY_CONNECTED_S8:
+        return out * (uint32_t)bs_nn_tensor_size(ti);
+    default:
+        return 0;
+    }
+}
+
+const char *bs_nn_status_name(bs_nn_status status)
+{
+    switch (status) {
+    case BS_NN_OK:
+        return "ok";
+    case BS_NN_ERR_NULL:
+        return "NULL pointer";
+    case BS_NN_ERR_VERSION:
+        return "graph generated for another engine version";
+    case BS_NN_ERR_ARENA:
+        return "arena too small or misaligned";
+    case BS_NN_ERR_OP:
+        return "unknown op in graph";
+    case BS_NN_ERR_GRAPH:
+        return "inconsistent graph";
+    default:
+        return "unknown status";
+    }
+}
