@@ -1,0 +1,59 @@
+"""Measure a trained int8 model on a dataset: per-class precision/recall/F1 on single-source windows,
+confusion, speech detection under eating/bowl/background at +10/0/-10 dB (mixtures built from the
+dataset's verified clips), speech false positives, eating detection alone and under background, false
+events on background. Prints the headline numbers and writes evaluation.json, evaluation.md and PNGs.
+
+--split val measures only the validation side of the grouped split `bowlsense train` used (same seed),
+so the numbers match the training report; the default uses every verified clip.
+
+example:
+  bowlsense evaluate models/default ../shared/data --split val
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+HELP = "measure a trained model on a dataset (metrics + privacy, int8 path)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="folder with model.tflite and model.json")
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="dataset folder with labels.csv")
+    parser.add_argument("--out", metavar="DIR", help="where to write the results (default MODEL_DIR/evaluation)")
+    parser.add_argument("--split", choices=("all", "val"), default="all",
+                        help="all verified clips (default) or the training run's validation side")
+    parser.add_argument("--seed", type=int, default=0, help="split seed (as given to train)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ..data.audio import AudioError
+    from ..data.dataset import DatasetError
+    from ..train import evaluation, report
+    from ..train.examples import TrainingDataError
+    from ..train.pipeline import TrainConfig, split_sources
+    from ..train.predict import ModelDirError, load_model
+    try:
+        manifest, model = load_model(args.model_dir)
+        config = dataclasses.replace(TrainConfig(), labels=tuple(manifest.labels), seed=args.seed,
+                                     val_fraction=0.25 if args.split == "val" else 0.0)
+        train, val, gate = split_sources(args.data_dir, config)
+        sources = val if args.split == "val" else train + val
+        evalset = evaluation.build(sources, manifest.labels, seed=args.seed + 1)
+    except (FileNotFoundError, ModelDirError, DatasetError, AudioError, TrainingDataError, ValueError) as e:
+        print(f"bowlsense evaluate: {e}", file=sys.stderr)
+        return 2
+    print(gate, file=sys.stderr)
+    scores = model(evalset.windows.patches)
+    measured = {"int8_student": evaluation.measure(evalset, scores, manifest.thresholds)}
+    out = pathlib.Path(args.out) if args.out else pathlib.Path(args.model_dir) / "evaluation"
+    report.write_evaluation(out, measured, args.data_dir, args.model_dir, model.backend, len(evalset.windows))
+    row = evaluation.summary_row(measured["int8_student"])
+    print(json.dumps(row, indent=2))
+    print(f"wrote {out}/evaluation.json, evaluation.md and PNGs", file=sys.stderr)
+    return 0

@@ -1,0 +1,86 @@
+"""Train the detector from verified clips: fine-tune YAMNet (the teacher), distil a small student, quantize
+it to int8, and write MODEL_DIR/model.tflite, model.json and report.md (+ PNGs).
+
+Only clips marked verified=yes in DATA_DIR/labels.csv are used. The validation split is grouped by source
+recording; mixtures for training and for the privacy evaluation are built from each side's clips only.
+Stages are checkpointed in a work folder: rerun the same command after an interruption to resume.
+
+YAMNet weights: --yamnet SOURCE, else $BOWLSENSE_YAMNET, else ../shared/yamnet. SOURCE is a YAMNet .tflite
+file, Google's yamnet.h5, a SavedModel folder, or a TF Hub handle cached in $TFHUB_CACHE_DIR.
+
+example:
+  bowlsense train ../shared/data --out models/default
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "fine-tune YAMNet, distil and quantize the student, write model + report"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="dataset folder with labels.csv")
+    parser.add_argument("--out", metavar="MODEL_DIR", required=True, help="where to write the model and report")
+    parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
+    parser.add_argument("--labels", help="comma-separated model outputs (default eating,drinking,bowl,speech)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and training")
+    parser.add_argument("--unfrozen-blocks", type=int, default=2, help="top YAMNet blocks fine-tuned (default 2)")
+    parser.add_argument("--teacher-epochs", type=int, help="teacher fine-tune epochs")
+    parser.add_argument("--student-epochs", type=int, help="student distillation epochs")
+    parser.add_argument("--max-macs", type=int, help="student MAC budget per patch (default 6000000)")
+    parser.add_argument("--max-weight-bytes", type=int, help="student int8 weight budget (default 65536)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small, fast run (fewer mixtures and epochs) for smoke tests")
+    parser.add_argument("--work", metavar="DIR", help="checkpoint folder (default: .cache/train/<inputs hash>)")
+    parser.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
+
+
+def config_from_args(args):
+    import dataclasses
+
+    from ..train.pipeline import TrainConfig
+    from ..train.student import StudentConfig
+    cfg = TrainConfig()
+    changes = {"seed": args.seed, "unfrozen_blocks": args.unfrozen_blocks}
+    if args.quick:
+        changes.update(augmented=100, speech_mixtures=200, event_mixtures=60, teacher_epochs=2, student_epochs=2)
+    if args.labels:
+        changes["labels"] = tuple(l.strip() for l in args.labels.split(",") if l.strip())
+        changes["privacy_labels"] = tuple(l for l in cfg.privacy_labels if l in changes["labels"])
+    if args.teacher_epochs is not None:
+        changes["teacher_epochs"] = args.teacher_epochs
+    if args.student_epochs is not None:
+        changes["student_epochs"] = args.student_epochs
+    student = cfg.student
+    if args.max_macs is not None:
+        student = dataclasses.replace(student, max_macs=args.max_macs)
+    if args.max_weight_bytes is not None:
+        student = dataclasses.replace(student, max_weight_bytes=args.max_weight_bytes)
+    changes["student"] = student
+    return dataclasses.replace(cfg, **changes)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import time
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ..data.audio import AudioError
+    from ..data.dataset import DatasetError
+    from ..train.examples import TrainingDataError
+    from ..train.fit import CheckpointError
+    from ..train.pipeline import peak_rss_mb, train
+    from ..train.student import BudgetError
+    from ..train.weights import YamnetWeightsError
+    t0 = time.perf_counter()
+    try:
+        metrics = train(args.data_dir, args.out, args.yamnet, config_from_args(args), args.work, args.restart)
+    except (YamnetWeightsError, TrainingDataError, DatasetError, AudioError, CheckpointError, BudgetError) as e:
+        print(f"bowlsense train: {e}", file=sys.stderr)
+        return 2
+    s = metrics["summary"]
+    print(f"wrote {args.out}/model.tflite, model.json, report.md in {time.perf_counter() - t0:.0f} s "
+          f"(peak memory {peak_rss_mb():.0f} MB)")
+    for name, row in s.items():
+        print(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if v is not None))
+    return 0

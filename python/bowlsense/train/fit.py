@@ -1,0 +1,77 @@
+"""A small epoch loop shared by the teacher fine-tune and the student distillation: a tqdm bar per
+epoch, fixed seeds, and a checkpoint after every epoch so an interrupted run resumes where it stopped."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read; the message names the file and what to do."""
+
+
+def set_seed(seed: int) -> None:
+    import keras
+    keras.utils.set_random_seed(seed)
+
+
+def _load_state(folder: pathlib.Path, model) -> tuple[int, dict]:
+    state_path, weights_path = folder / "state.json", folder / "model.weights.h5"
+    if not state_path.exists():
+        return 0, {}
+    try:
+        state = json.loads(state_path.read_text())
+        model.load_weights(str(weights_path))
+        return int(state["epoch"]), dict(state["history"])
+    except Exception as e:  # json, h5py and Keras all raise their own kinds on a damaged file
+        raise CheckpointError(
+            f"checkpoint {folder} is corrupt or from a different model ({type(e).__name__}: {str(e)[:160]}); "
+            f"delete that folder (or run again with --restart) to train this stage from scratch") from None
+
+
+def _save_state(folder: pathlib.Path, model, epoch: int, history: dict) -> None:
+    from ..manifest import write_atomic
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "tmp.weights.h5"
+    model.save_weights(str(tmp))
+    tmp.replace(folder / "model.weights.h5")
+    # state.json is written last: it only ever names an epoch whose weights are complete on disk.
+    write_atomic(folder / "state.json", json.dumps({"epoch": epoch, "history": history}) + "\n")
+
+
+def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, learning_rate: float,
+        checkpoint: pathlib.Path, desc: str, seed: int, val: tuple[np.ndarray, np.ndarray] | None = None,
+        loss=None) -> dict:
+    """Train `model` (compiled here with Adam + binary cross-entropy) on x -> y; resumes from `checkpoint`.
+
+    Returns the history: per-epoch loss (and val_loss when `val` is given)."""
+    import keras
+    from tqdm import tqdm
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss or keras.losses.BinaryCrossentropy())
+    start, history = _load_state(checkpoint, model)
+    history = history or {"loss": [], "val_loss": []}
+    if start >= epochs:
+        return history
+    n = len(x)
+    steps = max(1, -(-n // batch_size))
+    for epoch in range(start, epochs):
+        order = np.random.default_rng(seed * 1000 + epoch).permutation(n)
+        losses = []
+        bar = tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
+        for step in bar:
+            idx = np.sort(order[step * batch_size:(step + 1) * batch_size])
+            out = model.train_on_batch(x[idx], y[idx])
+            losses.append(float(out if np.isscalar(out) else np.ravel(out)[0]))
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+        history["loss"].append(float(np.mean(losses)))
+        if val is not None and len(val[0]):
+            pred = model.predict(val[0], batch_size=256, verbose=0)
+            p = np.clip(pred, 1e-6, 1 - 1e-6)
+            history["val_loss"].append(float(-np.mean(val[1] * np.log(p) + (1 - val[1]) * np.log(1 - p))))
+        _save_state(checkpoint, model, epoch + 1, history)
+        tail = f", val loss {history['val_loss'][-1]:.4f}" if history["val_loss"] else ""
+        print(f"{desc} epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}{tail}", flush=True)
+    return history

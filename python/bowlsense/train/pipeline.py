@@ -1,0 +1,273 @@
+"""`bowlsense train`: verified clips -> teacher fine-tune -> distilled student -> int8 -> report.
+
+Every stage writes its result into a work folder keyed by the inputs (dataset, YAMNet weights, config);
+running the same command again skips finished stages and resumes training from the last whole epoch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import shutil
+import time
+
+import numpy as np
+
+from .. import paths
+from ..data.labels import EVENT_LABELS
+from .examples import (TrainingDataError, Windows, augmented, by_label, load_rirs, mixtures, single_windows)
+from .student import StudentConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    labels: tuple[str, ...] = EVENT_LABELS
+    privacy_labels: tuple[str, ...] = ("speech",)
+    seed: int = 0
+    val_fraction: float = 0.25
+    # training windows beyond the single-source ones (all from training clips)
+    augmented: int = 1500
+    speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+15 dB
+    event_mixtures: int = 600          # eating / bowl / drinking over background, -5..+15 dB
+    unfrozen_blocks: int = 2
+    teacher_epochs: int = 6
+    teacher_lr: float = 3e-4
+    student_epochs: int = 30
+    student_lr: float = 3e-3
+    distill_alpha: float = 0.5         # weight of the teacher's scores in the student's target
+    batch_size: int = 64
+    threshold_on: float = 0.5
+    threshold_off: float = 0.35
+    student: StudentConfig = StudentConfig()
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["student"] = self.student.to_dict()
+        d["labels"], d["privacy_labels"] = list(self.labels), list(self.privacy_labels)
+        return d
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Run:
+    """One training run: its inputs, work folder and timings."""
+
+    def __init__(self, data_dir, out_dir, yamnet_source: str | None, config: TrainConfig,
+                 work_dir=None, restart: bool = False):
+        from . import weights as wl
+        self.data_dir = pathlib.Path(data_dir)
+        self.out_dir = pathlib.Path(out_dir)
+        self.config = config
+        self.yamnet_source = wl.resolve_source(yamnet_source)
+        csv_path = self.data_dir / "labels.csv" if self.data_dir.is_dir() else self.data_dir
+        csv_text = csv_path.read_text() if csv_path.exists() else ""
+        src = pathlib.Path(self.yamnet_source)
+        yamnet_id = f"{self.yamnet_source}:{src.stat().st_size if src.is_file() else ''}"
+        key = _sha(json.dumps([_sha(csv_text), yamnet_id, config.to_dict()], sort_keys=True))[:16]
+        self.work = pathlib.Path(work_dir) if work_dir else paths.cache_dir() / "train" / key
+        if restart and self.work.exists():
+            shutil.rmtree(self.work)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.timings: dict[str, float] = {}
+
+    def stage(self, name: str):
+        run = self
+
+        class _Timer:
+            def __enter__(self):
+                print(f"== {name}", flush=True)
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                run.timings[name] = run.timings.get(name, 0.0) + time.perf_counter() - self.t
+        return _Timer()
+
+
+def _save_windows(path: pathlib.Path, w: Windows) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, patches=w.patches, targets=w.targets, snr_db=w.snr_db,
+             meta=np.array(json.dumps({"kind": w.kind, "lineage": w.lineage})))
+    tmp.replace(path)
+
+
+def _load_windows(path: pathlib.Path) -> Windows | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            return Windows(z["patches"], z["targets"], meta["kind"], meta["lineage"], z["snr_db"])
+    except Exception as e:
+        print(f"warning: {path} is unreadable ({type(e).__name__}); rebuilding it", flush=True)
+        return None
+
+
+def split_sources(data_dir, config: TrainConfig):
+    """Trust gate, label checks, grouped split, then load each side's clips."""
+    from ..data.dataset import Dataset
+    from ..data.splits import group_key, group_split
+    from .examples import Source
+    from tqdm import tqdm
+    dataset = Dataset.load(data_dir)
+    gate = dataset.verified()
+    if not gate.clips:
+        raise TrainingDataError(
+            f"{dataset.csv_path}: no verified clips ({gate.left_out} left out by the trust gate); training uses "
+            "verified clips only: review them and mark them verified=yes (`bowlsense data verify`)")
+    missing = [l for l in config.labels if not any(l in c.labels for c in gate.clips)]
+    if missing:
+        raise TrainingDataError(
+            f"{dataset.csv_path}: no verified clips labelled {', '.join(missing)}; add and verify clips for "
+            f"{'it' if len(missing) == 1 else 'them'}, or leave {'it' if len(missing) == 1 else 'them'} out "
+            f"with --labels {','.join(l for l in config.labels if l not in missing) or '...'}")
+    unknown = sorted({l for c in gate.clips for l in c.events if l not in config.labels})
+    if unknown:
+        raise TrainingDataError(f"{dataset.csv_path}: verified clips carry labels {unknown} that the model would "
+                                f"not output ({', '.join(config.labels)}); pass --labels listing all of them")
+    split = group_split(gate.clips, config.val_fraction, config.seed)
+    bar = tqdm(total=len(gate.clips), desc="loading verified clips", unit="clip", leave=False)
+
+    def load(clips):
+        out = []
+        for c in clips:
+            out.append(Source(c.path, c.labels, group_key(c), c.load()))
+            bar.update()
+        return out
+    train, val = load(split.train), load(split.val)
+    bar.close()
+    return train, val, gate.summary()
+
+
+def training_windows(train, rirs, config: TrainConfig) -> Windows:
+    rng = np.random.default_rng(config.seed)
+    labels = config.labels
+    parts = [single_windows(train, labels), augmented(train, labels, config.augmented, rng, rirs)]
+    if "speech" in labels:
+        speech = by_label(train, "speech")
+        non_speech = [s for s in train if "speech" not in s.labels]
+        parts.append(mixtures(speech, non_speech, labels, (-20.0, 15.0), config.speech_mixtures, rng))
+    background = by_label(train, "background")
+    for label in labels:
+        if label != "speech":
+            parts.append(mixtures(by_label(train, label), background, labels, (-5.0, 15.0),
+                                  config.event_mixtures // max(1, len(labels) - 1), rng))
+    return Windows.concat(parts)
+
+
+def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConfig(), work_dir=None,
+          restart: bool = False) -> dict:
+    """The whole pipeline. Returns the metrics written into model.json."""
+    t_start = time.perf_counter()
+    run = Run(data_dir, out_dir, yamnet_source, config, work_dir, restart)
+    print(f"work folder: {run.work} (rerun the same command to resume)", flush=True)
+    from . import distill, evaluation, fit, quantize, report, teacher
+    from . import weights as wl
+    from ..manifest import Manifest, Quantization, Smoothing, Threshold, sha256_file, write_atomic
+    from ..frontend import DEFAULT_CONFIG
+
+    fit.set_seed(config.seed)
+    with run.stage("data"):
+        train_src, val_src, gate_summary = split_sources(data_dir, config)
+        print(gate_summary, flush=True)
+        print(f"split grouped by source: {len(train_src)} training clips, {len(val_src)} validation clips",
+              flush=True)
+        if not val_src:
+            raise TrainingDataError(f"{data_dir}: every label's clips come from a single source, so nothing is "
+                                    "left to validate on; add clips from more recordings")
+        rirs = load_rirs(data_dir)
+        train_w = _load_windows(run.work / "train_windows.npz")
+        if train_w is None:
+            train_w = training_windows(train_src, rirs, config)
+            _save_windows(run.work / "train_windows.npz", train_w)
+        evalset = evaluation.build(val_src, config.labels, seed=config.seed + 1)
+        print(f"{len(train_w)} training windows, {len(evalset.windows)} evaluation windows", flush=True)
+
+    with run.stage("teacher"):
+        w = wl.load(run.yamnet_source)
+        frozen = teacher.build_frozen(w, config.unfrozen_blocks)
+        acts_path = run.work / "teacher_activations.npy"
+        acts = None
+        if acts_path.exists():
+            try:
+                acts = np.load(acts_path)
+                assert len(acts) == len(train_w)
+            except Exception:
+                acts = None
+        if acts is None:
+            acts = teacher.activations(frozen, train_w.patches, desc="YAMNet frozen layers (training)")
+            np.save(run.work / "teacher_activations.tmp.npy", acts)
+            (run.work / "teacher_activations.tmp.npy").replace(acts_path)
+        eval_acts = teacher.activations(frozen, evalset.windows.patches, desc="YAMNet frozen layers (validation)")
+        top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels))
+        single = np.array(evalset.group) == "single"
+        teacher_hist = fit.fit(top, acts, train_w.targets, epochs=config.teacher_epochs,
+                               batch_size=config.batch_size, learning_rate=config.teacher_lr,
+                               checkpoint=run.work / "teacher", desc="teacher", seed=config.seed,
+                               val=(eval_acts[single].astype(np.float32), evalset.windows.targets[single]))
+        tch = teacher.Teacher(frozen, top)
+        soft = tch.scores_from_activations(acts)
+        teacher_eval = tch.scores_from_activations(eval_acts)
+        del acts, eval_acts
+
+    with run.stage("student"):
+        from .student import build_student, count_cost
+        student = build_student(len(config.labels), config.student)
+        cost = count_cost(student)
+        print(f"student: {cost['macs']:,} MACs/patch, {cost['weight_bytes']:,} bytes of int8 weights", flush=True)
+        student_hist = distill.distill(student, train_w, soft, evalset, config, run.work / "student")
+        float_eval = distill.predict(student, evalset.windows.patches)
+
+    with run.stage("int8"):
+        flat = quantize.convert(student, train_w.patches[np.array(train_w.kind) == "single"], seed=config.seed)
+        int8 = quantize.Int8Model(flat)
+        print(f"int8 path: {int8.backend}", flush=True)
+        int8_eval = int8(evalset.windows.patches)
+
+    with run.stage("report"):
+        thresholds = {l: Threshold(config.threshold_on, config.threshold_off) for l in config.labels}
+        measured = {name: evaluation.measure(evalset, s, thresholds)
+                    for name, s in (("teacher", teacher_eval), ("float_student", float_eval), ("int8_student", int8_eval))}
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        tflite_path = run.out_dir / "model.tflite"
+        write_atomic(tflite_path, flat)
+        q = quantize.details(flat)
+        metrics = {
+            "summary": {k: evaluation.summary_row(v) for k, v in measured.items()},
+            "int8_minus_float": {k: _diff(evaluation.summary_row(measured["int8_student"]).get(k),
+                                          evaluation.summary_row(measured["float_student"]).get(k))
+                                 for k in evaluation.summary_row(measured["float_student"])},
+            "targets": evaluation.TARGETS,
+            "evaluated_on": f"grouped validation split of {data_dir} ({len(val_src)} clips, "
+                            f"{len(evalset.windows)} windows incl. mixtures), seed {config.seed}",
+            "int8_path": int8.backend,
+        }
+        manifest = Manifest(
+            labels=list(config.labels), privacy_labels=list(config.privacy_labels), thresholds=thresholds,
+            smoothing=Smoothing(), frontend=DEFAULT_CONFIG,
+            input=Quantization(q["input"]["scale"], q["input"]["zero_point"], q["input"]["shape"]),
+            output=Quantization(q["output"]["scale"], q["output"]["zero_point"], q["output"]["shape"]),
+            tflite_sha256=sha256_file(tflite_path), macs=cost["macs"], params=cost["params"],
+            weight_bytes=cost["weight_bytes"], metrics=metrics,
+        )
+        manifest.validate()
+        manifest.save(run.out_dir / "model.json")
+    run.timings["total"] = time.perf_counter() - t_start
+    report.write(run.out_dir, measured, {"teacher": teacher_hist, "student": student_hist}, manifest,
+                 config, run.timings, gate_summary, evalset, q, cost, int8.backend)
+    # Re-check what was written, as any consumer will read it.
+    Manifest.load(run.out_dir / "model.json")
+    quantize.check((run.out_dir / "model.tflite").read_bytes())
+    return metrics
+
+
+def _diff(a, b):
+    return None if a is None or b is None else float(a - b)
+
+
+def peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+

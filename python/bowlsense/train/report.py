@@ -1,0 +1,201 @@
+"""report.md and its PNGs: per-class precision/recall/F1, confusion matrices, privacy curves and training
+curves for the teacher, the float student and the int8 student."""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from .evaluation import CURVE_SNRS, OTHERS, TARGETS, summary_row
+
+MODELS = ("teacher", "float_student", "int8_student")
+TITLES = {"teacher": "teacher (fine-tuned YAMNet)", "float_student": "student (float)",
+          "int8_student": "student (int8)"}
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_curves(path, histories: dict) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(histories), figsize=(5 * len(histories), 3.5))
+    for ax, (name, h) in zip(np.atleast_1d(axes), histories.items()):
+        ax.plot(range(1, len(h["loss"]) + 1), h["loss"], label="training")
+        if h.get("val_loss"):
+            ax.plot(range(1, len(h["val_loss"]) + 1), h["val_loss"], label="validation (single windows)")
+        ax.set_title(f"{name}: binary cross-entropy")
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_per_class(path, measured: dict, labels) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.5), sharey=True)
+    x = np.arange(len(labels))
+    for ax, metric in zip(axes, ("precision", "recall", "f1")):
+        names = [n for n in MODELS if n in measured]
+        for j, name in enumerate(names):
+            vals = [measured[name]["per_class"][l][metric] for l in labels]
+            ax.bar(x + (j - (len(names) - 1) / 2) * 0.27, vals, 0.27, label=TITLES[name])
+        ax.set_xticks(x, labels)
+        ax.set_title(metric)
+        ax.set_ylim(0, 1.05)
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_confusion(path, measured: dict) -> None:
+    plt = _plt()
+    names = [n for n in MODELS if n in measured]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        c = measured[name]["confusion"]
+        m = np.array(c["matrix"], dtype=float)
+        norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(c["classes"])), c["classes"], rotation=30)
+        ax.set_yticks(range(len(c["classes"])), c["classes"])
+        for i in range(len(m)):
+            for j in range(len(m)):
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if norm[i, j] > 0.5 else "black")
+        ax.set_title(TITLES[name])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_privacy(path, measured: dict) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(OTHERS) + 1, figsize=(16, 3.5), sharey=True)
+    for ax, other in zip(axes, ("all",) + OTHERS):
+        for name in [n for n in MODELS if n in measured]:
+            curve = measured[name].get("privacy_curve", {})
+            ys = [curve.get(f"{s:+.0f}", {}).get(other) for s in CURVE_SNRS]
+            ax.plot(CURVE_SNRS, [np.nan if y is None else y for y in ys], marker="o", label=TITLES[name])
+        ax.axhline(0.97, color="grey", lw=0.5, ls="--")
+        ax.set_title(f"speech detected over {other}")
+        ax.set_xlabel("speech-to-other SNR (dB)")
+        ax.set_ylim(0, 1.02)
+    axes[0].set_ylabel("fraction of windows")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _target_ok(key, value, teacher_f1=None) -> str:
+    if value is None:
+        return ""
+    if key == "macro_f1":
+        return ""
+    goal = TARGETS.get(key)
+    if goal is None:
+        return ""
+    lower_is_better = key in ("speech_false_positive", "background_false_event")
+    ok = value <= goal if lower_is_better else value >= goal
+    return ("<= " if lower_is_better else ">= ") + f"{goal:g} " + ("ok" if ok else "MISSED")
+
+
+def metrics_table(measured: dict) -> list[str]:
+    rows = {name: summary_row(measured[name]) for name in MODELS}
+    keys = list(rows["teacher"])
+    lines = ["| metric | teacher | float student | int8 student | int8 - float | target (int8) |",
+             "|---|---|---|---|---|---|"]
+    for k in keys:
+        t, f, q = rows["teacher"].get(k), rows["float_student"].get(k), rows["int8_student"].get(k)
+        d = None if f is None or q is None else q - f
+        target = _target_ok(k, q)
+        if k == "macro_f1":
+            gap = None if t is None or q is None else t - q
+            target = (f"teacher >= 0.95 {'ok' if t is not None and t >= 0.95 else 'MISSED'}; int8 within 0.03 of "
+                      f"teacher {'ok' if gap is not None and gap <= 0.03 else 'MISSED'}")
+        lines.append(f"| {k} | {_fmt(t)} | {_fmt(f)} | {_fmt(q)} | {'n/a' if d is None else f'{d:+.3f}'} | {target} |")
+    return lines
+
+
+def write(out_dir, measured, histories, manifest, config, timings, gate_summary, evalset, q, cost, backend) -> None:
+    out = pathlib.Path(out_dir)
+    labels = list(config.labels)
+    plot_curves(out / "training_curves.png", histories)
+    plot_per_class(out / "per_class.png", measured, labels)
+    plot_confusion(out / "confusion.png", measured)
+    plot_privacy(out / "privacy.png", measured)
+    from .pipeline import peak_rss_mb
+    lines = [
+        "# bowlsense model report", "",
+        f"Labels: {', '.join(labels)} (independent sigmoids; background = none active). Privacy labels: "
+        f"{', '.join(manifest.privacy_labels)}.", "",
+        f"- Data: {gate_summary}; {evalset.windows.patches.shape[0]} evaluation windows built from the "
+        f"validation side of a split grouped by source recording (seed {config.seed}).",
+        f"- Student: {cost['macs']:,} MACs per patch, {cost['weight_bytes']:,} bytes of int8 weights, "
+        f"{cost['params']:,} parameters; int8 input scale {q['input']['scale']:.6f} zero point "
+        f"{q['input']['zero_point']} (pinned to the front end's range), output scale {q['output']['scale']:.6f} "
+        f"zero point {q['output']['zero_point']}.",
+        f"- int8 scores computed with: {backend}.",
+        f"- model.tflite sha256 {manifest.tflite_sha256}; front end hash {manifest.frontend_hash[:16]}.",
+        f"- Thresholds: on {config.threshold_on}, off {config.threshold_off} for every label; detection below "
+        "is per window before smoothing.", "",
+        "## Headline metrics", "",
+        *metrics_table(measured), "",
+        "Speech false positives are counted over every speech-free window (single clips and mixtures); "
+        "background false events over single background windows.", "",
+        "## Per class (single-source validation windows)", "",
+        "| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|",
+    ]
+    for l in labels:
+        for name in MODELS:
+            p = measured[name]["per_class"][l]
+            lines.append(f"| {l} | {TITLES[name]} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} | "
+                         f"{p['support']} |")
+    lines += ["", "![per class](per_class.png)", "", "## Confusion (single-label windows)", "",
+              "![confusion](confusion.png)", "", "## Privacy: speech detected under other sounds", "",
+              "| SNR | " + " | ".join(TITLES[n] for n in MODELS) + " |", "|---|---|---|---|"]
+    for snr in CURVE_SNRS:
+        vals = [measured[n].get("privacy_curve", {}).get(f"{snr:+.0f}", {}).get("all") for n in MODELS]
+        lines.append(f"| {snr:+.0f} dB | " + " | ".join(_fmt(v) for v in vals) + " |")
+    lines += ["", "![privacy](privacy.png)", "", "## Training", "", "![training curves](training_curves.png)", "",
+              "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
+    lines += ["", f"Peak resident memory of the training process: {peak_rss_mb():.0f} MB.", "",
+              "Configuration:", "", "```", *(f"{k}: {v}" for k, v in config.to_dict().items()), "```", ""]
+    from ..manifest import write_atomic
+    write_atomic(out / "report.md", "\n".join(lines))
+
+
+def write_evaluation(out_dir, measured: dict, data_dir, model_dir, backend: str, n_windows: int) -> None:
+    """`bowlsense evaluate`: the same measurements for the shipped int8 model on any dataset."""
+    import json
+
+    from ..manifest import write_atomic
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_per_class(out / "per_class.png", measured, list(measured["int8_student"]["per_class"]))
+    plot_confusion(out / "confusion.png", measured)
+    plot_privacy(out / "privacy.png", measured)
+    m = measured["int8_student"]
+    row = summary_row(m)
+    lines = [f"# Evaluation of {model_dir} on {data_dir}", "", f"{n_windows} windows; int8 path: {backend}.", "",
+             "| metric | int8 student | target |", "|---|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} | {_target_ok(k, v)} |" for k, v in row.items()]
+    lines += ["", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    lines += [f"| {l} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} | {p['support']} |"
+              for l, p in m["per_class"].items()]
+    lines += ["", "![per class](per_class.png)", "", "![confusion](confusion.png)", "", "![privacy](privacy.png)", ""]
+    write_atomic(out / "evaluation.md", "\n".join(lines))
+    write_atomic(out / "evaluation.json", json.dumps({"summary": row, "details": m}, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,78 @@
+"""The teacher: pretrained YAMNet with a new multi-label head, its top N blocks fine-tuned.
+
+YAMNet's layers 1..(14 - N) stay frozen, so their output for each training window is computed once and
+cached (float16); only the top N depthwise-separable blocks and the head train, on that cache. The head
+is one sigmoid per label: several sounds can be present at once (speech while eating), and "background"
+is no label active.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import yamnet
+from .features import to_nats
+
+TOTAL_LAYERS = len(yamnet.LAYER_DEFS)  # 14: the first convolution + 13 blocks
+
+
+def frozen_layers(unfrozen_blocks: int) -> int:
+    if not 0 <= unfrozen_blocks <= yamnet.NUM_BLOCKS:
+        raise ValueError(f"unfrozen blocks must be 0..{yamnet.NUM_BLOCKS}, got {unfrozen_blocks}")
+    return TOTAL_LAYERS - unfrozen_blocks
+
+
+def build_frozen(weights: yamnet.YamnetWeights, unfrozen_blocks: int):
+    """(96, 64) nats -> output of the last frozen layer."""
+    from tensorflow import keras
+    last = frozen_layers(unfrozen_blocks)
+    inp = keras.Input(shape=(yamnet.PATCH_FRAMES, yamnet.NUM_MEL), name="log_mel")
+    x = keras.layers.Reshape((yamnet.PATCH_FRAMES, yamnet.NUM_MEL, 1))(inp)
+    trunk = yamnet.build_trunk(1, last, weights.activation, name="yamnet_frozen")
+    yamnet.assign(trunk, weights)
+    trunk.trainable = False
+    return keras.Model(inp, trunk(x), name="teacher_frozen")
+
+
+def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int, dropout: float = 0.2):
+    """Cached activations -> the unfrozen blocks (initialised from YAMNet) -> embedding -> sigmoid head."""
+    from tensorflow import keras
+    first = frozen_layers(unfrozen_blocks) + 1
+    inp = keras.Input(shape=yamnet.layer_output_shape(first - 1), name="frozen_activations")
+    x = inp
+    if unfrozen_blocks:
+        blocks = yamnet.build_trunk(first, TOTAL_LAYERS, weights.activation, name="yamnet_top")
+        yamnet.assign(blocks, weights)
+        x = blocks(x)
+    x = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    out = keras.layers.Dense(n_labels, activation="sigmoid", name="head")(x)
+    return keras.Model(inp, out, name="teacher_top")
+
+
+def activations(frozen, patches_q10: np.ndarray, batch_size: int = 64, desc: str = "YAMNet frozen layers") -> np.ndarray:
+    """Frozen-layer outputs for int16 Q10 patches, float16 (half the memory; the top trains in float32)."""
+    from tqdm import tqdm
+    out = None
+    for start in tqdm(range(0, len(patches_q10), batch_size), desc=desc, unit="batch", leave=False):
+        a = frozen(to_nats(patches_q10[start:start + batch_size]), training=False).numpy().astype(np.float16)
+        if out is None:
+            out = np.empty((len(patches_q10),) + a.shape[1:], np.float16)
+        out[start:start + len(a)] = a
+    if out is None:
+        out = np.zeros((0,) + yamnet.layer_output_shape(frozen_layers(0)), np.float16)
+    return out
+
+
+class Teacher:
+    """Frozen part + fine-tuned top as one scorer: int16 Q10 patches -> (n, labels) probabilities."""
+
+    def __init__(self, frozen, top):
+        self.frozen, self.top = frozen, top
+
+    def scores_from_activations(self, acts: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        if len(acts) == 0:
+            return np.zeros((0, self.top.output_shape[-1]), np.float32)
+        return self.top.predict(acts.astype(np.float32), batch_size=batch_size, verbose=0).astype(np.float32)
+
+    def __call__(self, patches_q10: np.ndarray) -> np.ndarray:
+        return self.scores_from_activations(activations(self.frozen, patches_q10, desc="teacher"))
