@@ -11,18 +11,53 @@
 
 #define BS_FRONTEND_MAGIC 0x62734645u /* "bsFE" */
 #define HALF (BS_FRONTEND_FFT_SIZE / 2)
-#define FFT_INPUT_BITS 20   /* |windowed sample| < 2^20: see README.md, "Why int32 cannot overflow" */
-#define TWIDDLE_FRAC_BITS 30
-#define WINDOW_FRAC_BITS 30
+#define FFT_INPUT_BITS 28   /* |windowed sample| < 2^28: see README.md, "Why int32 cannot overflow" */
 #define LOG_FRAC_BITS 24
 #define OUT_SHIFT (LOG_FRAC_BITS - BS_FRONTEND_OUTPUT_FRAC_BITS)
+/* The mel accumulators hold mel * 2^(MEL_EXPONENT_BASE - b), b = bit length of the frame's peak sample
+ * (README.md, "Scale bookkeeping"). */
+#define MEL_EXPONENT_BASE 50
 
-/* Arithmetic right shift with round-half-up. C99 leaves >> of negative values implementation-defined;
- * every compiler this project supports (gcc, clang; x86-64, Arm) shifts arithmetically, and the
- * tests compare against a numpy reference that does the same. Kept in one place on purpose. */
+/* Arithmetic right shift. C99 leaves >> of negative values implementation-defined; every compiler
+ * this project supports (gcc, clang; x86-64, Arm) shifts arithmetically, and the numpy reference does
+ * the same. All right shifts of signed values go through these two helpers. */
+static inline int32_t asr_s32(int32_t x, int shift) { return x >> shift; }
 static inline int64_t round_shift_s64(int64_t x, int shift) {
     return (x + ((int64_t)1 << (shift - 1))) >> shift;
 }
+
+/* Q31 multiplies, rounded: the Cortex-M4 DSP instructions SMMULR / SMMLAR / SMMLSR, or portable C
+ * with exactly their semantics (the products never overflow int64 for the ranges used here).
+ *   mul_q31(a, b)        = round(a * b / 2^32)
+ *   mla_q31(acc, a, b)   = round((acc * 2^32 + a * b) / 2^32)
+ *   mls_q31(acc, a, b)   = round((acc * 2^32 - a * b) / 2^32) */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+static inline int32_t mul_q31(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t mla_q31(int32_t acc, int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t mls_q31(int32_t acc, int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("smmlsr %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+#else
+static inline int32_t mul_q31(int32_t a, int32_t b) {
+    return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
+}
+static inline int32_t mla_q31(int32_t acc, int32_t a, int32_t b) {
+    return (int32_t)(((int64_t)acc * 4294967296LL + (int64_t)a * b + 0x80000000LL) >> 32);
+}
+static inline int32_t mls_q31(int32_t acc, int32_t a, int32_t b) {
+    return (int32_t)(((int64_t)acc * 4294967296LL - (int64_t)a * b + 0x80000000LL) >> 32);
+}
+#endif
 
 static inline int bit_length_u32(uint32_t x) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -39,18 +74,27 @@ static inline int bit_length_u64(uint64_t x) {
     return hi ? 32 + bit_length_u32(hi) : bit_length_u32((uint32_t)x);
 }
 
-/* sqrt of a 64-bit value, ~16 significant bits: normalise to [2^30, 2^32) by an even shift, seed
- * from the top 8 bits, two Newton steps, shift back. Deterministic, not exactly floor(sqrt). */
-static uint32_t approx_sqrt_u64(uint64_t p) {
-    if (p == 0) return 0;
-    int e = bit_length_u64(p) - 32;
-    int j = (e + 1) >> 1; /* floor division: p >> 2j (or << -2j) has 31 or 32 bits */
-    uint32_t n = (uint32_t)(j >= 0 ? p >> (2 * j) : p << (-2 * j));
+/* |re + i im| for |re|, |im| < 2^31, to ~15 significant bits, in 32-bit arithmetic: drop low bits
+ * until both parts fit 15 bits (so the sum of squares fits 31), normalise that sum to [2^30, 2^32) by
+ * an even shift, seed from its top 8 bits, two Newton steps, shift back. Deterministic integer steps;
+ * the numpy reference repeats them. */
+static uint32_t magnitude(int32_t re, int32_t im) {
+    uint32_t a = (uint32_t)(re < 0 ? -(int64_t)re : re);
+    uint32_t b = (uint32_t)(im < 0 ? -(int64_t)im : im);
+    int drop = bit_length_u32(a | b) - 15;
+    if (drop < 0) drop = 0;
+    a >>= drop;
+    b >>= drop;
+    uint32_t n = a * a + b * b; /* < 2^31 */
+    if (n == 0) return 0;
+    int up = (32 - bit_length_u32(n)) >> 1; /* n << 2 up lies in [2^30, 2^32) */
+    n <<= 2 * up;
     uint32_t r = bs_frontend_tables_sqrt_seed[n >> 24];
     r = (r + n / r) >> 1;
-    r = (r + n / r) >> 1;
-    if (j >= 0) return r << j;
-    return (r + (1u << (-j - 1))) >> (-j);
+    r = (r + n / r) >> 1; /* ~ sqrt(n) * 2^up, below 2^16 + 1 */
+    int shift = drop - up;
+    if (shift >= 0) return r << shift;
+    return (r + (1u << (-shift - 1))) >> (-shift);
 }
 
 /* ln(v * 2^-exponent) in Q24: v = 2^(L-1) * (1 + f), ln = (L-1-exponent) ln 2 + ln(1+f), with
@@ -66,31 +110,31 @@ static int32_t log_q24(uint64_t v, int exponent) {
     return (int32_t)(len - 1 - exponent) * bs_frontend_tables_ln2_q24 + mant;
 }
 
-/* In-place radix-2 decimation-in-time FFT of HALF complex values (interleaved re, im), input
- * already in bit-reversed order. Twiddle products are rounded once per complex multiply. */
-static void fft_half(int32_t *z) {
-    for (int size = 2; size <= HALF; size <<= 1) {
-        int h = size >> 1;
-        int step = BS_FRONTEND_FFT_SIZE / size; /* W_size^j == W_FFT_SIZE^(j * step) */
-        for (int start = 0; start < HALF; start += size) {
-            for (int j = 0; j < h; j++) {
-                int32_t *a = &z[2 * (start + j)];
-                int32_t *b = &z[2 * (start + j + h)];
-                int32_t tr, ti;
-                if (j == 0) { /* twiddle 1: exact, skip the multiply */
-                    tr = b[0];
-                    ti = b[1];
-                } else {
-                    int64_t wr = bs_frontend_tables_twiddle_re[j * step];
-                    int64_t wi = bs_frontend_tables_twiddle_im[j * step];
-                    tr = (int32_t)round_shift_s64(b[0] * wr - b[1] * wi, TWIDDLE_FRAC_BITS);
-                    ti = (int32_t)round_shift_s64(b[0] * wi + b[1] * wr, TWIDDLE_FRAC_BITS);
-                }
-                int32_t ar = a[0], ai = a[1];
-                a[0] = ar + tr;
-                a[1] = ai + ti;
-                b[0] = ar - tr;
-                b[1] = ai - ti;
+/* In-place radix-2 decimation-in-time FFT of HALF complex values (interleaved re, im), input in
+ * bit-reversed order, halving at every stage so values never grow: a' = a/2 + W b/2, b' = a/2 - W b/2
+ * (README.md, "Why int32 cannot overflow"). Output is the DFT / HALF. */
+static void fft_half_scaled(int32_t *z) {
+    for (int h = 1; h < HALF; h <<= 1) {
+        int step = HALF / h; /* W_(2h)^j == W_FFT_SIZE^(j * step) */
+        for (int start = 0; start < HALF; start += 2 * h) {
+            int32_t *a = &z[2 * start];
+            int32_t *b = a + 2 * h;
+            /* j == 0: the twiddle is 1, so W b / 2 is b / 2 without a multiply */
+            int32_t ar = asr_s32(a[0], 1), ai = asr_s32(a[1], 1);
+            int32_t tr = asr_s32(b[0], 1), ti = asr_s32(b[1], 1);
+            a[0] = ar + tr; a[1] = ai + ti;
+            b[0] = ar - tr; b[1] = ai - ti;
+            const int32_t *wr = &bs_frontend_tables_twiddle_re[step];
+            const int32_t *wi = &bs_frontend_tables_twiddle_im[step];
+            for (int j = 1; j < h; j++, wr += step, wi += step) {
+                a += 2;
+                b += 2;
+                tr = mls_q31(mul_q31(b[0], *wr), b[1], *wi);
+                ti = mla_q31(mul_q31(b[0], *wi), b[1], *wr);
+                ar = asr_s32(a[0], 1);
+                ai = asr_s32(a[1], 1);
+                a[0] = ar + tr; a[1] = ai + ti;
+                b[0] = ar - tr; b[1] = ai - ti;
             }
         }
     }
@@ -147,50 +191,49 @@ bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_
     if (!st || !window || !out) return BS_FRONTEND_ERR_NULL;
     if (st->magic != BS_FRONTEND_MAGIC) return BS_FRONTEND_ERR_STATE;
 
-    /* Block scaling: shift so the loudest windowed sample just fits FFT_INPUT_BITS. */
+    /* Block scaling: find the bit length b of the loudest sample, then window x * 2^(29-b) so the
+     * windowed values use 28 bits whatever the level (quiet frames keep their precision). */
     uint32_t peak = 0;
     for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES; n++) {
         int32_t x = window[n];
         uint32_t a = (uint32_t)(x < 0 ? -x : x);
         if (a > peak) peak = a;
     }
-    int s = FFT_INPUT_BITS - bit_length_u32(peak); /* 4..20 */
+    int bits = bit_length_u32(peak); /* 0..16 */
+    int32_t gain = (int32_t)1 << (FFT_INPUT_BITS + 1 - bits);
 
     /* Window, scale, and pack the real signal as HALF complex values z[n] = v[2n] + i v[2n+1],
      * written straight into bit-reversed positions; samples past the window are zero padding. */
     int32_t *z = st->fft;
-    for (int n = 0; n < HALF; n++) {
-        int32_t v[2] = {0, 0};
-        for (int c = 0; c < 2; c++) {
-            int idx = 2 * n + c;
-            if (idx < BS_FRONTEND_WINDOW_SAMPLES) {
-                int64_t prod = (int64_t)window[idx] * bs_frontend_tables_window[idx];
-                v[c] = (int32_t)round_shift_s64(prod, WINDOW_FRAC_BITS - s);
-            }
-        }
-        int r = bs_frontend_tables_bitrev[n];
-        z[2 * r] = v[0];
-        z[2 * r + 1] = v[1];
+    for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES / 2; n++) {
+        int r = 2 * bs_frontend_tables_bitrev[n];
+        z[r] = mul_q31(window[2 * n] * gain, bs_frontend_tables_window[2 * n]);
+        z[r + 1] = mul_q31(window[2 * n + 1] * gain, bs_frontend_tables_window[2 * n + 1]);
     }
-    fft_half(z);
+    for (int n = BS_FRONTEND_WINDOW_SAMPLES / 2; n < HALF; n++) {
+        int r = 2 * bs_frontend_tables_bitrev[n];
+        z[r] = 0;
+        z[r + 1] = 0;
+    }
+    fft_half_scaled(z);
 
-    /* Split the half-size complex spectrum Z into the real signal's spectrum, doubled:
-     * Y[k] = (Z[k] + conj Z[HALF-k]) - i W^k (Z[k] - conj Z[HALF-k]), then |Y[k]|. */
+    /* Split the half-size complex spectrum Z into the real signal's spectrum (halved):
+     * Y[k] / 2 = (Z[k] + conj Z[HALF-k]) / 2 - i (W^k (Z[k] - conj Z[HALF-k])) / 2, then |Y[k] / 2|.
+     * The Q31 multiply supplies the second halving. */
     for (int k = bs_frontend_tables_mel_bin_lo; k < bs_frontend_tables_mel_bin_hi; k++) {
-        int k2 = (HALF - k) & (HALF - 1);
-        int32_t zr = z[2 * (k & (HALF - 1))], zi = z[2 * (k & (HALF - 1)) + 1];
-        int32_t cr = z[2 * k2], ci = -z[2 * k2 + 1];
-        int64_t er = (int64_t)zr + cr, ei = (int64_t)zi + ci;
-        int64_t dr = (int64_t)zr - cr, di = (int64_t)zi - ci;
-        int64_t wr = bs_frontend_tables_twiddle_re[k], wi = bs_frontend_tables_twiddle_im[k];
-        int64_t pr = round_shift_s64(dr * wr - di * wi, TWIDDLE_FRAC_BITS);
-        int64_t pi = round_shift_s64(dr * wi + di * wr, TWIDDLE_FRAC_BITS);
-        int64_t yr = er + pi, yi = ei - pr;
-        st->mag[k] = approx_sqrt_u64((uint64_t)(yr * yr) + (uint64_t)(yi * yi));
+        const int32_t *zk = &z[2 * (k & (HALF - 1))];
+        const int32_t *zc = &z[2 * ((HALF - k) & (HALF - 1))];
+        int32_t er = zk[0] + zc[0], ei = zk[1] - zc[1];
+        int32_t dr = zk[0] - zc[0], di = zk[1] + zc[1];
+        int32_t wr = bs_frontend_tables_twiddle_re[k], wi = bs_frontend_tables_twiddle_im[k];
+        int32_t pr = mls_q31(mul_q31(dr, wr), di, wi);
+        int32_t pi = mla_q31(mul_q31(dr, wi), di, wr);
+        int32_t yr = asr_s32(er, 1) + pi, yi = asr_s32(ei, 1) - pr;
+        st->mag[k] = magnitude(yr, yi);
     }
 
     /* Mel bands: each bin feeds at most two adjacent bands (HTK triangles overlap pairwise). */
-    memset(st->mel, 0, sizeof(st->mel));
+    for (int b = 0; b < BS_FRONTEND_NUM_MEL; b++) st->mel[b] = 0;
     for (int k = bs_frontend_tables_mel_bin_lo; k < bs_frontend_tables_mel_bin_hi; k++) {
         int b = bs_frontend_tables_mel_band[k];
         if (b < 0) continue;
@@ -200,7 +243,7 @@ bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_
     }
 
     /* mel accumulators hold mel * 2^exponent (see README.md); add the log offset at that scale. */
-    int exponent = 31 + s;
+    int exponent = MEL_EXPONENT_BASE - bits;
     uint64_t offset = (bs_frontend_tables_log_offset_q63 + ((uint64_t)1 << (62 - exponent))) >> (63 - exponent);
     for (int b = 0; b < BS_FRONTEND_NUM_MEL; b++) {
         int32_t l = log_q24(st->mel[b] + offset, exponent);
@@ -224,14 +267,16 @@ bs_frontend_status bs_frontend_process(bs_frontend_state *st, const int16_t *pcm
     while (used < n) {
         size_t space = (size_t)(BS_FRONTEND_WINDOW_SAMPLES - st->filled);
         size_t take = n - used < space ? n - used : space;
-        memcpy(&st->history[st->filled], &pcm[used], take * sizeof(int16_t));
+        int16_t *dst = &st->history[st->filled];
+        for (size_t i = 0; i < take; i++) dst[i] = pcm[used + i];
         st->filled += (int32_t)take;
         used += take;
         if (st->filled == BS_FRONTEND_WINDOW_SAMPLES) {
             bs_frontend_compute_frame(st, st->history, &out[*frames_out * BS_FRONTEND_NUM_MEL]);
             (*frames_out)++;
-            memmove(st->history, &st->history[BS_FRONTEND_HOP_SAMPLES],
-                    (BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES) * sizeof(int16_t));
+            /* keep the overlap; a plain loop, since newlib-nano's memmove goes byte by byte */
+            for (int i = 0; i < BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES; i++)
+                st->history[i] = st->history[i + BS_FRONTEND_HOP_SAMPLES];
             st->filled = BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES;
         }
     }

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from .config import DEFAULT_CONFIG, FrontendConfig
-from .tables import FFT_INPUT_BITS, LOG_FRAC_BITS, TWIDDLE_FRAC_BITS, WINDOW_FRAC_BITS, build_tables
+from .tables import FFT_INPUT_BITS, LOG_FRAC_BITS, build_tables
+
+MEL_EXPONENT_BASE = 50  # mel accumulators hold mel * 2**(50 - bit length of the peak sample)
 
 INT32_LIMIT = 1 << 31
 
@@ -32,26 +34,40 @@ def _round_shift(x: np.ndarray, shift) -> np.ndarray:
     return (x + (np.int64(1) << (shift - 1))) >> shift
 
 
+def _mul_q31(a, b):
+    """round(a * b / 2**32), the semantics of SMMULR."""
+    return (a * b + (1 << 31)) >> 32
+
+
+def _mla_q31(acc, a, b):
+    return (acc * (1 << 32) + a * b + (1 << 31)) >> 32
+
+
+def _mls_q31(acc, a, b):
+    return (acc * (1 << 32) - a * b + (1 << 31)) >> 32
+
+
 def _check_int32(x: np.ndarray, what: str) -> None:
     if x.size and (x.max() >= INT32_LIMIT or x.min() < -INT32_LIMIT):
         raise AssertionError(f"{what} overflows int32: the overflow argument is broken")
 
 
-def _approx_sqrt(p: np.ndarray, seed: np.ndarray) -> np.ndarray:
-    p = p.astype(np.uint64)
-    out = np.zeros(p.shape, dtype=np.int64)
-    nz = p > 0
-    p = p[nz]
-    j = (_bit_length(p) - 32 + 1) >> 1  # floor division, as in C
-    n = np.where(j >= 0, p >> (2 * np.maximum(j, 0)).astype(np.uint64),
-                 p << (-2 * np.minimum(j, 0)).astype(np.uint64)).astype(np.int64)
+def _magnitude(re: np.ndarray, im: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """|re + i im| to ~15 significant bits by the C code's 32-bit integer steps."""
+    a, b = np.abs(re), np.abs(im)
+    drop = np.maximum(_bit_length(a | b) - 15, 0)
+    a, b = a >> drop, b >> drop
+    n = a * a + b * b
+    nz = n > 0
+    up = (32 - _bit_length(n)) >> 1
+    n = np.where(nz, n << (2 * up), 1 << 30)  # placeholder keeps the seed index valid where n == 0
     r = seed[n >> 24].astype(np.int64)
     r = (r + n // r) >> 1
     r = (r + n // r) >> 1
-    up = r << np.maximum(j, 0)
-    down = (r + (np.int64(1) << np.maximum(-j - 1, 0))) >> np.maximum(-j, 0)
-    out[nz] = np.where(j >= 0, up, down)
-    return out
+    shift = drop - up
+    out = np.where(shift >= 0, r << np.maximum(shift, 0),
+                   (r + (np.int64(1) << np.maximum(-shift - 1, 0))) >> np.maximum(-shift, 0))
+    return np.where(nz, out, 0)
 
 
 def _log_q24(v: np.ndarray, exponent: np.ndarray, t) -> np.ndarray:
@@ -85,13 +101,13 @@ def reference_logmel(pcm: np.ndarray, config: FrontendConfig = DEFAULT_CONFIG) -
         return np.zeros((0, config.num_mel), dtype=np.int16)
     half = config.fft_size // 2
 
-    # Block scaling, window.
-    s = FFT_INPUT_BITS - _bit_length(np.abs(x).max(axis=1))[:, None]
-    v = _round_shift(x * t.window.astype(np.int64), WINDOW_FRAC_BITS - s)
+    # Block scaling, window: x * 2**(29 - bits) times the Q31 window, halved by the Q31 multiply.
+    bits = _bit_length(np.abs(x).max(axis=1))[:, None]
+    v = _mul_q31(x * (np.int64(1) << (FFT_INPUT_BITS + 1 - bits)), t.window.astype(np.int64))
     _check_int32(v, "windowed samples")
     v = np.pad(v, [(0, 0), (0, config.fft_size - config.window_samples)])
 
-    # Half-size complex FFT of z = v[even] + i v[odd]: bit-reversed input, radix-2 stages.
+    # Half-size complex FFT of z = v[even] + i v[odd]: bit-reversed input, radix-2 stages that halve.
     zr = v[:, 0::2][:, np.argsort(t.bitrev)]
     zi = v[:, 1::2][:, np.argsort(t.bitrev)]
     size = 2
@@ -101,13 +117,14 @@ def reference_logmel(pcm: np.ndarray, config: FrontendConfig = DEFAULT_CONFIG) -
         j = np.arange(h)
         a_idx = (starts[:, None] + j[None, :]).ravel()
         b_idx = a_idx + h
+        first = np.tile(j == 0, len(starts))  # twiddle 1: W b / 2 is b >> 1, no multiply
         tw = np.tile(j * (config.fft_size // size), len(starts))
         wr = t.twiddle_re[tw].astype(np.int64)
         wi = t.twiddle_im[tw].astype(np.int64)
         br, bi = zr[:, b_idx], zi[:, b_idx]
-        tr = _round_shift(br * wr - bi * wi, TWIDDLE_FRAC_BITS)
-        ti = _round_shift(br * wi + bi * wr, TWIDDLE_FRAC_BITS)
-        ar, ai = zr[:, a_idx], zi[:, a_idx]
+        tr = np.where(first, br >> 1, _mls_q31(_mul_q31(br, wr), bi, wi))
+        ti = np.where(first, bi >> 1, _mla_q31(_mul_q31(br, wi), bi, wr))
+        ar, ai = zr[:, a_idx] >> 1, zi[:, a_idx] >> 1
         zr = zr.copy()
         zi = zi.copy()
         zr[:, a_idx], zi[:, a_idx] = ar + tr, ai + ti
@@ -116,7 +133,7 @@ def reference_logmel(pcm: np.ndarray, config: FrontendConfig = DEFAULT_CONFIG) -
         _check_int32(zi, "FFT stage")
         size *= 2
 
-    # Real spectrum (doubled) of the bins the mel bands use.
+    # Real spectrum of the bins the mel bands use: Y/2 = E/2 - i (W D)/2.
     k = np.arange(t.mel_bin_lo, t.mel_bin_hi)
     k1 = k % half
     k2 = (half - k) % half
@@ -124,10 +141,12 @@ def reference_logmel(pcm: np.ndarray, config: FrontendConfig = DEFAULT_CONFIG) -
     dr, di = zr[:, k1] - zr[:, k2], zi[:, k1] + zi[:, k2]
     wr = t.twiddle_re[k].astype(np.int64)
     wi = t.twiddle_im[k].astype(np.int64)
-    pr = _round_shift(dr * wr - di * wi, TWIDDLE_FRAC_BITS)
-    pi = _round_shift(dr * wi + di * wr, TWIDDLE_FRAC_BITS)
-    yr, yi = er + pi, ei - pr
-    mag = _approx_sqrt((yr * yr).astype(np.uint64) + (yi * yi).astype(np.uint64), t.sqrt_seed)
+    pr = _mls_q31(_mul_q31(dr, wr), di, wi)
+    pi = _mla_q31(_mul_q31(dr, wi), di, wr)
+    yr, yi = (er >> 1) + pi, (ei >> 1) - pr
+    for part in (er, ei, dr, di, yr, yi):
+        _check_int32(part, "spectrum split")
+    mag = _magnitude(yr, yi, t.sqrt_seed)
 
     # Mel bands as an exact integer matrix product.
     weights = np.zeros((config.num_bins, config.num_mel), dtype=np.uint64)
@@ -140,7 +159,7 @@ def reference_logmel(pcm: np.ndarray, config: FrontendConfig = DEFAULT_CONFIG) -
             weights[b, band + 1] = t.mel_w1[b]
     mel = mag.astype(np.uint64) @ weights[t.mel_bin_lo:t.mel_bin_hi]
 
-    exponent = 31 + s
+    exponent = MEL_EXPONENT_BASE - bits
     offset = (np.uint64(t.log_offset_q63) + (np.uint64(1) << (62 - exponent).astype(np.uint64))) >> \
         (63 - exponent).astype(np.uint64)
     log = _log_q24(mel + offset, exponent, t)

@@ -24,13 +24,13 @@ from .config import DEFAULT_CONFIG, FrontendConfig
 TABLES_C = REPO_ROOT / "firmware" / "frontend" / "bs_frontend_tables.c"
 
 # Fixed-point formats shared by the C code and the numpy reference (documented in firmware/frontend/README.md).
-WINDOW_FRAC_BITS = 30      # Hann window, int32, 1.0 == 2**30 (Q15 adds noise comparable to int16 input's)
-TWIDDLE_FRAC_BITS = 30     # FFT twiddles, int32
+WINDOW_FRAC_BITS = 31      # Hann window, int32 Q31 (Q15 would add noise comparable to the int16 input's)
+TWIDDLE_FRAC_BITS = 31     # FFT twiddles, int32 Q31; +1.0 is stored as 2**31 - 1 (see q31())
 MEL_WEIGHT_FRAC_BITS = 15  # mel weights, uint16, 1.0 == 32768
 LOG_FRAC_BITS = 24         # natural log table and ln(2), int32
 LOG_TABLE_BITS = 8         # log table: ln(1 + i/256), i = 0..256
 SQRT_SEED_BITS = 8         # sqrt seeds indexed by the top 8 bits of a normalised 32-bit value
-FFT_INPUT_BITS = 20        # block scaling keeps |windowed sample| < 2**20 so the FFT cannot overflow int32
+FFT_INPUT_BITS = 28        # block scaling keeps |windowed sample| < 2**28; the FFT halves every stage
 
 
 def hz_to_mel(hz):
@@ -51,15 +51,20 @@ def mel_weight_matrix(config: FrontendConfig = DEFAULT_CONFIG) -> np.ndarray:
     return np.pad(weights, [[1, 0], [0, 0]])
 
 
+def q31(x) -> np.ndarray:
+    """Round to Q31 int32. +1.0 does not fit and becomes 2**31 - 1 (an error of 5e-10); -1.0 fits."""
+    return np.clip(np.round(np.asarray(x, dtype=np.float64) * 2.0 ** 31), -2 ** 31, 2 ** 31 - 1).astype(np.int32)
+
+
 def periodic_hann(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
 
 
 @dataclasses.dataclass(frozen=True)
 class Tables:
-    window: np.ndarray          # int32 [window_samples], Q30
-    twiddle_re: np.ndarray      # int32 [fft_size/2 + 1]: round(cos(2 pi k / fft_size) * 2**30)
-    twiddle_im: np.ndarray      # int32 [fft_size/2 + 1]: round(-sin(2 pi k / fft_size) * 2**30)
+    window: np.ndarray          # int32 [window_samples], Q31
+    twiddle_re: np.ndarray      # int32 [fft_size/2 + 1]: cos(2 pi k / fft_size) in Q31
+    twiddle_im: np.ndarray      # int32 [fft_size/2 + 1]: -sin(2 pi k / fft_size) in Q31
     bitrev: np.ndarray          # uint8 [fft_size/2]: bit reversal of the half-size complex FFT
     mel_bin_lo: int             # first FFT bin with a non-zero mel weight
     mel_bin_hi: int             # one past the last
@@ -82,12 +87,12 @@ def build_tables(config: FrontendConfig = DEFAULT_CONFIG) -> Tables:
     if config.fft_size & (config.fft_size - 1) or config.fft_size < config.window_samples:
         raise ValueError("fft_size must be a power of two at least window_samples")
     half = config.fft_size // 2
-    window = np.round(periodic_hann(config.window_samples) * (1 << WINDOW_FRAC_BITS)).astype(np.int32)
+    window = q31(periodic_hann(config.window_samples))
 
     k = np.arange(half + 1)
     angle = 2.0 * np.pi * k / config.fft_size
-    twiddle_re = np.round(np.cos(angle) * (1 << TWIDDLE_FRAC_BITS)).astype(np.int32)
-    twiddle_im = np.round(-np.sin(angle) * (1 << TWIDDLE_FRAC_BITS)).astype(np.int32)
+    twiddle_re = q31(np.cos(angle))
+    twiddle_im = q31(-np.sin(angle))
 
     bits = half.bit_length() - 1
     bitrev = np.array([int(format(i, f"0{bits}b")[::-1], 2) for i in range(half)], dtype=np.uint8)
@@ -150,9 +155,9 @@ def render_c(config: FrontendConfig = DEFAULT_CONFIG) -> str:
         f"const int32_t bs_frontend_tables_mel_bin_hi = {t.mel_bin_hi};\n",
         f"const int32_t bs_frontend_tables_ln2_q24 = {t.ln2_q24};\n",
         f"const uint64_t bs_frontend_tables_log_offset_q63 = {t.log_offset_q63}ULL;\n",
-        "\n/* Periodic Hann window, Q30 (2^30 == 1.0). */\n",
+        "\n/* Periodic Hann window, Q31 (1.0 stored as 2^31 - 1). */\n",
         _c_array("int32_t", "bs_frontend_tables_window", t.window, 8),
-        "\n/* exp(-2 pi i k / FFT_SIZE), k = 0..FFT_SIZE/2, Q30. */\n",
+        "\n/* exp(-2 pi i k / FFT_SIZE), k = 0..FFT_SIZE/2, Q31 (1.0 stored as 2^31 - 1). */\n",
         _c_array("int32_t", "bs_frontend_tables_twiddle_re", t.twiddle_re, 8),
         _c_array("int32_t", "bs_frontend_tables_twiddle_im", t.twiddle_im, 8),
         "\n/* Bit reversal for the FFT_SIZE/2-point complex FFT. */\n",

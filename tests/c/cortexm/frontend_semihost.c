@@ -2,6 +2,9 @@
  * Front end on bare-metal Cortex-M under QEMU, I/O through Arm semihosting.
  * Command line (QEMU -append): "IN.raw OUT.raw CHUNK": int16 PCM in, int16 frames out. QEMU puts the
  * kernel's own path first, so the semihosting command line is "KERNEL IN.raw OUT.raw CHUNK".
+ * Also writes OUT.raw.ticks: uint32 SysTick ticks per bs_frontend_process call that completed exactly
+ * one frame. Under `-icount shift=0` one instruction takes 1 ns and SysTick counts at 25 MHz, so
+ * one tick is 40 instructions.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -51,7 +54,13 @@ static int32_t open_file(const char *path, int32_t mode) {
     return semihost(SYS_OPEN, args);
 }
 
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
 static char cmdline[512];
+static char ticks_path[520];
+static uint32_t ticks[4096];
 static bs_frontend_state state;
 static int16_t pcm[4096];
 static int16_t frames[(4096 / BS_FRONTEND_HOP_SAMPLES + 2) * BS_FRONTEND_NUM_MEL];
@@ -75,7 +84,15 @@ int main(void) {
 
     int32_t in = open_file(words[1], 1 /* "rb" */);
     int32_t out = open_file(words[2], 5 /* "wb" */);
-    if (in < 0 || out < 0) exit_with(13);
+    size_t len = length(words[2]);
+    for (size_t i = 0; i < len; i++) ticks_path[i] = words[2][i];
+    for (size_t i = 0; i < 7; i++) ticks_path[len + i] = ".ticks"[i];
+    int32_t ticks_out = open_file(ticks_path, 5);
+    if (in < 0 || out < 0 || ticks_out < 0) exit_with(13);
+    size_t n_ticks = 0;
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0;
+    SYST_CSR = 5u; /* enable, processor clock, no interrupt */
     bs_frontend_config cfg;
     bs_frontend_default_config(&cfg);
     if (bs_frontend_init(&state, &cfg) != BS_FRONTEND_OK) exit_with(14);
@@ -85,12 +102,18 @@ int main(void) {
         size_t n = (chunk * sizeof(int16_t) - (size_t)not_read) / sizeof(int16_t);
         if (n == 0) break;
         size_t written = 0;
-        if (bs_frontend_process(&state, pcm, n, frames, sizeof(frames) / sizeof(frames[0]) / BS_FRONTEND_NUM_MEL,
-                                &written) < 0)
-            exit_with(15);
+        uint32_t start = SYST_CVR;
+        bs_frontend_status status = bs_frontend_process(&state, pcm, n, frames, sizeof(frames) / sizeof(frames[0]) / BS_FRONTEND_NUM_MEL,
+                                &written);
+        uint32_t elapsed = (start - SYST_CVR) & 0xFFFFFFu; /* counts down, 24 bits */
+        if (status < 0) exit_with(15);
+        if (written == 1 && n_ticks < sizeof(ticks) / sizeof(ticks[0])) ticks[n_ticks++] = elapsed;
         int32_t wr[3] = {out, (int32_t)(uintptr_t)frames, (int32_t)(written * BS_FRONTEND_NUM_MEL * sizeof(int16_t))};
         if (written && semihost(SYS_WRITE, wr) != 0) exit_with(16);
     }
+    int32_t wt[3] = {ticks_out, (int32_t)(uintptr_t)ticks, (int32_t)(n_ticks * sizeof(uint32_t))};
+    if (n_ticks && semihost(SYS_WRITE, wt) != 0) exit_with(17);
+    semihost(SYS_CLOSE, &ticks_out);
     semihost(SYS_CLOSE, &in);
     semihost(SYS_CLOSE, &out);
     exit_with(0);
