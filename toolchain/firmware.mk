@@ -113,9 +113,9 @@ $(eval $(call FW_HOST_RULES,host-asan,$(FW_HOST_ASAN_CFLAGS)))
 
 # The events logic alone, fed raw scores on stdin: the C side of the bit-exact check against
 # bowlsense.device.events (tests/test_firmware_events.py).
-$(FW_BUILD)/host/bs_events_replay: firmware/app/bs_events_replay.c firmware/app/bs_events.c firmware/app/bs_events.h
+$(FW_BUILD)/host/bs_events_replay: firmware/app/bs_events_replay.c firmware/app/bs_events.c firmware/app/bs_events.h firmware/app/bs_capture.c firmware/app/bs_capture.h
 	@mkdir -p $(@D)
-	$(FW_CC_HOST) $(FW_HOST_ASAN_CFLAGS) -Ifirmware/app firmware/app/bs_events_replay.c firmware/app/bs_events.c -o $@
+	$(FW_CC_HOST) $(FW_HOST_ASAN_CFLAGS) -Ifirmware/app firmware/app/bs_events_replay.c firmware/app/bs_events.c firmware/app/bs_capture.c -o $@
 
 # ---- reports ----------------------------------------------------------------------------------------
 firmware-size: $(foreach t,$(FW_ARM_TARGETS),$(FW_BUILD)/$(t)/bowlsense.elf)
