@@ -252,6 +252,10 @@ class _Lowering:
             sums = weights.astype(np.int64).reshape(oc, -1).sum(axis=1)
         sh, sw = o["StrideH"], o["StrideW"]
         dh, dw = o.get("DilationHFactor", 1) or 1, o.get("DilationWFactor", 1) or 1
+        if (dh, dw) != (1, 1):
+            # The kernels implement dilation, but no converter path here produces a dilated int8 conv to
+            # verify it against TFLite Micro, so it is refused rather than trusted.
+            raise UnsupportedModelError(f"{self.where(op)}: dilation {dh}x{dw} is not supported")
         pad_top = self.padding(op, ti.h, to.h, kh, sh, dh, "height")
         pad_left = self.padding(op, ti.w, to.w, kw, sw, dw, "width")
         mult, shift = self.per_channel_multipliers(ti.scale, scales, to.scale)

@@ -1,0 +1,82 @@
+"""Single-op int8 models (built with Keras, converted to full int8) run by the C engine through cffi must
+equal tflite_micro's output exactly, on random int8 inputs and on adversarial ones: all -128, all 127,
+every int8 value in turn (element-wise ops see all 256 inputs), with zero points at the extremes where
+the calibration range is one-sided."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from bowlsense.nn import Engine, lower
+from bowlsense.nn.tflite import parse
+
+from bowlsense.nn import testing as T  # imports TensorFlow only when a model is built
+
+N_RANDOM = 300
+
+
+@functools.lru_cache(maxsize=None)
+def model(name: str) -> bytes:
+    return T.build_single_op(name)
+
+
+def adversarial_inputs(shape, n_random: int, seed: int):
+    size = int(np.prod(shape))
+    rng = np.random.default_rng(seed)
+    yield np.full(shape, -128, np.int8)
+    yield np.full(shape, 127, np.int8)
+    yield (np.arange(size) % 256 - 128).astype(np.int8).reshape(shape)   # every int8 value
+    yield np.where(rng.random(size) < 0.5, -128, 127).astype(np.int8).reshape(shape)  # saturating
+    for _ in range(n_random):
+        yield rng.integers(-128, 128, size=shape, dtype=np.int16).astype(np.int8)
+
+
+@pytest.mark.parametrize("name", sorted(T.SINGLE_OP_MODELS))
+def test_single_op_model_is_bit_exact_with_tflite_micro(name):
+    data = model(name)
+    engine = Engine(lower(parse(data, name)))
+    oracle = T.Oracle(data)
+    for i, x in enumerate(adversarial_inputs(engine.input_shape, N_RANDOM, seed=len(name))):
+        got = engine.invoke(x)
+        want = oracle.invoke(x).reshape(got.shape)
+        assert got.dtype == want.dtype == np.int8
+        if not np.array_equal(got, want):
+            diff = np.flatnonzero(got != want)
+            pytest.fail(f"{name}: input {i}: {diff.size} of {got.size} outputs differ, first at {diff[0]}: "
+                        f"engine {got.reshape(-1)[diff[0]]} tflite_micro {want.reshape(-1)[diff[0]]}")
+
+
+def test_zero_points_at_the_extremes_are_covered():
+    """The zoo is meant to exercise zero points -128 and 127 (one-sided calibration ranges)."""
+    zps = {lower(parse(model(n), n)).input.zero_point for n in sorted(T.SINGLE_OP_MODELS)}
+    assert -128 in zps and 127 in zps
+
+
+def test_every_supported_kernel_is_exercised():
+    ops = {layer.op for n in T.SINGLE_OP_MODELS for layer in lower(parse(model(n), n)).layers}
+    assert ops == {"CONV_2D_S8", "DEPTHWISE_CONV_2D_S8", "FULLY_CONNECTED_S8", "MEAN_S8", "AVERAGE_POOL_2D_S8",
+                   "MAX_POOL_2D_S8", "ADD_S8", "RESHAPE", "LUT_S8", "SOFTMAX_S8"}
+
+
+@pytest.mark.parametrize("scale,zero_point", [(0.37, 90), (0.004, -128), (1.9, 127)])
+def test_int8_requantize_quantize_op_is_bit_exact(scale, zero_point):
+    """QUANTIZE between two int8 tensors (a requantize), made by turning the LOGISTIC of a model into
+    QUANTIZE with a new output scale and zero point; its lookup table must match on all 256 inputs."""
+    def to_quantize(m, schema):
+        m.operatorCodes[0].builtinCode = schema.BuiltinOperator.QUANTIZE
+        m.operatorCodes[0].deprecatedBuiltinCode = schema.BuiltinOperator.QUANTIZE
+        g = m.subgraphs[0]
+        g.operators[0].builtinOptionsType = 0
+        g.operators[0].builtinOptions = None
+        out = g.tensors[g.outputs[0]]
+        out.quantization.scale = [scale]
+        out.quantization.zeroPoint = [zero_point]
+
+    data = T.edit_model(model("logistic"), to_quantize)
+    graph = lower(parse(data, "requantize"))
+    assert [layer.source_op for layer in graph.layers] == ["QUANTIZE"]
+    engine, oracle = Engine(graph), T.Oracle(data)
+    for x in adversarial_inputs(engine.input_shape, 20, seed=3):
+        np.testing.assert_array_equal(engine.invoke(x), oracle.invoke(x).reshape(engine.output_shape))
