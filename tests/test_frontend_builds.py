@@ -11,6 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from bowlsense.frontend import cortexm
 from bowlsense.frontend.reference import reference_logmel
 from bowlsense.paths import REPO_ROOT
 from frontend_signals import adversarial_signals
@@ -19,10 +20,6 @@ FRONTEND = REPO_ROOT / "firmware" / "frontend"
 C_TESTS = REPO_ROOT / "tests" / "c"
 SOURCES = [str(p) for p in sorted(FRONTEND.glob("*.c"))]
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-CORTEX_M = {
-    "cortex-m4f": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"],
-}
 
 
 def need(tool: str) -> str:
@@ -53,21 +50,13 @@ def test_host_builds_are_bit_exact(tmp_path, vectors, compiler, opt):
         np.testing.assert_array_equal(np.frombuffer(out, np.int16).reshape(-1, 64), expected)
 
 
-@pytest.mark.parametrize("cpu", sorted(CORTEX_M))
+@pytest.mark.parametrize("cpu", sorted(cortexm.CPU_FLAGS))
 def test_cortex_m_builds_are_bit_exact_under_qemu(tmp_path, vectors, cpu):
-    elf = tmp_path / f"frontend_{cpu}.elf"
-    subprocess.run([
-        need("arm-none-eabi-gcc"), "-O2", "-mthumb", *CORTEX_M[cpu], *WARNINGS, "-ffreestanding",
-        "-fno-tree-loop-distribute-patterns", "-nostartfiles", "-T", str(C_TESTS / "cortexm" / "link.ld"),
-        f"-I{FRONTEND}", str(C_TESTS / "cortexm" / "frontend_semihost.c"), *SOURCES,
-        "--specs=nano.specs", "-lc", "-lgcc", "-o", str(elf)], check=True)
+    need("arm-none-eabi-gcc"), need("qemu-system-arm")
+    elf = cortexm.build_elf(cpu, tmp_path / f"frontend_{cpu}.elf")
     raw, expected = vectors
-    out = tmp_path / "out.raw"
-    # ARMv6-M (M0+) code is a subset of ARMv7E-M: it runs unchanged on QEMU's Cortex-M4 machine.
-    subprocess.run([need("qemu-system-arm"), "-M", "mps2-an386", "-display", "none", "-serial", "null",
-                    "-monitor", "none", "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
-                    "-append", f"{raw} {out} 7"], check=True, timeout=120)
-    np.testing.assert_array_equal(np.fromfile(out, np.int16).reshape(-1, 64), expected)
+    frames, instructions = cortexm.run_elf(elf, np.fromfile(raw, np.int16), chunk=7)
+    np.testing.assert_array_equal(frames, expected)
 
 
 def test_asan_ubsan_fuzz_of_the_c_api(tmp_path):

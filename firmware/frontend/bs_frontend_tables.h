@@ -21,7 +21,7 @@ extern const uint8_t bs_frontend_tables_bitrev[BS_FRONTEND_FFT_SIZE / 2];
 extern const int8_t bs_frontend_tables_mel_band[BS_FRONTEND_NUM_BINS];
 extern const uint16_t bs_frontend_tables_mel_w0[BS_FRONTEND_NUM_BINS];
 extern const uint16_t bs_frontend_tables_mel_w1[BS_FRONTEND_NUM_BINS];
-extern const uint16_t bs_frontend_tables_sqrt_seed[256];
+extern const uint32_t bs_frontend_tables_sqrt[257];
 extern const int32_t bs_frontend_tables_log[257];
 extern const uint32_t bs_frontend_tables_bytes;
 

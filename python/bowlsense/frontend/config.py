@@ -24,7 +24,7 @@ class FrontendConfig:
     patch_hop_frames: int = 48         # 0.48 s between patches
     # Bump when the integer algorithm changes in a way that changes output bits: it is part of the hash,
     # so feature caches and models trained on the old bits are invalidated.
-    algorithm_version: int = 2
+    algorithm_version: int = 3
 
     @property
     def num_bins(self) -> int:

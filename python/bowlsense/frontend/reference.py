@@ -52,7 +52,7 @@ def _check_int32(x: np.ndarray, what: str) -> None:
         raise AssertionError(f"{what} overflows int32: the overflow argument is broken")
 
 
-def _magnitude(re: np.ndarray, im: np.ndarray, seed: np.ndarray) -> np.ndarray:
+def _magnitude(re: np.ndarray, im: np.ndarray, table: np.ndarray) -> np.ndarray:
     """|re + i im| to ~15 significant bits by the C code's 32-bit integer steps."""
     a, b = np.abs(re), np.abs(im)
     drop = np.maximum(_bit_length(a | b) - 15, 0)
@@ -60,10 +60,10 @@ def _magnitude(re: np.ndarray, im: np.ndarray, seed: np.ndarray) -> np.ndarray:
     n = a * a + b * b
     nz = n > 0
     up = (32 - _bit_length(n)) >> 1
-    n = np.where(nz, n << (2 * up), 1 << 30)  # placeholder keeps the seed index valid where n == 0
-    r = seed[n >> 24].astype(np.int64)
-    r = (r + n // r) >> 1
-    r = (r + n // r) >> 1
+    n = np.where(nz, n << (2 * up), 1 << 30)  # placeholder keeps the table index valid where n == 0
+    i, frac = n >> 24, (n >> 8) & 0xFFFF
+    lo, hi = table[i].astype(np.int64), table[i + 1].astype(np.int64)
+    r = lo + (((hi - lo) * frac) >> 16)
     shift = drop - up
     out = np.where(shift >= 0, r << np.maximum(shift, 0),
                    (r + (np.int64(1) << np.maximum(-shift - 1, 0))) >> np.maximum(-shift, 0))
@@ -146,7 +146,7 @@ def reference_logmel(pcm: np.ndarray, config: FrontendConfig = DEFAULT_CONFIG) -
     yr, yi = (er >> 1) + pi, (ei >> 1) - pr
     for part in (er, ei, dr, di, yr, yi):
         _check_int32(part, "spectrum split")
-    mag = _magnitude(yr, yi, t.sqrt_seed)
+    mag = _magnitude(yr, yi, t.sqrt_table)
 
     # Mel bands as an exact integer matrix product.
     weights = np.zeros((config.num_bins, config.num_mel), dtype=np.uint64)

@@ -29,7 +29,7 @@ TWIDDLE_FRAC_BITS = 31     # FFT twiddles, int32 Q31; +1.0 is stored as 2**31 - 
 MEL_WEIGHT_FRAC_BITS = 15  # mel weights, uint16, 1.0 == 32768
 LOG_FRAC_BITS = 24         # natural log table and ln(2), int32
 LOG_TABLE_BITS = 8         # log table: ln(1 + i/256), i = 0..256
-SQRT_SEED_BITS = 8         # sqrt seeds indexed by the top 8 bits of a normalised 32-bit value
+SQRT_TABLE_BITS = 8        # sqrt table indexed by the top 8 bits of a normalised 32-bit value, interpolated
 FFT_INPUT_BITS = 28        # block scaling keeps |windowed sample| < 2**28; the FFT halves every stage
 
 
@@ -71,7 +71,7 @@ class Tables:
     mel_band: np.ndarray        # int8 [num_bins]: first band the bin feeds (-1: none)
     mel_w0: np.ndarray          # uint16 [num_bins]: weight into mel_band
     mel_w1: np.ndarray          # uint16 [num_bins]: weight into mel_band + 1 (0 if none)
-    sqrt_seed: np.ndarray       # uint16 [256]: sqrt((i + 0.5) * 2**24), used for i in 64..255
+    sqrt_table: np.ndarray      # uint32 [257]: sqrt(i * 2**24); read for i in 64..256
     log_table: np.ndarray       # int32 [257]: ln(1 + i/256) in Q24
     ln2_q24: int
     log_offset_q63: int         # round(log_offset * 2**63)
@@ -79,7 +79,7 @@ class Tables:
 
     def flash_bytes(self) -> int:
         arrays = [self.window, self.twiddle_re, self.twiddle_im, self.bitrev, self.mel_band,
-                  self.mel_w0, self.mel_w1, self.sqrt_seed, self.log_table]
+                  self.mel_w0, self.mel_w1, self.sqrt_table, self.log_table]
         return sum(a.nbytes for a in arrays) + 65  # + the hash string
 
 
@@ -114,14 +114,13 @@ def build_tables(config: FrontendConfig = DEFAULT_CONFIG) -> Tables:
         w0[b] = round(weights[b, nz[0]] * (1 << MEL_WEIGHT_FRAC_BITS))
         if len(nz) == 2:
             w1[b] = round(weights[b, nz[1]] * (1 << MEL_WEIGHT_FRAC_BITS))
-    seed_idx = np.arange(1 << SQRT_SEED_BITS)
-    sqrt_seed = np.round(np.sqrt((seed_idx + 0.5) * 2.0 ** 24)).astype(np.uint16)
+    sqrt_table = np.round(np.sqrt(np.arange((1 << SQRT_TABLE_BITS) + 1) * 2.0 ** 24)).astype(np.uint32)
     log_table = np.round(np.log1p(np.arange((1 << LOG_TABLE_BITS) + 1) / (1 << LOG_TABLE_BITS))
                          * (1 << LOG_FRAC_BITS)).astype(np.int32)
     return Tables(
         window=window, twiddle_re=twiddle_re, twiddle_im=twiddle_im, bitrev=bitrev,
         mel_bin_lo=min(nonzero_bins), mel_bin_hi=max(nonzero_bins) + 1,
-        mel_band=band, mel_w0=w0, mel_w1=w1, sqrt_seed=sqrt_seed, log_table=log_table,
+        mel_band=band, mel_w0=w0, mel_w1=w1, sqrt_table=sqrt_table, log_table=log_table,
         ln2_q24=round(np.log(2.0) * (1 << LOG_FRAC_BITS)),
         log_offset_q63=round(config.log_offset * 2.0 ** 63),
         config_hash=config.hash,
@@ -166,8 +165,8 @@ def render_c(config: FrontendConfig = DEFAULT_CONFIG) -> str:
         _c_array("int8_t", "bs_frontend_tables_mel_band", t.mel_band, 16),
         _c_array("uint16_t", "bs_frontend_tables_mel_w0", t.mel_w0),
         _c_array("uint16_t", "bs_frontend_tables_mel_w1", t.mel_w1),
-        "\n/* Square root seeds: sqrt((i + 0.5) * 2^24), indexed by the top 8 bits of a value in [2^30, 2^32). */\n",
-        _c_array("uint16_t", "bs_frontend_tables_sqrt_seed", t.sqrt_seed),
+        "\n/* sqrt(i * 2^24), i = 0..256: interpolated for values in [2^30, 2^32) (i >= 64). */\n",
+        _c_array("uint32_t", "bs_frontend_tables_sqrt", t.sqrt_table, 8),
         "\n/* ln(1 + i / 256), i = 0..256, Q24. */\n",
         _c_array("int32_t", "bs_frontend_tables_log", t.log_table, 8),
         f"\nconst uint32_t bs_frontend_tables_bytes = {t.flash_bytes()}u;\n",

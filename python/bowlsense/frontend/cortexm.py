@@ -1,0 +1,63 @@
+"""Build and run the front end on an emulated Cortex-M (QEMU mps2-an386) through the semihosting test
+harness in tests/c/cortexm: used by the build-matrix tests and by `bowlsense frontend bench`."""
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+from ..paths import REPO_ROOT
+
+FRONTEND_DIR = REPO_ROOT / "firmware" / "frontend"
+HARNESS_DIR = REPO_ROOT / "tests" / "c" / "cortexm"
+CPU_FLAGS = {
+    "cortex-m4f": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"],
+}
+INSTRUCTIONS_PER_TICK = 40  # -icount shift=0: 1 instruction per ns; SysTick runs at 25 MHz
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise ToolMissing(f"{tool} is not installed (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                          "qemu-system-arm; .ci/run and `make setup-system` install them)")
+    return path
+
+
+def build_elf(cpu: str, out: pathlib.Path, opt: str = "-O2") -> pathlib.Path:
+    sources = sorted(str(p) for p in FRONTEND_DIR.glob("*.c"))
+    subprocess.run([
+        need("arm-none-eabi-gcc"), "-std=c99", opt, "-mthumb", *CPU_FLAGS[cpu],
+        "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffreestanding", "-fno-tree-loop-distribute-patterns",
+        "-nostartfiles", "-T", str(HARNESS_DIR / "link.ld"), f"-I{FRONTEND_DIR}",
+        str(HARNESS_DIR / "frontend_semihost.c"), *sources, "--specs=nano.specs", "-lc", "-lgcc", "-o", str(out),
+    ], check=True)
+    return out
+
+
+def run_elf(elf: pathlib.Path, pcm: np.ndarray, chunk: int = 160, icount: bool = True,
+            timeout: float = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Feed pcm through the harness under QEMU; returns (frames int16 (n, 64), instructions per call that
+    completed one frame). ARMv6-M (M0+) code is a subset of ARMv7E-M and runs on the M4 machine."""
+    with tempfile.TemporaryDirectory(prefix="bs_fe_qemu_") as tmp:
+        tmp = pathlib.Path(tmp)
+        np.asarray(pcm, dtype=np.int16).tofile(tmp / "in.raw")
+        cmd = [need("qemu-system-arm"), "-M", "mps2-an386", "-display", "none", "-serial", "null",
+               "-monitor", "none", "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
+               "-append", f"{tmp / 'in.raw'} {tmp / 'out.raw'} {chunk}"]
+        if icount:
+            cmd[1:1] = ["-icount", "shift=0"]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"front end harness exited with {result.returncode} under QEMU: {result.stderr[-2000:]}")
+        frames = np.fromfile(tmp / "out.raw", np.int16).reshape(-1, 64)
+        ticks = np.fromfile(tmp / "out.raw.ticks", np.uint32)
+    return frames, ticks.astype(np.int64) * INSTRUCTIONS_PER_TICK
