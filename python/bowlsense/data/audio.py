@@ -61,8 +61,9 @@ def _wav_data_truncated(data: bytes) -> str | None:
         chunk_id = data[pos:pos + 4]
         (size,) = struct.unpack(fmt, data[pos + 4:pos + 8])
         if chunk_id == b"data":
-            # 0 and 0xFFFFFFFF mean "unknown length" (streamed writers, RF64): nothing to compare.
-            if size in (0, 0xFFFFFFFF):
+            # Writers that stream to a pipe cannot know the length and put a placeholder: 0, 0xFFFFFFFF
+            # (also RF64), or a value near 2 GiB (espeak-ng --stdout writes 0x7FFFF000). Nothing to compare.
+            if size == 0 or size >= 0x7FFF0000:
                 return None
             have = len(data) - (pos + 8)
             if have < size:
