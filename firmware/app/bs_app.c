@@ -30,6 +30,7 @@ typedef struct {
     uint32_t infer_count, infer_max;
     uint64_t infer_total;
     uint64_t post_total;
+    uint64_t loop_total; /* streaming only: front end + quantize + infer + post, serial I/O excluded */
     uint64_t stream_samples;
     uint32_t events, internal_errors;
 } app_stats;
@@ -176,6 +177,7 @@ static void on_window(void)
     }
     g.st.infer_count++;
     g.st.infer_total += dt;
+    g.st.loop_total += dt;
     if (dt > g.st.infer_max) {
         g.st.infer_max = dt;
     }
@@ -209,7 +211,9 @@ static void on_window(void)
         }
         send_snippet = bs_capture_window(&g.cap, clear, eligible, &snippet, &snippet_window);
     }
-    g.st.post_total += bs_hal_cycles() - t0;
+    uint32_t dp = bs_hal_cycles() - t0;
+    g.st.post_total += dp;
+    g.st.loop_total += dp;
     emit_events(ev, n);
     if (send_snippet) {
         emit_snippet(snippet, snippet_window);
@@ -220,7 +224,9 @@ static void on_frame(const int16_t *frame)
 {
     uint32_t t0 = bs_hal_cycles();
     bs_app_model_quantize(frame, g.ring[g.ring_pos], BS_FRONTEND_NUM_MEL);
-    g.st.quant_total += bs_hal_cycles() - t0;
+    uint32_t dq = bs_hal_cycles() - t0;
+    g.st.quant_total += dq;
+    g.st.loop_total += dq;
     g.ring_pos = (g.ring_pos + 1u) % RING_FRAMES;
     g.frames++;
     if (g.frames >= RING_FRAMES && (g.frames - RING_FRAMES) % WINDOW_HOP_FRAMES == 0) {
@@ -243,6 +249,7 @@ static void stream_samples(const int16_t *pcm, uint32_t n)
         bs_frontend_status s = bs_frontend_process(&g.fe, pcm, piece, frame, 1, &made);
         uint32_t dt = bs_hal_cycles() - t0;
         g.st.fe_total += dt;
+        g.st.loop_total += dt;
         g.samples += piece;
         g.st.stream_samples += piece;
         pcm += piece;
@@ -517,6 +524,7 @@ static void handle_stats(uint16_t seq)
     p = put_u64(p, g.st.infer_total);
     p = put_u32(p, g.st.infer_max);
     p = put_u64(p, g.st.post_total);
+    p = put_u64(p, g.st.loop_total);
     p = put_u64(p, g.st.stream_samples);
     p = put_u32(p, g.st.events);
     p = put_u32(p, g.ev.short_events);

@@ -280,7 +280,7 @@ STATS_FIELDS = [
     ("rx_malformed", "I"), ("request_errors", "I"), ("tx_frames", "I"),
     ("fe_hops", "I"), ("fe_cycles_total", "Q"), ("fe_cycles_max", "I"), ("quant_cycles_total", "Q"),
     ("infer_count", "I"), ("infer_cycles_total", "Q"), ("infer_cycles_max", "I"),
-    ("post_cycles_total", "Q"), ("stream_samples", "Q"), ("events", "I"), ("short_events", "I"),
+    ("post_cycles_total", "Q"), ("loop_cycles_total", "Q"), ("stream_samples", "Q"), ("events", "I"), ("short_events", "I"),
     ("capture_sent", "I"), ("capture_suppressed", "I"), ("capture_dropped", "I"),
     ("internal_errors", "I"), ("stack_used_bytes", "I"), ("stack_size_bytes", "I"),
     ("static_ram_bytes", "I"), ("flash_bytes", "I"), ("arena_bytes", "I"), ("app_state_bytes", "I"),
@@ -312,11 +312,10 @@ class Stats:
         return self.infer_cycles_total / self.infer_count if self.infer_count else 0.0
 
     @property
-    def loop_cycles_total(self) -> int:
-        """Front end + input quantization + inference + smoothing/gate: the whole per-sample loop
-        (serial I/O excluded)."""
-        return (self.fe_cycles_total + self.quant_cycles_total + self.infer_cycles_total
-                + self.post_cycles_total)
+    def loop_cycles_per_audio_second(self) -> float:
+        """Streaming compute (front end + quantize + inference + smoothing/gate, serial I/O excluded) per
+        second of audio streamed, in this device's cycle unit."""
+        return self.loop_cycles_total / (self.stream_samples / 16000) if self.stream_samples else 0.0
 
 
 @dataclasses.dataclass(frozen=True)
