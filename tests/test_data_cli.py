@@ -264,3 +264,36 @@ def test_demo_is_deterministic_and_checks_clean(tmp_path, capsys):
 def test_demo_refuses_to_overwrite_a_real_dataset(imported, capsys):
     rc, _, err = _run(capsys, "demo", imported)
     assert rc == 1 and "not a bowlsense demo" in err
+
+
+def test_audit_with_model_goes_through_the_trained_predictor(imported, tmp_path, capsys, monkeypatch):
+    """--model uses bowlsense.train.predict.load_model and the training patches; a clip's score per label
+    is its most confident window."""
+    import bowlsense.train.predict as predict
+
+    seen = []
+
+    class Manifest:
+        labels = ["eating", "speech"]
+
+    def model(patches):
+        seen.append(patches.shape)
+        scores = np.zeros((len(patches), 2), np.float32)
+        scores[-1] = [0.25, 0.75]  # only the last window is confident
+        return scores
+
+    monkeypatch.setattr(predict, "load_model", lambda d: (Manifest, model))
+    out = tmp_path / "r.html"
+    rc, stdout, err = _run(capsys, "audit", imported, "--out", out, "--model", tmp_path)
+    assert rc == 0, err
+    assert len(seen) == len(Dataset.load(imported).clips)
+    assert all(len(s) == 3 and s[0] >= 1 and s[1:] == (96, 64) for s in seen)
+    page = out.read_text()
+    assert "eating 0.25" in page and "speech 0.75" in page and "Sorted by disagreement" in page
+
+
+def test_audit_says_clearly_when_the_predictor_is_missing(imported, tmp_path, capsys, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "bowlsense.train.predict", None)  # import fails
+    rc, _, err = _run(capsys, "audit", imported, "--out", tmp_path / "r.html", "--model", tmp_path)
+    assert rc == 1 and "bowlsense.train.predict" in err and "without --model" in err
