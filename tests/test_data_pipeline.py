@@ -274,6 +274,10 @@ def test_feature_cache_hits_and_invalidates_on_frontend_change(real, tmp_path):
     [changed.frames(l, sources) for l in plans]
     assert changed.misses == len(plans) and other.calls == len(plans)
     assert changed.prune() == 1 and cache.get(plans[0]) is None
+    # the same audio under another path and label keeps its features; other audio does not share them
+    moved = Lineage({**plans[0].recipe, "path": "elsewhere/x.wav", "labels": ["bowl"]})
+    assert moved.key != plans[0].key and changed.key(moved) == changed.key(plans[0])
+    assert len({changed.key(l) for l in plans}) == len(plans)
     # a corrupt entry is recomputed, not trusted
     p = changed.path(plans[0])
     p.write_bytes(b"garbage")

@@ -4,7 +4,8 @@ Each clip shows its label(s), verified state and who verified it, duration, orig
 log-mel image computed by our C front end (what the model sees; colour scale fixed at -7..+5 nats for
 every clip, so loudness compares across clips), and an audio player with the 16 kHz mono audio the
 model trains on (FLAC, lossless, first `max_audio_s` seconds). Images and audio are embedded as base64,
-so the page opens from disk with no server. A class-balance chart (inline SVG) sits at the top.
+so the page opens from disk with no server. A class-balance chart (inline SVG) sits at the top; within
+each label, unreadable clips come first, then unverified, rejected and verified ones.
 
 With a scorer (a callable: int16 PCM at 16 kHz -> {label: probability}), each clip also shows the
 model's scores, and clips are sorted by disagreement: max over labels of |target - score|, where the
@@ -276,7 +277,10 @@ def write_audit(root: str | os.PathLike, out: str | os.PathLike, scorer: Scorer 
                                         for k in order) + "</p>")
         for k in order:
             body.append(f'<h2 id="l-{html.escape(k)}">{html.escape(k)}</h2><table>{header}</tr>')
-            body.extend(_row_html(r, None) for r in by_label[k])
+            # Unverified clips first: they are the ones waiting for a person. Unreadable ones before all.
+            rank = {"no": 1, REJECTED: 2, VERIFIED: 3}
+            body.extend(_row_html(r, None) for r in sorted(
+                by_label[k], key=lambda r: (0 if r.error else rank.get(r.clip.status, 1), r.clip.path)))
             body.append("</table>")
     page = "\n".join(head + body + ["</body></html>\n"])
     from ..manifest import write_atomic

@@ -1,9 +1,9 @@
 """Front end features cached on disk, keyed by what determines them.
 
-key = sha256(canonical recipe JSON + front end config hash). The recipe names the parent clips by
-sha256 and every transform parameter and seed (see lineage.py), so equal keys mean equal samples, and
-a front end whose configuration (or integer algorithm version) changed gets new keys: old entries are
-never read again. Files live under <cache_dir>/features/<front end hash[:16]>/, so `prune()` can drop
+key = sha256(Lineage.audio_key + front end config hash). audio_key hashes the recipe without paths and
+labels: the parent clips by sha256 and every transform parameter and seed (see lineage.py), so equal
+keys mean equal samples (a clip moved or relabelled keeps its features), and a front end whose
+configuration (or integer algorithm version) changed gets new keys: old entries are never read again. Files live under <cache_dir>/features/<front end hash[:16]>/, so `prune()` can drop
 whole stale front ends at once.
 
 Each entry is an .npy of the int16 frames (n_frames, num_mel) the C front end computed; writes are
@@ -46,7 +46,7 @@ class FeatureCache:
         return self.frontend.config.hash
 
     def key(self, lineage: Lineage) -> str:
-        text = canonical_json({"recipe": lineage.recipe, "frontend": self.frontend_hash})
+        text = canonical_json({"samples": lineage.audio_key, "frontend": self.frontend_hash})
         return hashlib.sha256(text.encode()).hexdigest()
 
     def path(self, lineage: Lineage) -> pathlib.Path:

@@ -52,6 +52,12 @@ class Lineage:
         return hashlib.sha256(canonical_json(self.recipe).encode()).hexdigest()
 
     @property
+    def audio_key(self) -> str:
+        """sha256 of only what determines the samples (file names and labels left out): the same audio
+        moved or relabelled keeps its key, so cached features stay valid."""
+        return hashlib.sha256(canonical_json(samples_recipe(self.recipe)).encode()).hexdigest()
+
+    @property
     def labels(self) -> tuple[str, ...]:
         return recipe_labels(self.recipe)
 
@@ -78,6 +84,18 @@ class Lineage:
 
     def describe(self) -> str:
         return describe(self.recipe)
+
+
+_NOT_AUDIO = ("path", "labels")
+
+
+def samples_recipe(recipe):
+    """The recipe without the fields that do not change samples (paths, labels), recursively."""
+    if isinstance(recipe, dict):
+        return {k: samples_recipe(v) for k, v in recipe.items() if k not in _NOT_AUDIO}
+    if isinstance(recipe, list):
+        return [samples_recipe(v) for v in recipe]
+    return recipe
 
 
 def recipe_labels(recipe: dict) -> tuple[str, ...]:
