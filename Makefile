@@ -11,11 +11,12 @@ PYTEST_ARGS ?=
 # C sources compiled into the Python package through cffi: editing them must rebuild the extension.
 CFFI_SOURCES := $(wildcard firmware/frontend/*.[ch] firmware/nn/*.[ch])
 
-.PHONY: help setup test test-unit hil bench tables demo model clean
+.PHONY: help setup setup-system test test-unit bench tables clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make setup   create $(VENV) and install bowlsense (editable) with its dependencies"
+	@echo "make setup-system  Debian packages: ARM toolchain, QEMU, clang, espeak-ng (as root)"
 	@echo "make test    unit tests and the HIL suite on QEMU (what CI runs)"
 	@echo "make demo    the main job end to end: data, teacher, student, int8, C export, firmware, QEMU"
 	@echo "make model   regenerate models/default from $(SHARED)/data and $(SHARED)/yamnet"
@@ -36,6 +37,9 @@ $(VENV)/.ext: $(VENV)/.deps setup.py $(CFFI_SOURCES) $(wildcard python/bowlsense
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+setup-system:
+	bash toolchain/install_system_deps.sh
+
 setup: $(VENV)/.ext
 	@$(PY) -c "import bowlsense.frontend as f; f.Frontend(); print('bowlsense installed in $(VENV); front end compiled')"
 
@@ -49,7 +53,7 @@ tables: setup
 	$(PY) -m bowlsense.frontend.tables --write
 
 bench: setup
-	$(PY) -m pytest tests -m benchmark --benchmark-only -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m bowlsense frontend bench
 
 clean:
 	rm -rf build out .pytest_cache
