@@ -15,7 +15,9 @@ import soundfile as sf
 
 from bowlsense.data import (AugmentConfig, Clip, Dataset, FeatureCache, Lineage, Sources, TrustError,
                             clip_recipe, group_key, group_split, load_audio, mixture, multi_hot,
-                            plan_augment, plan_examples, plan_mixtures, regenerate, union)
+                            patch_set, plan_augment, plan_examples, plan_mixtures, regenerate,
+                            regenerate_patch, union)
+from bowlsense.data.cache import pad_centred
 from bowlsense.data.mixing import active_rms, mix_pcm
 
 # A handful of real clips per label, copied into a temporary dataset so tests can plant things in it.
@@ -77,12 +79,18 @@ def test_planted_unverified_clip_never_reaches_a_training_batch(small, tmp_path)
                           config=AugmentConfig(noise_p=1.0))
     planted_pcm = load_audio(tmp_path / "audio/planted/unverified_speech.wav")
     cache = FeatureCache(tmp_path / "cache")
-    for lin in plans:
-        assert planted_sha not in lin.parents
-        pcm = sources.render(lin.recipe)
-        assert not (len(pcm) == len(planted_pcm) and np.array_equal(pcm, planted_pcm))
-        cache.frames(lin, sources)
-    assert cache.misses == len({lin.key for lin in plans})
+    assert not any(planted_sha in lin.parents for lin in plans)
+    batch = patch_set(plans, sources, cache=cache, max_windows=None)
+    assert len(batch) >= len(plans) and cache.misses == len({lin.audio_key for lin in plans})
+    assert not any(planted_sha in o for o in batch.origin)
+    fe = cache.frontend
+    planted_patches = fe.patches(fe.process(pad_centred(planted_pcm, cache.pad_to)))
+    flat = {p.tobytes() for p in batch.patches}
+    assert len(planted_patches) and not any(p.tobytes() in flat for p in planted_patches)
+    # the check above can see a clip when it is there: the verified speech clips' patches are in the batch
+    verified_speech = next(c for c in split.train if c.labels == ("speech",))
+    own = fe.patches(fe.process(pad_centred(verified_speech.load(), cache.pad_to)))
+    assert all(p.tobytes() in flat for p in own)
     # and every way in refuses it outright
     planted = next(c for c in ds.clips if c.sha256 == planted_sha)
     with pytest.raises(TrustError, match="unverified_speech.wav"):
@@ -282,3 +290,19 @@ def test_feature_cache_hits_and_invalidates_on_frontend_change(real, tmp_path):
     p = changed.path(plans[0])
     p.write_bytes(b"garbage")
     assert np.array_equal(changed.frames(plans[0], sources), first[0])
+
+
+def test_patch_set_targets_and_origins_regenerate(real, shared_data_dir, tmp_path):
+    clips, sources, lineages = _lineages(real, shared_data_dir)
+    labels = ("eating", "drinking", "bowl", "speech")
+    batch = patch_set(lineages, sources, labels, FeatureCache(tmp_path), max_windows=3)
+    assert batch.patches.dtype == np.int16 and batch.patches.shape[1:] == (96, 64)
+    assert batch.targets.shape == (len(batch), 4) and len(batch.origin) == len(batch)
+    # every example gives 1..3 patches, short ones too (centred in silence)
+    per_example = collections.Counter(json.dumps(json.loads(o)["recipe"], sort_keys=True) for o in batch.origin)
+    assert len(per_example) == len({l.key for l in lineages}) and set(per_example.values()) <= {1, 2, 3}
+    fresh = Sources(clips, rir_dir=shared_data_dir / "rir")
+    for i in range(0, len(batch), 3):
+        o = json.loads(batch.origin[i])
+        assert np.array_equal(regenerate_patch(batch.origin[i], fresh), batch.patches[i])
+        assert list(batch.targets[i]) == list(multi_hot(Lineage(o["recipe"]).labels, labels))

@@ -12,6 +12,9 @@ Typical training use (every name below is exported here):
     for lin in plans:
         frames = cache.frames(lin, sources)         # int16 (n, 64) from the C front end
         target = multi_hot(lin.labels, labels)      # labels: event labels, no "background"
+    # or all at once, as model inputs, each patch traceable and regenerable:
+    batch = patch_set(plans, sources, labels, cache, max_windows=8)   # .patches .targets .origin
+    assert (regenerate_patch(batch.origin[0], sources) == batch.patches[0]).all()
 
 Modules:
     audio      load_audio(path) -> int16 16 kHz mono (soundfile + soxr, deterministic), AudioError,
@@ -23,7 +26,8 @@ Modules:
     mixing     active_rms, mix_pcm, convolve_rir: the sample-level operations
     mixtures   plan_mixtures, mixture: verified clip + verified clip at -10..+10 dB, labels = union
     augment    AugmentConfig (documented ranges), plan_augment, augment
-    plan       plan_examples: clips -> deterministic list of lineages
+    plan       plan_examples: clips -> deterministic list of lineages; patch_set: lineages -> model
+               inputs + targets + per-patch origin; regenerate_patch
     cache      FeatureCache keyed by (recipe incl. parents' sha256 and parameters, front end hash)
     check      check_dataset(folder) -> problems and per-label summary
     verify     verify_clips / reject_clips (atomic labels.csv rewrite)
@@ -43,7 +47,7 @@ from .dataset import REJECTED, UNVERIFIED, VERIFIED, Clip, Dataset, DatasetError
 from .labels import BACKGROUND, EVENT_LABELS, PRODUCT_LABELS, events, multi_hot, parse_labels, union
 from .lineage import Lineage, Sources, TrustError, clip_recipe, regenerate
 from .mixtures import SNR_DB_RANGE, mixture, plan_mixtures
-from .plan import plan_examples
+from .plan import PatchSet, patch_set, plan_examples, regenerate_patch
 from .splits import Split, group_key, group_split
 
 __all__ = [
@@ -52,5 +56,5 @@ __all__ = [
     "REJECTED", "UNVERIFIED", "VERIFIED", "Clip", "Dataset", "DatasetError", "TrustGate",
     "BACKGROUND", "EVENT_LABELS", "PRODUCT_LABELS", "events", "multi_hot", "parse_labels", "union",
     "Lineage", "Sources", "TrustError", "clip_recipe", "regenerate",
-    "SNR_DB_RANGE", "mixture", "plan_mixtures", "plan_examples", "Split", "group_key", "group_split",
+    "SNR_DB_RANGE", "mixture", "plan_mixtures", "plan_examples", "PatchSet", "patch_set", "regenerate_patch", "Split", "group_key", "group_split",
 ]

@@ -6,7 +6,9 @@ keys mean equal samples (a clip moved or relabelled keeps its features), and a f
 configuration (or integer algorithm version) changed gets new keys: old entries are never read again. Files live under <cache_dir>/features/<front end hash[:16]>/, so `prune()` can drop
 whole stale front ends at once.
 
-Each entry is an .npy of the int16 frames (n_frames, num_mel) the C front end computed; writes are
+Each entry is an .npy of the int16 frames (n_frames, num_mel) the C front end computed from the rendered
+samples (centred in silence when shorter than one 0.96 s patch, so every example gives at least one
+patch, as pad_centred documents); writes are
 atomic (temp file + rename), so a crash or two concurrent trainers cannot leave a half-written entry.
 """
 from __future__ import annotations
@@ -20,6 +22,16 @@ import tempfile
 import numpy as np
 
 from .lineage import Lineage, Sources, canonical_json
+
+
+def pad_centred(pcm: np.ndarray, length: int) -> np.ndarray:
+    """A clip shorter than one patch, centred in digital silence (as a short sound reaches the device
+    between quiet); longer clips unchanged."""
+    pcm = np.asarray(pcm, dtype=np.int16)
+    if len(pcm) >= length:
+        return pcm
+    pad = length - len(pcm)
+    return np.concatenate([np.zeros(pad // 2, np.int16), pcm, np.zeros(pad - pad // 2, np.int16)])
 
 
 class FeatureCache:
@@ -42,11 +54,18 @@ class FeatureCache:
         return self._frontend
 
     @property
+    def pad_to(self) -> int:
+        """Samples in one model patch: shorter examples are centred in silence to this length."""
+        c = self.frontend.config
+        return c.window_samples + (c.patch_frames - 1) * c.hop_samples
+
+    @property
     def frontend_hash(self) -> str:
         return self.frontend.config.hash
 
     def key(self, lineage: Lineage) -> str:
-        text = canonical_json({"samples": lineage.audio_key, "frontend": self.frontend_hash})
+        text = canonical_json({"samples": lineage.audio_key, "frontend": self.frontend_hash,
+                               "pad_to": self.pad_to})
         return hashlib.sha256(text.encode()).hexdigest()
 
     def path(self, lineage: Lineage) -> pathlib.Path:
@@ -90,7 +109,7 @@ class FeatureCache:
             self.hits += 1
             return cached
         self.misses += 1
-        frames = self.frontend.process(sources.render(lineage.recipe))
+        frames = self.frontend.process(pad_centred(sources.render(lineage.recipe), self.pad_to))
         self.put(lineage, frames)
         return frames
 

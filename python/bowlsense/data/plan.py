@@ -8,13 +8,21 @@
         target = multi_hot(lin.labels)
 
 Planning reads no audio, so it is instant; rendering happens when (and if) an example is needed.
+`patch_set` turns lineages into model inputs: (n, 96, 64) int16 patches, multi-hot targets, and for
+each patch the lineage JSON plus its window index, enough to regenerate that exact patch.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import dataclasses
+import json
+from typing import Iterable, Sequence
+
+import numpy as np
 
 from .augment import DEFAULT_AUGMENT, AugmentConfig, plan_augment
+from .cache import FeatureCache
 from .dataset import Clip
+from .labels import EVENT_LABELS, multi_hot
 from .lineage import Lineage, Sources, TrustError, clip_recipe
 from .mixtures import SNR_DB_RANGE, node_seed, plan_mixtures
 
@@ -40,3 +48,56 @@ def plan_examples(clips: Iterable[Clip], sources: Sources, seed: int, *, augment
             lin = Lineage(plan_augment(lin.recipe, node_seed(seed, "augment-mix", i), sources, config))
         out.append(lin)
     return out
+
+
+@dataclasses.dataclass
+class PatchSet:
+    patches: np.ndarray          # (n, patch_frames, num_mel) int16 Q10, the model's input before int8
+    targets: np.ndarray          # (n, len(labels)) float32 multi-hot
+    origin: list[str]            # per patch: JSON {"recipe": ..., "window": k}; regenerates the patch
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+
+def windows_to_keep(n: int, max_windows: int | None) -> np.ndarray:
+    """Evenly spread window indices when an example has more than max_windows (a 95 s recording would
+    otherwise outweigh a hundred short clips). Deterministic: no random choice."""
+    if max_windows is None or n <= max_windows:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_windows).round().astype(int))
+
+
+def patch_set(lineages: Sequence[Lineage], sources: Sources, labels: Sequence[str] = EVENT_LABELS,
+              cache: FeatureCache | None = None, max_windows: int | None = 8, progress: bool = False) -> PatchSet:
+    """Render (or read from the cache) every example's front end frames and cut them into patches."""
+    cache = cache or FeatureCache()
+    fe = cache.frontend
+    parts, targets, origin = [], [], []
+    items = lineages
+    if progress:
+        from tqdm import tqdm
+        items = tqdm(lineages, desc="features", unit="example")
+    for lin in items:
+        patches = fe.patches(cache.frames(lin, sources))
+        keep = windows_to_keep(len(patches), max_windows)
+        parts.append(patches[keep])
+        targets.append(np.repeat(multi_hot(lin.labels, tuple(labels))[None], len(keep), axis=0))
+        origin.extend(json.dumps({"recipe": lin.recipe, "window": int(k)}, sort_keys=True) for k in keep)
+    cfg = fe.config
+    if not parts:
+        return PatchSet(np.zeros((0, cfg.patch_frames, cfg.num_mel), np.int16),
+                        np.zeros((0, len(labels)), np.float32), [])
+    return PatchSet(np.concatenate(parts), np.concatenate(targets), origin)
+
+
+def regenerate_patch(origin: str, sources: Sources, frontend=None) -> np.ndarray:
+    """The exact (patch_frames, num_mel) int16 patch a PatchSet origin entry describes."""
+    from ..frontend import Frontend
+    from .cache import pad_centred
+
+    fe = frontend or Frontend()
+    o = json.loads(origin)
+    c = fe.config
+    pcm = pad_centred(sources.render(o["recipe"]), c.window_samples + (c.patch_frames - 1) * c.hop_samples)
+    return fe.patches(fe.process(pcm))[o["window"]]
