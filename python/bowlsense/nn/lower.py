@@ -414,8 +414,8 @@ class _Lowering:
         if model_in.dtype == "float32":
             first = ops[0]
             if first.op != "QUANTIZE" or first.inputs[0] != m.inputs[0]:
-                raise UnsupportedModelError(f"{m.path}: float32 input {model_in.name} is not followed by QUANTIZE; "
-                                            f"the engine runs int8 only")
+                raise UnsupportedModelError(f"{self.where(first)}: reads the float32 model input {model_in.name}, "
+                                            f"which is not followed by QUANTIZE; the engine runs int8 only")
             q = m.tensors[first.outputs[0]]
             self.check_int8(first, q)
             input_float = FloatEdge(q.scale, q.zero_point)
@@ -424,8 +424,10 @@ class _Lowering:
         if model_out.dtype == "float32":
             last = ops[-1] if ops else None
             if last is None or last.op != "DEQUANTIZE" or last.outputs[0] != m.outputs[0]:
-                raise UnsupportedModelError(f"{m.path}: float32 output {model_out.name} is not produced by "
-                                            f"DEQUANTIZE; the engine runs int8 only")
+                producer = next((o for o in m.operators if m.outputs[0] in o.outputs), None)
+                where = self.where(producer) if producer else m.path
+                raise UnsupportedModelError(f"{where}: writes the float32 model output {model_out.name}, which is "
+                                            f"not produced by DEQUANTIZE; the engine runs int8 only")
             q = m.tensors[last.inputs[0]]
             self.check_int8(last, q)
             output_float = FloatEdge(q.scale, q.zero_point)
