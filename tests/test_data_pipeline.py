@@ -306,3 +306,23 @@ def test_patch_set_targets_and_origins_regenerate(real, shared_data_dir, tmp_pat
         o = json.loads(batch.origin[i])
         assert np.array_equal(regenerate_patch(batch.origin[i], fresh), batch.patches[i])
         assert list(batch.targets[i]) == list(multi_hot(Lineage(o["recipe"]).labels, labels))
+
+
+def test_planted_clip_never_reaches_the_trainers_batches(small, tmp_path):
+    """The same plant, through bowlsense.train's own data stage (split_sources + training_windows)."""
+    from bowlsense.train.pipeline import TrainConfig, split_sources, training_windows
+
+    ds, planted_sha = small
+    planted_path = "audio/planted/unverified_speech.wav"
+    config = TrainConfig(seed=2, augmented=30, speech_mixtures=30, event_mixtures=30)
+    train, val, summary = split_sources(tmp_path, config)
+    assert "left out 1 unverified" in summary
+    assert planted_path not in {s.path for s in train + val}
+    windows = training_windows(train, [], config)
+    assert len(windows) and not any(planted_path in l for l in windows.lineage)
+    fe = FeatureCache(tmp_path / "c").frontend
+    planted = fe.patches(fe.process(pad_centred(load_audio(tmp_path / planted_path), 15600)))
+    flat = {p.tobytes() for p in windows.patches}
+    assert not any(p.tobytes() in flat for p in planted)
+    seen = next(s for s in train if s.labels == ("speech",))  # positive control: a verified clip is there
+    assert all(p.tobytes() in flat for p in fe.patches(fe.process(pad_centred(seen.pcm, 15600))))
