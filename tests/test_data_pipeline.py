@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from bowlsense.data import (AugmentConfig, Clip, Dataset, FeatureCache, Lineage, Sources, TrustError,
                             clip_recipe, group_key, group_split, load_audio, mixture, multi_hot,

@@ -58,7 +58,14 @@ def set_verdict(root: str | os.PathLike, paths: Sequence[str | os.PathLike], *, 
                 log: Callable[[str], None] = lambda s: None) -> list[Clip]:
     """Mark `paths` verified (or rejected) by `by`, optionally relabelled; returns the new rows.
     All or nothing: any bad path or unreadable file raises VerifyError and labels.csv is unchanged."""
-    by = by or getpass.getuser()
+    if not by:
+        try:
+            by = getpass.getuser()
+        except (OSError, KeyError):  # no login name (some containers): make the person say who they are
+            raise VerifyError("cannot tell who you are: pass --by NAME") from None
+    by = by.strip()
+    if not by or "\n" in by:
+        raise VerifyError(f"--by must name a person, got {by!r}")
     when = when or now_utc()
     new_labels = parse_labels(label) if label is not None else None
     if new_labels is not None:
