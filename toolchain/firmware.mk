@@ -7,6 +7,7 @@
 #   make firmware-m0plus      build/firmware/cortex-m0plus/bowlsense.elf     (compile + link only: no FPU)
 #   make firmware-m7          build/firmware/cortex-m7/bowlsense.elf         (compile + link only; runs on mps2-an500)
 #   make firmware-size        flash / static RAM / stack of the ARM images (arm-none-eabi-size)
+#   make firmware-model       `bowlsense export FW_MODEL build/firmware/model` (board builds need it)
 #   make firmware-boards      `pio project config` on toolchain/platformio (real boards: cannot be compiled offline)
 #
 # The model comes from FW_MODEL (default models/default): when it holds model.json, `bowlsense export`
@@ -57,7 +58,7 @@ FW_CPU_cortex-m0plus   := -mcpu=cortex-m0plus -mfloat-abi=soft -DBS_BOARD_NAME='
 FW_ARM_TARGETS := qemu-mps2-an386 cortex-m7 cortex-m0plus
 
 .PHONY: firmware firmware-qemu firmware-host firmware-host-asan firmware-m0plus firmware-m7 firmware-size \
-        firmware-boards firmware-clean FORCE
+        firmware-boards firmware-model firmware-clean FORCE
 
 firmware: firmware-qemu firmware-host firmware-host-asan firmware-m0plus firmware-m7
 	@$(MAKE) --no-print-directory firmware-size
@@ -128,6 +129,9 @@ firmware-size: $(foreach t,$(FW_ARM_TARGETS),$(FW_BUILD)/$(t)/bowlsense.elf)
 	         printf "{\"flash_bytes\": %d, \"static_ram_bytes\": %d, \"stack_bytes\": %d}\n", flash, ram, stack > "$(FW_BUILD)/" t "/size.json"}'; \
 	done
 	@echo "budgets (default model): flash <= 262144 B, static RAM + stack high-water <= 98304 B (STATS reports the high-water)"
+
+firmware-model: $(FW_MODEL_STAMP)
+	@test -n "$(FW_HAVE_MODEL)" || { echo "firmware-model: $(FW_MODEL)/model.json missing; train one (make model) or set FW_MODEL=DIR"; exit 1; }
 
 firmware-boards:
 	@test -x $(VENV)/bin/pio || { echo "platformio missing: $(PIP) install platformio"; exit 1; }

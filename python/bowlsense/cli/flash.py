@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         print("bowlsense flash: PlatformIO is not installed; `pip install platformio` (it is in the dev "
               "extras: pip install -e .[dev])", file=sys.stderr)
         return 1
+    print("exporting the model for the board build (make firmware-model) ...", flush=True)
+    if subprocess.call(["make", "--no-print-directory", "firmware-model"], cwd=paths.REPO_ROOT) != 0:
+        return 1
     cmd = [pio, "run", "-d", str(PIO_DIR), "-e", args.board, "-t", "upload"]
     if args.upload_port:
         cmd += ["--upload-port", args.upload_port]
