@@ -10,6 +10,10 @@
 
 #include "bs_nn_fixedpoint.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
 #include <arm_acle.h>
 #define BS_NN_USE_DSP 1
