@@ -112,10 +112,33 @@ static int32_t log_q24(uint64_t v, int exponent) {
 
 /* In-place radix-2 decimation-in-time FFT of HALF complex values (interleaved re, im), input in
  * bit-reversed order, halving at every stage so values never grow: a' = a/2 + W b/2, b' = a/2 - W b/2
- * (README.md, "Why int32 cannot overflow"). Output is the DFT / HALF. */
+ * (README.md, "Why int32 cannot overflow"). Output is the DFT / HALF.
+ *
+ * The first two stages run fused over groups of four: their twiddles are 1 and -i, for which the
+ * rounded Q31 products reduce exactly to shifts (W b/2 = b >> 1 for 1; for -i, with the table's
+ * cos = 0 and -sin = -2^31, the product rounds to ((im + 1) >> 1, (1 - re) >> 1)). Same bits as the
+ * generic stage, without multiplies or per-group loop overhead. */
 static void fft_half_scaled(int32_t *z) {
-    for (int h = 1; h < HALF; h <<= 1) {
-        int step = HALF / h; /* W_(2h)^j == W_FFT_SIZE^(j * step) */
+    for (int32_t *q = z; q < z + 2 * HALF; q += 8) {
+        /* stage 1: (q0, q1) and (q2, q3), twiddle 1 */
+        int32_t h0r = asr_s32(q[0], 1), h0i = asr_s32(q[1], 1), h1r = asr_s32(q[2], 1), h1i = asr_s32(q[3], 1);
+        int32_t h2r = asr_s32(q[4], 1), h2i = asr_s32(q[5], 1), h3r = asr_s32(q[6], 1), h3i = asr_s32(q[7], 1);
+        int32_t u0r = h0r + h1r, u0i = h0i + h1i, u1r = h0r - h1r, u1i = h0i - h1i;
+        int32_t u2r = h2r + h3r, u2i = h2i + h3i, u3r = h2r - h3r, u3i = h2i - h3i;
+        /* stage 2: (u0, u2) with twiddle 1, (u1, u3) with twiddle -i */
+        int32_t tr = asr_s32(u2r, 1), ti = asr_s32(u2i, 1);
+        int32_t ar = asr_s32(u0r, 1), ai = asr_s32(u0i, 1);
+        q[0] = ar + tr; q[1] = ai + ti;
+        q[4] = ar - tr; q[5] = ai - ti;
+        tr = asr_s32(u3i + 1, 1);
+        ti = asr_s32(1 - u3r, 1);
+        ar = asr_s32(u1r, 1);
+        ai = asr_s32(u1i, 1);
+        q[2] = ar + tr; q[3] = ai + ti;
+        q[6] = ar - tr; q[7] = ai - ti;
+    }
+    for (int h = 4; h < HALF; h <<= 1) {
+        int step = 2 * (HALF / h); /* W_(2h)^j == W_FFT_SIZE^(j * HALF / h); 2 ints per twiddle */
         for (int start = 0; start < HALF; start += 2 * h) {
             int32_t *a = &z[2 * start];
             int32_t *b = a + 2 * h;
@@ -124,13 +147,13 @@ static void fft_half_scaled(int32_t *z) {
             int32_t tr = asr_s32(b[0], 1), ti = asr_s32(b[1], 1);
             a[0] = ar + tr; a[1] = ai + ti;
             b[0] = ar - tr; b[1] = ai - ti;
-            const int32_t *wr = &bs_frontend_tables_twiddle_re[step];
-            const int32_t *wi = &bs_frontend_tables_twiddle_im[step];
-            for (int j = 1; j < h; j++, wr += step, wi += step) {
+            const int32_t *w = &bs_frontend_tables_twiddle[step];
+            for (int j = 1; j < h; j++, w += step) {
                 a += 2;
                 b += 2;
-                tr = mls_q31(mul_q31(b[0], *wr), b[1], *wi);
-                ti = mla_q31(mul_q31(b[0], *wi), b[1], *wr);
+                int32_t wr = w[0], wi = w[1];
+                tr = mls_q31(mul_q31(b[0], wr), b[1], wi);
+                ti = mla_q31(mul_q31(b[0], wi), b[1], wr);
                 ar = asr_s32(a[0], 1);
                 ai = asr_s32(a[1], 1);
                 a[0] = ar + tr; a[1] = ai + ti;
@@ -193,12 +216,13 @@ bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_
 
     /* Block scaling: find the bit length b of the loudest sample, then window x * 2^(29-b) so the
      * windowed values use 28 bits whatever the level (quiet frames keep their precision). */
-    uint32_t peak = 0;
+    int32_t hi = 0, lo = 0;
     for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES; n++) {
         int32_t x = window[n];
-        uint32_t a = (uint32_t)(x < 0 ? -x : x);
-        if (a > peak) peak = a;
+        hi = x > hi ? x : hi;
+        lo = x < lo ? x : lo;
     }
+    uint32_t peak = (uint32_t)(-lo > hi ? -lo : hi);
     int bits = bit_length_u32(peak); /* 0..16 */
     int32_t gain = (int32_t)1 << (FFT_INPUT_BITS + 1 - bits);
 
@@ -225,21 +249,33 @@ bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_
         const int32_t *zc = &z[2 * ((HALF - k) & (HALF - 1))];
         int32_t er = zk[0] + zc[0], ei = zk[1] - zc[1];
         int32_t dr = zk[0] - zc[0], di = zk[1] + zc[1];
-        int32_t wr = bs_frontend_tables_twiddle_re[k], wi = bs_frontend_tables_twiddle_im[k];
+        int32_t wr = bs_frontend_tables_twiddle[2 * k], wi = bs_frontend_tables_twiddle[2 * k + 1];
         int32_t pr = mls_q31(mul_q31(dr, wr), di, wi);
         int32_t pi = mla_q31(mul_q31(dr, wi), di, wr);
         int32_t yr = asr_s32(er, 1) + pi, yi = asr_s32(ei, 1) - pr;
         st->mag[k] = magnitude(yr, yi);
     }
 
-    /* Mel bands: each bin feeds at most two adjacent bands (HTK triangles overlap pairwise). */
+    /* Mel bands: bin k feeds band[k] and band[k] + 1, and band[k] rises by at most one from bin to
+     * bin (the generator checks both), so two running sums suffice: the lower one is complete when
+     * the band index moves on. */
     for (int b = 0; b < BS_FRONTEND_NUM_MEL; b++) st->mel[b] = 0;
-    for (int k = bs_frontend_tables_mel_bin_lo; k < bs_frontend_tables_mel_bin_hi; k++) {
-        int b = bs_frontend_tables_mel_band[k];
-        if (b < 0) continue;
-        uint64_t m = st->mag[k];
-        st->mel[b] += m * bs_frontend_tables_mel_w0[k];
-        if (b + 1 < BS_FRONTEND_NUM_MEL) st->mel[b + 1] += m * bs_frontend_tables_mel_w1[k];
+    {
+        int cur = bs_frontend_tables_mel_band[bs_frontend_tables_mel_bin_lo];
+        uint64_t sum_lo = 0, sum_hi = 0;
+        for (int k = bs_frontend_tables_mel_bin_lo; k < bs_frontend_tables_mel_bin_hi; k++) {
+            if (bs_frontend_tables_mel_band[k] != cur) {
+                st->mel[cur] = sum_lo;
+                sum_lo = sum_hi;
+                sum_hi = 0;
+                cur++;
+            }
+            uint64_t m = st->mag[k];
+            sum_lo += m * bs_frontend_tables_mel_w0[k];
+            sum_hi += m * bs_frontend_tables_mel_w1[k];
+        }
+        st->mel[cur] = sum_lo;
+        if (cur + 1 < BS_FRONTEND_NUM_MEL) st->mel[cur + 1] = sum_hi;
     }
 
     /* mel accumulators hold mel * 2^exponent (see README.md); add the log offset at that scale. */

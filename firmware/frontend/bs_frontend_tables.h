@@ -15,8 +15,7 @@ extern const int32_t bs_frontend_tables_mel_bin_hi;
 extern const int32_t bs_frontend_tables_ln2_q24;
 extern const uint64_t bs_frontend_tables_log_offset_q63;
 extern const int32_t bs_frontend_tables_window[BS_FRONTEND_WINDOW_SAMPLES];
-extern const int32_t bs_frontend_tables_twiddle_re[BS_FRONTEND_FFT_SIZE / 2 + 1];
-extern const int32_t bs_frontend_tables_twiddle_im[BS_FRONTEND_FFT_SIZE / 2 + 1];
+extern const int32_t bs_frontend_tables_twiddle[2 * (BS_FRONTEND_FFT_SIZE / 2 + 1)]; /* re, im pairs */
 extern const uint8_t bs_frontend_tables_bitrev[BS_FRONTEND_FFT_SIZE / 2];
 extern const int8_t bs_frontend_tables_mel_band[BS_FRONTEND_NUM_BINS];
 extern const uint16_t bs_frontend_tables_mel_w0[BS_FRONTEND_NUM_BINS];

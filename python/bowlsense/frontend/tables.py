@@ -114,6 +114,13 @@ def build_tables(config: FrontendConfig = DEFAULT_CONFIG) -> Tables:
         w0[b] = round(weights[b, nz[0]] * (1 << MEL_WEIGHT_FRAC_BITS))
         if len(nz) == 2:
             w1[b] = round(weights[b, nz[1]] * (1 << MEL_WEIGHT_FRAC_BITS))
+    inside = band[min(nonzero_bins):max(nonzero_bins) + 1].astype(int)
+    # The C mel loop keeps two running sums: every bin in range feeds a band, and the band index
+    # rises by at most one from one bin to the next.
+    if (inside < 0).any() or (np.diff(inside) < 0).any() or (np.diff(inside) > 1).any():
+        raise ValueError("mel bands are not contiguous over the FFT bins: the C mel loop cannot run them")
+    if (w1[min(nonzero_bins):max(nonzero_bins) + 1][inside == config.num_mel - 1] != 0).any():
+        raise ValueError("a bin feeds a band past the last one")
     sqrt_table = np.round(np.sqrt(np.arange((1 << SQRT_TABLE_BITS) + 1) * 2.0 ** 24)).astype(np.uint32)
     log_table = np.round(np.log1p(np.arange((1 << LOG_TABLE_BITS) + 1) / (1 << LOG_TABLE_BITS))
                          * (1 << LOG_FRAC_BITS)).astype(np.int32)
@@ -156,9 +163,9 @@ def render_c(config: FrontendConfig = DEFAULT_CONFIG) -> str:
         f"const uint64_t bs_frontend_tables_log_offset_q63 = {t.log_offset_q63}ULL;\n",
         "\n/* Periodic Hann window, Q31 (1.0 stored as 2^31 - 1). */\n",
         _c_array("int32_t", "bs_frontend_tables_window", t.window, 8),
-        "\n/* exp(-2 pi i k / FFT_SIZE), k = 0..FFT_SIZE/2, Q31 (1.0 stored as 2^31 - 1). */\n",
-        _c_array("int32_t", "bs_frontend_tables_twiddle_re", t.twiddle_re, 8),
-        _c_array("int32_t", "bs_frontend_tables_twiddle_im", t.twiddle_im, 8),
+        "\n/* exp(-2 pi i k / FFT_SIZE), k = 0..FFT_SIZE/2, Q31 (1.0 stored as 2^31 - 1), interleaved\n"
+        " * re, im so one double-word load fetches a twiddle. */\n",
+        _c_array("int32_t", "bs_frontend_tables_twiddle", np.stack([t.twiddle_re, t.twiddle_im], axis=1), 8),
         "\n/* Bit reversal for the FFT_SIZE/2-point complex FFT. */\n",
         _c_array("uint8_t", "bs_frontend_tables_bitrev", t.bitrev, 16),
         "\n/* Mel: each bin feeds band mel_band[k] with weight w0 and band + 1 with w1 (Q15). */\n",
