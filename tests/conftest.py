@@ -22,3 +22,8 @@ def shared_data_dir():
 def yamnet_dir():
     return _require(paths.shared_yamnet_dir() / "yamnet_int8_logmel_in.tflite",
                     "the pretrained YAMNet files of ../shared/yamnet").parent
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite committed golden vectors (tests/golden) from the current code")
