@@ -54,6 +54,7 @@ tables: setup
 
 bench: setup
 	$(PY) -m bowlsense frontend bench
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/test_nn_bench.py
 
 clean:
 	rm -rf build out .pytest_cache
