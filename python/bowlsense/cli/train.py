@@ -44,7 +44,8 @@ def config_from_args(args):
     cfg = TrainConfig()
     changes = {"seed": args.seed, "unfrozen_blocks": args.unfrozen_blocks}
     if args.quick:
-        changes.update(augmented=100, speech_mixtures=200, event_mixtures=60, teacher_epochs=2, student_epochs=2)
+        changes.update(augmented=100, silence_crops=60, speech_mixtures=200, event_mixtures=60, teacher_epochs=2,
+                       student_epochs=2, eval_privacy=8, eval_curve=3, eval_eating_bg=10)
     if args.labels:
         changes["labels"] = tuple(l.strip() for l in args.labels.split(",") if l.strip())
         changes["privacy_labels"] = tuple(l for l in cfg.privacy_labels if l in changes["labels"])

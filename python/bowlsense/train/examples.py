@@ -108,18 +108,21 @@ def _to_int16(x: np.ndarray) -> np.ndarray:
     return np.rint(x).astype(np.int16)
 
 
-def mix(target: np.ndarray, other: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """One window of `target` over `other` at snr_db (see the module doc), as int16 PCM of one patch."""
+def mix_parts(target: np.ndarray, other: np.ndarray, snr_db: float, rng: np.random.Generator):
+    """The two scaled components of one mixture window and where the target sits: (target, other, slice)."""
     t, where = _extent(target, rng)
     o = _window(other, rng)
     p_t = np.mean(t[where] ** 2)
     p_o = np.mean(o[where] ** 2)
-    if p_t <= 0:
-        return _to_int16(o)
-    if p_o <= 0:
-        return _to_int16(t)
-    gain = np.sqrt(p_o / p_t * 10 ** (snr_db / 10))
-    return _to_int16(o + gain * t)
+    if p_t > 0 and p_o > 0:
+        t = t * np.sqrt(p_o / p_t * 10 ** (snr_db / 10))
+    return t, o, where
+
+
+def mix(target: np.ndarray, other: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """One window of `target` over `other` at snr_db (see the module doc), as int16 PCM of one patch."""
+    t, o, _ = mix_parts(target, other, snr_db, rng)
+    return _to_int16(t + o)
 
 
 def mixtures(targets: list[Source], others: list[Source], labels, snrs, n: int,
@@ -162,6 +165,27 @@ def augmented(sources: list[Source], labels, n: int, rng: np.random.Generator, r
         patches.append(pcm_patches(_to_int16(x))[0])
         tg.append(multi_hot(s.labels, labels))
         lin.append(f"{s.path} ({', '.join(how)})")
+    return Windows(np.stack(patches), np.stack(tg), ["augmented"] * n, lin, np.full(n, np.nan, np.float32))
+
+
+def silence_padded(sources: list[Source], labels, n: int, rng: np.random.Generator) -> Windows:
+    """n windows of a short random excerpt (0.25-0.9 s) of a background clip centred in digital silence.
+
+    Short clips (spoken digits, commands) reach the model centred in silence, and nothing else would;
+    without these windows a model learns "a sound surrounded by silence is speech". Only background clips
+    are cut this way: an excerpt of background is still background, while an excerpt of an eating clip
+    may hold no chewing at all."""
+    if not sources or n <= 0:
+        return Windows.empty(len(labels))
+    patches, tg, lin = [], [], []
+    for _ in range(n):
+        s = sources[int(rng.integers(len(sources)))]
+        length = min(len(s.pcm), int(rng.uniform(0.25, 0.9) * 16000))
+        start = int(rng.integers(0, len(s.pcm) - length + 1))
+        x, _ = _extent(s.pcm[start:start + length], rng)
+        patches.append(pcm_patches(_to_int16(x))[0])
+        tg.append(multi_hot(s.labels, labels))
+        lin.append(f"{s.path} [{start / 16000:.2f} s + {length / 16000:.2f} s in silence]")
     return Windows(np.stack(patches), np.stack(tg), ["augmented"] * n, lin, np.full(n, np.nan, np.float32))
 
 

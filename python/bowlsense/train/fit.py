@@ -58,9 +58,12 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
     n = len(x)
     steps = max(1, -(-n // batch_size))
     for epoch in range(start, epochs):
+        # Cosine decay by epoch, set explicitly so a resumed run continues on the same schedule.
+        model.optimizer.learning_rate.assign(learning_rate * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
         order = np.random.default_rng(seed * 1000 + epoch).permutation(n)
         losses = []
-        bar = tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
+        bar = tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False,
+                   mininterval=2.0)
         for step in bar:
             idx = np.sort(order[step * batch_size:(step + 1) * batch_size])
             out = model.train_on_batch(x[idx], y[idx])

@@ -16,7 +16,8 @@ import numpy as np
 
 from .. import paths
 from ..data.labels import EVENT_LABELS
-from .examples import (TrainingDataError, Windows, augmented, by_label, load_rirs, mixtures, single_windows)
+from .examples import (TrainingDataError, Windows, augmented, by_label, load_rirs, mixtures, silence_padded,
+                       single_windows)
 from .student import StudentConfig
 
 
@@ -28,15 +29,19 @@ class TrainConfig:
     val_fraction: float = 0.25
     # training windows beyond the single-source ones (all from training clips)
     augmented: int = 1500
-    speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+15 dB
+    silence_crops: int = 600           # short background excerpts centred in silence (see examples.py)
+    speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+30 dB
     event_mixtures: int = 600          # eating / bowl / drinking over background, -5..+15 dB
     unfrozen_blocks: int = 2
     teacher_epochs: int = 6
     teacher_lr: float = 3e-4
-    student_epochs: int = 30
+    student_epochs: int = 20
     student_lr: float = 3e-3
     distill_alpha: float = 0.5         # weight of the teacher's scores in the student's target
     batch_size: int = 64
+    eval_privacy: int = 60             # evaluation mixtures per (other kind, SNR) at +10/0/-10 dB
+    eval_curve: int = 30               # per (other kind, SNR) at the other points of the privacy curve
+    eval_eating_bg: int = 100          # eating over background at 0 dB
     threshold_on: float = 0.5
     threshold_off: float = 0.35
     student: StudentConfig = StudentConfig()
@@ -50,6 +55,10 @@ class TrainConfig:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _key(*parts) -> str:
+    return _sha(json.dumps(parts, sort_keys=True, default=str))[:10]
 
 
 class Run:
@@ -144,11 +153,12 @@ def split_sources(data_dir, config: TrainConfig):
 def training_windows(train, rirs, config: TrainConfig) -> Windows:
     rng = np.random.default_rng(config.seed)
     labels = config.labels
-    parts = [single_windows(train, labels), augmented(train, labels, config.augmented, rng, rirs)]
+    parts = [single_windows(train, labels), augmented(train, labels, config.augmented, rng, rirs),
+             silence_padded(by_label(train, "background"), labels, config.silence_crops, rng)]
     if "speech" in labels:
         speech = by_label(train, "speech")
         non_speech = [s for s in train if "speech" not in s.labels]
-        parts.append(mixtures(speech, non_speech, labels, (-20.0, 15.0), config.speech_mixtures, rng))
+        parts.append(mixtures(speech, non_speech, labels, (-20.0, 30.0), config.speech_mixtures, rng))
     background = by_label(train, "background")
     for label in labels:
         if label != "speech":
@@ -169,6 +179,15 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     from ..frontend import DEFAULT_CONFIG
 
     fit.set_seed(config.seed)
+    # Each stage's files are named by what they depend on (not by epoch counts, so that asking for more
+    # epochs resumes the same checkpoint): a changed input never reuses a stale result.
+    wkey = _key(config.labels, config.val_fraction, config.augmented, config.silence_crops, config.speech_mixtures,
+                config.event_mixtures, config.seed)
+    tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size)
+    skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
+                config.batch_size)
+    # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
+    w = wl.load(run.yamnet_source)
     with run.stage("data"):
         train_src, val_src, gate_summary = split_sources(data_dir, config)
         print(gate_summary, flush=True)
@@ -178,17 +197,17 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
             raise TrainingDataError(f"{data_dir}: every label's clips come from a single source, so nothing is "
                                     "left to validate on; add clips from more recordings")
         rirs = load_rirs(data_dir)
-        train_w = _load_windows(run.work / "train_windows.npz")
+        train_w = _load_windows(run.work / f"train_windows-{wkey}.npz")
         if train_w is None:
             train_w = training_windows(train_src, rirs, config)
-            _save_windows(run.work / "train_windows.npz", train_w)
-        evalset = evaluation.build(val_src, config.labels, seed=config.seed + 1)
+            _save_windows(run.work / f"train_windows-{wkey}.npz", train_w)
+        evalset = evaluation.build(val_src, config.labels, seed=config.seed + 1, n_privacy=config.eval_privacy,
+                                   n_curve=config.eval_curve, n_eating_bg=config.eval_eating_bg)
         print(f"{len(train_w)} training windows, {len(evalset.windows)} evaluation windows", flush=True)
 
     with run.stage("teacher"):
-        w = wl.load(run.yamnet_source)
         frozen = teacher.build_frozen(w, config.unfrozen_blocks)
-        acts_path = run.work / "teacher_activations.npy"
+        acts_path = run.work / f"teacher_activations-{tkey}.npy"
         acts = None
         if acts_path.exists():
             try:
@@ -205,7 +224,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
         single = np.array(evalset.group) == "single"
         teacher_hist = fit.fit(top, acts, train_w.targets, epochs=config.teacher_epochs,
                                batch_size=config.batch_size, learning_rate=config.teacher_lr,
-                               checkpoint=run.work / "teacher", desc="teacher", seed=config.seed,
+                               checkpoint=run.work / f"teacher-{tkey}", desc="teacher", seed=config.seed,
                                val=(eval_acts[single].astype(np.float32), evalset.windows.targets[single]))
         tch = teacher.Teacher(frozen, top)
         soft = tch.scores_from_activations(acts)
@@ -217,7 +236,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
         student = build_student(len(config.labels), config.student)
         cost = count_cost(student)
         print(f"student: {cost['macs']:,} MACs/patch, {cost['weight_bytes']:,} bytes of int8 weights", flush=True)
-        student_hist = distill.distill(student, train_w, soft, evalset, config, run.work / "student")
+        student_hist = distill.distill(student, train_w, soft, evalset, config, run.work / f"student-{skey}")
         float_eval = distill.predict(student, evalset.windows.patches)
 
     with run.stage("int8"):

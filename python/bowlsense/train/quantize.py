@@ -45,7 +45,10 @@ def convert(model, patches_q10: np.ndarray, seed: int = 0) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    flatbuffer = converter.convert()
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints every captured tensor
+        flatbuffer = converter.convert()
     check(flatbuffer)
     return flatbuffer
 

@@ -1,0 +1,206 @@
+"""`bowlsense train | evaluate | predict` end to end on a tiny synthetic dataset (with the real pretrained
+YAMNet as the teacher), plus the bad-input cases. Accuracy is not the point here (two epochs on a handful
+of clips); the contracts are: files written and re-checkable, the manifest matching the .tflite, the int8
+path bit-identical to TFLite Micro, predict's output format, resume and clear errors."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")  # a hard dependency of bowlsense; never missing in CI
+
+from bowlsense.cli import main  # noqa: E402
+from bowlsense.data.audio import write_wav  # noqa: E402
+from bowlsense.manifest import Manifest, sha256_file  # noqa: E402
+
+SR = 16000
+
+
+def _sound(kind: str, rng: np.random.Generator, seconds: float) -> np.ndarray:
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    x = rng.normal(0, 0.003, n)  # a quiet room
+    if kind == "eating":  # crunchy broadband bursts
+        for start in rng.uniform(0, seconds - 0.1, int(seconds * 6)):
+            i = int(start * SR)
+            x[i:i + 800] += rng.normal(0, 0.3, 800) * np.hanning(800)
+    elif kind == "drinking":  # lapping: low noise modulated at 5 Hz
+        x += np.convolve(rng.normal(0, 0.2, n), np.ones(12) / 12, "same") * (1 + np.sin(2 * np.pi * 5 * t))
+    elif kind == "bowl":  # metal clinks: decaying high partials
+        for start in rng.uniform(0, seconds - 0.4, int(seconds * 2)):
+            i = int(start * SR)
+            tt = np.arange(6000) / SR
+            x[i:i + 6000] += 0.4 * np.exp(-tt * 12) * (np.sin(2 * np.pi * 2900 * tt) + np.sin(2 * np.pi * 4100 * tt))
+    elif kind == "speech":  # a voiced, pitch-gliding harmonic tone with syllable envelope
+        f0 = 120 + 40 * np.sin(2 * np.pi * 1.5 * t)
+        phase = 2 * np.pi * np.cumsum(f0) / SR
+        x += 0.2 * sum(np.sin(k * phase) / k for k in range(1, 12)) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)) ** 2
+    elif kind == "background":
+        x += np.cumsum(rng.normal(0, 0.01, n)) * 0.05
+    return np.clip(x * 32767, -32768, 32767).astype(np.int16)
+
+
+def make_dataset(root, per_label: int = 3, verified: str = "yes", labels=("eating", "drinking", "bowl", "speech",
+                                                                          "background")):
+    rng = np.random.default_rng(0)
+    rows = []
+    (root / "audio").mkdir(parents=True)
+    for label in labels:
+        for k in range(per_label):
+            path = root / "audio" / f"{label}_{k}.wav"
+            write_wav(path, _sound(label, rng, 0.7 if label == "speech" else 2.0))
+            rows.append({"path": f"audio/{path.name}", "label": label, "verified": verified,
+                         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                         "source": f"synthetic, speaker s{k}" if label == "speech" else "synthetic",
+                         "license": "CC0", "note": "", "group": f"{label}{k}"})
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, yamnet_dir):
+    root = tmp_path_factory.mktemp("train")
+    data = make_dataset(root / "data")
+    out, work = root / "model", root / "work"
+    rc = main(["train", str(data), "--out", str(out), "--quick", "--work", str(work),
+               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+    assert rc == 0
+    return data, out, work
+
+
+def test_train_writes_a_consistent_model_dir(trained):
+    _data, out, _work = trained
+    for name in ("model.tflite", "model.json", "report.md", "training_curves.png", "per_class.png", "confusion.png",
+                 "privacy.png"):
+        assert (out / name).stat().st_size > 0, name
+    m = Manifest.load(out)
+    assert m.labels == ["eating", "drinking", "bowl", "speech"]
+    assert m.privacy_labels == ["speech"]
+    assert m.tflite_sha256 == sha256_file(out / "model.tflite")
+    assert m.input.dtype == "int8" and m.input.shape == [1, 96, 64, 1]
+    assert m.output.shape == [1, 4]
+    # The int8 input covers the front end's pinned range, whatever the data held.
+    lo, hi = m.input.scale * (-128 - m.input.zero_point), m.input.scale * (127 - m.input.zero_point)
+    assert abs(lo - -7.0) < 0.1 and abs(hi - 8.0) < 0.1
+    assert 0 < m.macs <= 6_000_000 and 0 < m.weight_bytes <= 64 * 1024
+    for model in ("teacher", "float_student", "int8_student"):
+        assert "macro_f1" in m.metrics["summary"][model]
+    assert "int8_minus_float" in m.metrics
+    report = (out / "report.md").read_text()
+    assert "teacher" in report and "int8" in report and "privacy.png" in report
+
+
+def test_int8_model_uses_only_engine_ops(trained):
+    from bowlsense.train.quantize import ENGINE_OPS, details
+    ops = details((trained[1] / "model.tflite").read_bytes())["ops"]
+    assert set(ops) <= ENGINE_OPS
+    assert "CONV_2D" in ops and "DEPTHWISE_CONV_2D" in ops and "LOGISTIC" in ops
+
+
+def test_predict_jsonl_is_the_int8_path_bit_for_bit(trained, capsys):
+    """predict's scores are the int8 outputs of TFLite Micro's own interpreter on the same int8 input."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from bowlsense.data.audio import load_audio
+    from bowlsense.train.features import pcm_patches, quantize_input
+    data, out, _ = trained
+    clip = data / "audio" / "eating_0.wav"  # 2.0 s -> 3 windows at 0, 0.48, 0.96 s
+    short = data / "audio" / "speech_0.wav"  # 0.7 s -> one window, centred in silence
+    capsys.readouterr()
+    assert main(["predict", str(out), str(clip), str(short), "--format", "jsonl"]) == 0
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert [(l["file"], l["start_s"]) for l in lines] == [(str(clip), 0.0), (str(clip), 0.48), (str(clip), 0.96),
+                                                          (str(short), 0.0)]
+    m = Manifest.load(out)
+    assert all(list(l["scores"]) == m.labels for l in lines)
+    interp = runtime.Interpreter.from_bytes((out / "model.tflite").read_bytes())
+    patches = pcm_patches(load_audio(clip))
+    for line, patch in zip(lines, patches):
+        interp.set_input(quantize_input(patch, m.input.scale, m.input.zero_point).reshape(1, 96, 64, 1), 0)
+        interp.invoke()
+        q = interp.get_output(0).reshape(-1).astype(np.float32)
+        want = (q - m.output.zero_point) * np.float32(m.output.scale)
+        assert [line["scores"][l] for l in m.labels] == [round(float(v), 4) for v in want]
+
+
+def test_predict_tsv_and_bad_audio(trained, capsys, tmp_path):
+    _data, out, _ = trained
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    capsys.readouterr()
+    rc = main(["predict", str(out), str(bad)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert captured.out.splitlines()[0] == "file\tstart_s\teating\tdrinking\tbowl\tspeech"
+    assert str(bad) in captured.err
+
+
+def test_evaluate_writes_the_same_metrics(trained, capsys):
+    data, out, _ = trained
+    eval_dir = out.parent / "eval"
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(data), "--out", str(eval_dir)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert {"macro_f1", "speech_false_positive", "speech_detect_+0dB"} <= set(row)
+    assert json.loads((eval_dir / "evaluation.json").read_text())["summary"] == row
+    assert (eval_dir / "evaluation.md").exists() and (eval_dir / "privacy.png").exists()
+
+
+def test_rerun_resumes_from_checkpoints(trained, yamnet_dir, capsys):
+    data, out, work = trained
+    (teacher_dir,) = work.glob("teacher-*")
+    state = json.loads((teacher_dir / "state.json").read_text())
+    assert state["epoch"] == 2
+    capsys.readouterr()
+    rc = main(["train", str(data), "--out", str(out.parent / "again"), "--quick", "--work", str(work),
+               "--teacher-epochs", "3", "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+    assert rc == 0
+    again = json.loads((teacher_dir / "state.json").read_text())
+    assert again["epoch"] == 3 and again["history"]["loss"][:2] == state["history"]["loss"]
+    printed = capsys.readouterr().out
+    assert "teacher epoch 1/3" not in printed and "teacher epoch 3/3" in printed
+
+
+def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path, capsys):
+    import shutil
+    data, _out, work = trained
+    broken = tmp_path / "work"
+    shutil.copytree(work, broken)
+    for student_dir in broken.glob("student-*"):
+        (student_dir / "model.weights.h5").write_bytes(b"\x00" * 100)
+    capsys.readouterr()
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(broken), "--student-epochs", "3",
+               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "student" in err and "corrupt" in err and "--restart" in err
+
+
+def test_no_verified_clips(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", per_label=1, verified="no")
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no verified clips" in err and "verified=yes" in err
+
+
+def test_label_without_clips(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", per_label=1, labels=("eating", "bowl", "speech", "background"))
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no verified clips labelled drinking" in err and "--labels eating,bowl,speech" in err
+
+
+def test_wrong_yamnet_file(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", per_label=1)
+    bad = tmp_path / "yamnet.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--yamnet", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(bad) in err and "--yamnet" in err

@@ -1,0 +1,124 @@
+"""Small, hand-checkable pieces of training: input quantization, mixing at an SNR, student budgets, metrics,
+checkpoints."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bowlsense.manifest import Threshold
+from bowlsense.train import evaluation, examples, features
+
+
+def test_quantize_input_is_tflite_quantize_arithmetic():
+    # scale 0.5 nats: Q10 values chosen so x / scale lands on .5 ties, both signs.
+    q10 = np.array([0, 256, -256, 512, 1280, -1280, 1023], np.int16)
+    got = features.quantize_input(q10, 0.5, -3)
+    # x = q10 / 1024; x / 0.5 = 0, 0.5, -0.5, 1, 2.5, -2.5, 1.998; ties go away from zero; + zero point -3.
+    assert got.tolist() == [-3, -2, -4, -2, 0, -6, -1]
+    assert got.dtype == np.int8
+    # Out of the int8 range: clamped.
+    assert features.quantize_input(np.array([32767, -32768], np.int16), 0.1, 0).tolist() == [127, -128]
+
+
+def test_quantize_input_matches_the_engine_edge():
+    """Same bits as bowlsense.nn's float QUANTIZE edge (TFLite's arithmetic) on every int16 value."""
+    nn = pytest.importorskip("bowlsense.nn.fixedpoint")
+    q10 = np.arange(-32768, 32768, dtype=np.int64).astype(np.int16)
+    scale, zp = 15.0 / 255.0, -9
+    x = features.to_nats(q10)
+    want = np.clip(nn.round_half_away_f32(x / np.float32(scale)).astype(np.float64) + zp, -128, 127).astype(np.int8)
+    assert np.array_equal(features.quantize_input(q10, scale, zp), want)
+
+
+def test_mixture_has_the_requested_snr_over_the_target_extent():
+    rng = np.random.default_rng(0)
+    target = (8000 * np.sin(np.arange(6000) * 0.07)).astype(np.int16)  # shorter than a window
+    other = rng.normal(0, 3000, 40000).astype(np.int16)
+    for snr in (-10.0, 0.0, 10.0):
+        t, o, where = examples.mix_parts(target, other, snr, np.random.default_rng(1))
+        assert where.stop - where.start == len(target)
+        measured = 10 * np.log10(np.mean(t[where] ** 2) / np.mean(o[where] ** 2))
+        assert abs(measured - snr) < 1e-6
+        assert np.all(t[:where.start] == 0) and np.all(t[where.stop:] == 0)
+    # Labels of a mixture are the union of its parents'.
+    a = examples.Source("a.wav", ("speech",), "g1", target)
+    b = examples.Source("b.wav", ("eating",), "g2", other)
+    w = examples.mixtures([a], [b], ("eating", "drinking", "bowl", "speech"), [0.0], 3, np.random.default_rng(2))
+    assert w.targets.tolist() == [[1, 0, 0, 1]] * 3
+    assert w.patches.shape == (3, 96, 64) and w.patches.dtype == np.int16
+    assert "@ +0.0 dB over b.wav" in w.lineage[0]
+
+
+def test_mixture_of_loud_parts_is_scaled_not_clipped():
+    rng = np.random.default_rng(0)
+    loud = np.full(20000, 30000, np.int16)
+    pcm = examples.mix(loud, loud, 0.0, rng)
+    assert np.max(np.abs(pcm.astype(np.int32))) <= 32000
+
+
+def test_student_budgets_and_cost_count():
+    pytest.importorskip("tensorflow")
+    from bowlsense.train.student import BudgetError, StudentConfig, build_student, count_cost
+    cfg = StudentConfig(stem_filters=4, blocks=((2, 8),))
+    m = build_student(2, cfg)
+    cost = count_cost(m)
+    # stem: 48x32 outputs x 4 ch x 9 taps; dw: 24x16 x 4 x 9; pw: 24x16 x 8 x 4; dense: 8 x 2
+    assert cost["macs"] == 48 * 32 * 4 * 9 + 24 * 16 * 4 * 9 + 24 * 16 * 8 * 4 + 8 * 2
+    assert cost["weight_bytes"] == 9 * 4 + 9 * 4 + 4 * 8 + 8 * 2
+    with pytest.raises(BudgetError, match="MACs"):
+        build_student(2, StudentConfig(stem_filters=4, blocks=((2, 8),), max_macs=1000))
+    with pytest.raises(BudgetError, match="bytes"):
+        build_student(2, StudentConfig(stem_filters=4, blocks=((2, 8),), max_weight_bytes=100))
+
+
+def _evalset(targets, group, other, snr):
+    n = len(targets)
+    w = examples.Windows(np.zeros((n, 96, 64), np.int16), np.array(targets, np.float32), ["x"] * n,
+                         [f"w{i}" for i in range(n)], np.array(snr, np.float32))
+    return evaluation.EvalSet(("eating", "speech"), w, group, other)
+
+
+def test_measure_counts_by_hand():
+    nan = np.nan
+    es = _evalset(
+        targets=[[1, 0], [1, 0], [0, 0], [0, 0], [0, 1], [0, 1], [0, 1], [1, 0]],
+        group=["single", "single", "single", "single", "single", "privacy", "privacy", "eating_bg"],
+        other=["", "", "", "", "", "eating", "background", "background"],
+        snr=[nan, nan, nan, nan, nan, 0.0, 0.0, 0.0])
+    scores = np.array([[0.9, 0.1], [0.2, 0.0], [0.6, 0.0], [0.1, 0.7], [0.0, 0.8], [0.0, 0.6], [0.0, 0.3],
+                       [0.7, 0.0]])
+    m = evaluation.measure(es, scores, {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)})
+    # eating on single windows: tp=1 (w0), fn=1 (w1), fp=1 (w2)
+    assert m["per_class"]["eating"]["tp"] == 1 and m["per_class"]["eating"]["fn"] == 1
+    assert m["per_class"]["eating"]["precision"] == pytest.approx(0.5)
+    # speech: tp=1 (w4), fp=1 (w3)
+    assert m["per_class"]["speech"]["f1"] == pytest.approx(2 * 0.5 * 1.0 / 1.5)
+    assert m["background_false_event"] == pytest.approx(1.0)  # both background windows fire something
+    assert m["speech_detect"]["+0dB"]["all"] == pytest.approx(0.5)
+    assert m["speech_detect"]["+0dB"]["eating"] == pytest.approx(1.0)
+    assert m["speech_detect"]["+0dB"]["background"] == pytest.approx(0.0)
+    # speech-free windows: w0, w1, w2, w3, w7 -> one false positive (w3)
+    assert m["speech_false_positive"] == pytest.approx(1 / 5)
+    assert m["eating_detect_alone"] == pytest.approx(0.5)
+    assert m["eating_detect_0dB_under_background"] == pytest.approx(1.0)
+    classes, mat = evaluation.confusion(scores[:5], es.windows.targets[:5], ["eating", "speech"], np.array([0.5, 0.5]))
+    assert classes == ["eating", "speech", "background"]
+    assert mat.tolist() == [[1, 0, 1], [0, 1, 0], [1, 1, 0]]
+
+
+def test_corrupt_checkpoint_names_the_file(tmp_path):
+    pytest.importorskip("tensorflow")
+    from bowlsense.train import fit
+    from bowlsense.train.student import StudentConfig, build_student
+    model = build_student(2, StudentConfig(stem_filters=4, blocks=((2, 8),)))
+    x = np.zeros((4, 96, 64, 1), np.float32)
+    y = np.zeros((4, 2), np.float32)
+    ck = tmp_path / "ck"
+    h = fit.fit(model, x, y, epochs=1, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
+    assert len(h["loss"]) == 1
+    # Resuming with more epochs continues from the saved epoch (history keeps the first).
+    h2 = fit.fit(model, x, y, epochs=2, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
+    assert h2["loss"][0] == h["loss"][0] and len(h2["loss"]) == 2
+    (ck / "model.weights.h5").write_bytes(b"not an hdf5 file")
+    with pytest.raises(fit.CheckpointError, match=r"ck.*corrupt.*delete that folder"):
+        fit.fit(model, x, y, epochs=3, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
