@@ -14,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from bowlsense.device import QemuDevice
+from bowlsense.device import HostDevice, QemuDevice
 from bowlsense.device.events import EventParams, simulate_capture, simulate_events
 from bowlsense.device import protocol as P
 from bowlsense.frontend import Frontend
@@ -90,7 +90,8 @@ def model(tmp_path_factory, stream_pcm):
              input=Quantization(g.input.scale, g.input.zero_point, [1, 96, 64, 1]),
              output=Quantization(g.output.scale, g.output.zero_point, [1, 3]),
              tflite_sha256=sha256_file(d / "model.tflite"), name="test-student").save(d / "model.json")
-    proc = subprocess.run(["make", "--no-print-directory", "firmware-qemu", f"FW_MODEL={d}", f"FW_BUILD={BUILD_REL}"],
+    proc = subprocess.run(["make", "--no-print-directory", "firmware-qemu", "firmware-host-asan", f"FW_MODEL={d}",
+                           f"FW_BUILD={BUILD_REL}"],
                           cwd=REPO_ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return d, g, engine, scores
@@ -169,3 +170,20 @@ def test_stream_scores_events_and_capture(dev, model, stream_pcm):
     print(f"\nstream: {len(scores)} windows, {len(result.ended)} events, {len(gate.sent)} snippets sent, "
           f"{len(gate.suppressed)} suppressed; whole loop {per_s:,.0f} instructions per s of audio "
           f"({per_s / 64e6:.1%} of 64 MHz); stack high-water {after.stack_used_bytes} B")
+
+
+def test_host_asan_build_with_model_matches(model, stream_pcm):
+    """The same pipeline with the model, natively under ASan/UBSan: same scores, events and snippets."""
+    _, _, _, scores = model
+    dev = HostDevice(binary=BUILD / "host-asan" / "bowlsense-fw", build=False)
+    with dev:
+        params = EventParams.from_hello(dev.hello())
+        dev.capture(True)
+        result = dev.stream(stream_pcm, scores=True, chunk=777)
+        stats = dev.stats()
+    np.testing.assert_array_equal(np.array([s.scores for s in result.scores]), scores)
+    assert result.events == simulate_events(params, scores)
+    assert sorted({c.window for c in result.audio}) == simulate_capture(params, scores).sent
+    assert stats.internal_errors == 0
+    assert dev.returncode == 0, dev.stderr_text
+    assert "runtime error" not in dev.stderr_text and "Sanitizer" not in dev.stderr_text, dev.stderr_text
