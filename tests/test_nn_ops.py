@@ -80,3 +80,31 @@ def test_int8_requantize_quantize_op_is_bit_exact(scale, zero_point):
     engine, oracle = Engine(graph), T.Oracle(data)
     for x in adversarial_inputs(engine.input_shape, 20, seed=3):
         np.testing.assert_array_equal(engine.invoke(x), oracle.invoke(x).reshape(engine.output_shape))
+
+
+def test_in_place_kernels_are_exercised_by_the_zoo():
+    """The memory plan runs some layers in place (output over input); the bit-exact tests above must
+    cover each such kernel path, including an in-place depthwise with stride 2."""
+    in_place = set()
+    for name in T.SINGLE_OP_MODELS:
+        graph = lower(parse(model(name), name))
+        for layer in graph.layers:
+            if graph.tensors[layer.input].offset == graph.tensors[layer.output].offset:
+                in_place.add((layer.op, layer.ints.get("stride_h")))
+    assert {("CONV_2D_S8", 1), ("DEPTHWISE_CONV_2D_S8", 1), ("DEPTHWISE_CONV_2D_S8", 2), ("ADD_S8", None),
+            ("LUT_S8", None)} <= in_place, in_place
+
+
+@pytest.mark.parametrize("name", ["conv_1x1_relu6", "depthwise_same_s2_even", "add_relu"])
+def test_plan_without_in_place_gives_the_same_bits_and_more_ram(name):
+    from bowlsense.nn.plan import plan_arena
+    graph = lower(parse(model(name), name))
+    in_place_bytes = graph.arena_bytes
+    separate = lower(parse(model(name), name))
+    plan_arena(separate, in_place=False)
+    layer = graph.layers[-1]
+    assert graph.tensors[layer.input].offset == graph.tensors[layer.output].offset  # really in place
+    assert separate.arena_bytes >= in_place_bytes  # (a depthwise ring can cost what it saves on tiny inputs)
+    a, b = Engine(graph), Engine(separate)
+    for x in adversarial_inputs(a.input_shape, 10, seed=9):
+        np.testing.assert_array_equal(a.invoke(x), b.invoke(x))

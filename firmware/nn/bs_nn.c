@@ -61,6 +61,45 @@ static inline int32_t bs_nn_dot_s8(const int8_t *a, const int8_t *b, int32_t n, 
     return acc;
 }
 
+/* Four dot products of one input vector x with four weight rows w, w + stride, w + 2*stride, w + 3*stride:
+ * the input is loaded (and, on the DSP path, sign-extended) once for four output channels. */
+static inline void bs_nn_dot4_s8(const int8_t *x, const int8_t *w, int32_t stride, int32_t n, int32_t acc[4])
+{
+    const int8_t *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t i = 0;
+#if BS_NN_USE_DSP
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t wx = bs_nn_read_u32(x + i);
+        const int16x2_t x02 = __sxtb16((int8x4_t)wx);
+        const int16x2_t x13 = __sxtb16((int8x4_t)((wx >> 8) | (wx << 24)));
+        uint32_t ww = bs_nn_read_u32(w0 + i);
+        a0 = __smlad(x02, __sxtb16((int8x4_t)ww), a0);
+        a0 = __smlad(x13, __sxtb16((int8x4_t)((ww >> 8) | (ww << 24))), a0);
+        ww = bs_nn_read_u32(w1 + i);
+        a1 = __smlad(x02, __sxtb16((int8x4_t)ww), a1);
+        a1 = __smlad(x13, __sxtb16((int8x4_t)((ww >> 8) | (ww << 24))), a1);
+        ww = bs_nn_read_u32(w2 + i);
+        a2 = __smlad(x02, __sxtb16((int8x4_t)ww), a2);
+        a2 = __smlad(x13, __sxtb16((int8x4_t)((ww >> 8) | (ww << 24))), a2);
+        ww = bs_nn_read_u32(w3 + i);
+        a3 = __smlad(x02, __sxtb16((int8x4_t)ww), a3);
+        a3 = __smlad(x13, __sxtb16((int8x4_t)((ww >> 8) | (ww << 24))), a3);
+    }
+#endif
+    for (; i < n; ++i) {
+        const int32_t xi = x[i];
+        a0 += xi * w0[i];
+        a1 += xi * w1[i];
+        a2 += xi * w2[i];
+        a3 += xi * w3[i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* Sum of n weights, for taps that fall into the padding. */
 static inline int32_t bs_nn_sum_s8(const int8_t *w, int32_t n)
 {
@@ -81,11 +120,50 @@ static inline int8_t bs_nn_requantize(int32_t acc, int32_t multiplier, int32_t s
 /* ---------------------------------------------------------------------------------------------- */
 /* Kernels                                                                                         */
 
+/* Patches up to this many bytes are gathered on the stack (with padding filled in), so one contiguous
+ * dot product per output channel covers the whole filter. */
+enum { BS_NN_PATCH_MAX = 1024 };
+
+/* Output channels of one pixel from a contiguous patch of k bytes (weights [OC][k]). */
+static void bs_nn_conv_pixel(const bs_nn_layer *L, const int8_t *patch, int32_t k, int32_t OC, int8_t *o)
+{
+    int32_t oc = 0;
+    for (; oc + 4 <= OC; oc += 4) {
+        int32_t acc[4] = {L->bias[oc], L->bias[oc + 1], L->bias[oc + 2], L->bias[oc + 3]};
+        bs_nn_dot4_s8(patch, L->weights + oc * k, k, k, acc);
+        for (int j = 0; j < 4; ++j) {
+            o[oc + j] = bs_nn_requantize(acc[j], L->multiplier[oc + j], L->shift[oc + j], L->output_offset,
+                                         L->act_min, L->act_max);
+        }
+    }
+    for (; oc < OC; ++oc) {
+        const int32_t acc = bs_nn_dot_s8(patch, L->weights + oc * k, k, L->bias[oc]);
+        o[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset, L->act_min, L->act_max);
+    }
+}
+
+/* A 1x1 stride-1 convolution whose output occupies its input's buffer. Each pixel's outputs go through
+ * a stack buffer; pixels run forward when the output pixel is no wider than the input pixel (a write
+ * only covers input pixels already read) and backward otherwise (a write only covers input pixels at or
+ * after its own, all already read). */
+static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, int32_t C, int32_t OC, int8_t *buf)
+{
+    int8_t tmp[BS_NN_PATCH_MAX];
+    const int forward = OC <= C;
+    for (int32_t i = 0; i < pixels; ++i) {
+        const int32_t p = forward ? i : pixels - 1 - i;
+        bs_nn_conv_pixel(L, buf + p * C, C, OC, tmp);
+        for (int32_t c = 0; c < OC; ++c) {
+            buf[p * OC + c] = tmp[c];
+        }
+    }
+}
+
 /*
  * TFLite's ConvPerChannel accumulates filter * (input + input_offset) over the taps inside the
  * image. Here bias[oc] already holds bias + input_offset * sum(all taps of oc), so the inner loop is
  * a plain int8 dot product; a tap in the padding contributes filter * (-input_offset), which cancels
- * its share of the folded term exactly.
+ * its share of the folded term exactly (the gathered patch holds -input_offset there).
  */
 static void bs_nn_conv_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
                           const int8_t *in, int8_t *out)
@@ -96,24 +174,46 @@ static void bs_nn_conv_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs
     const int32_t dh = L->dilation_h, dw = L->dilation_w;
     const int32_t pad_value = -L->input_offset;
     const int32_t filter_size = kh * kw * C;
+    const int pointwise = kh == 1 && kw == 1 && L->pad_top == 0 && L->pad_left == 0;
+    int8_t patch[BS_NN_PATCH_MAX];
+
+    if ((const int8_t *)out == in) { /* planned in place: bs_nn_check verified it is a 1x1 stride-1 conv */
+        bs_nn_pointwise_in_place_s8(L, H * W, C, OC, out);
+        return;
+    }
 
     for (int32_t oy = 0; oy < OH; ++oy) {
         const int32_t iy0 = oy * L->stride_h - L->pad_top;
         for (int32_t ox = 0; ox < OW; ++ox) {
             const int32_t ix0 = ox * L->stride_w - L->pad_left;
-            const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + (kh - 1) * dh < H &&
-                                 ix0 + (kw - 1) * dw < W;
             int8_t *o = out + (oy * OW + ox) * OC;
-            for (int32_t oc = 0; oc < OC; ++oc) {
-                const int8_t *w = L->weights + oc * filter_size;
-                int32_t acc = L->bias[oc];
-                if (interior && dw == 1) {
-                    /* A filter row of kw taps reads kw * C contiguous input bytes. */
-                    for (int32_t ky = 0; ky < kh; ++ky) {
-                        acc = bs_nn_dot_s8(in + ((iy0 + ky * dh) * W + ix0) * C, w + ky * kw * C,
-                                           kw * C, acc);
+            if (pointwise) {
+                bs_nn_conv_pixel(L, in + (iy0 * W + ix0) * C, C, OC, o);
+            } else if (filter_size <= BS_NN_PATCH_MAX) {
+                int8_t *p = patch;
+                for (int32_t ky = 0; ky < kh; ++ky) {
+                    const int32_t iy = iy0 + ky * dh;
+                    for (int32_t kx = 0; kx < kw; ++kx) {
+                        const int32_t ix = ix0 + kx * dw;
+                        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                            const int8_t *src = in + (iy * W + ix) * C;
+                            for (int32_t c = 0; c < C; ++c) {
+                                p[c] = src[c];
+                            }
+                        } else {
+                            for (int32_t c = 0; c < C; ++c) {
+                                p[c] = (int8_t)pad_value;
+                            }
+                        }
+                        p += C;
                     }
-                } else {
+                }
+                bs_nn_conv_pixel(L, patch, filter_size, OC, o);
+            } else {
+                /* Large filters: accumulate tap by tap straight from the input. */
+                for (int32_t oc = 0; oc < OC; ++oc) {
+                    const int8_t *w = L->weights + oc * filter_size;
+                    int32_t acc = L->bias[oc];
                     for (int32_t ky = 0; ky < kh; ++ky) {
                         const int32_t iy = iy0 + ky * dh;
                         for (int32_t kx = 0; kx < kw; ++kx) {
@@ -126,67 +226,100 @@ static void bs_nn_conv_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs
                             }
                         }
                     }
+                    o[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset,
+                                             L->act_min, L->act_max);
                 }
-                o[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset,
-                                         L->act_min, L->act_max);
             }
         }
     }
 }
 
-/* Depthwise: output channel oc reads input channel oc / depth_multiplier. Weights [kh][kw][OC], so
- * one tap of BS_NN_DW_CHUNK channels is contiguous in both input (multiplier 1) and weights. */
-static void bs_nn_depthwise_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
-                               const int8_t *in, int8_t *out)
+/* One output row of a depthwise convolution. rows[ky] points at the input row under filter row ky, or is
+ * NULL in the padding. Output channel oc reads input channel oc / depth_multiplier. Weights [kh][kw][OC],
+ * so one tap of BS_NN_DW_CHUNK channels is contiguous in both input (multiplier 1) and weights. */
+static void bs_nn_depthwise_row_s8(const bs_nn_layer *L, const int8_t *const *rows, int32_t W, int32_t C,
+                                   int32_t OW, int32_t OC, int8_t *o)
 {
-    const int32_t H = ti->h, W = ti->w, C = ti->c;
-    const int32_t OH = to->h, OW = to->w, OC = to->c;
     const int32_t kh = L->kernel_h, kw = L->kernel_w;
-    const int32_t dh = L->dilation_h, dw = L->dilation_w;
+    const int32_t dw = L->dilation_w;
     const int32_t dm = L->depth_multiplier;
     const int32_t pad_value = -L->input_offset;
     int32_t acc[BS_NN_DW_CHUNK];
 
-    for (int32_t oy = 0; oy < OH; ++oy) {
-        const int32_t iy0 = oy * L->stride_h - L->pad_top;
-        for (int32_t ox = 0; ox < OW; ++ox) {
-            const int32_t ix0 = ox * L->stride_w - L->pad_left;
-            int8_t *o = out + (oy * OW + ox) * OC;
-            for (int32_t c0 = 0; c0 < OC; c0 += BS_NN_DW_CHUNK) {
-                const int32_t n = OC - c0 < BS_NN_DW_CHUNK ? OC - c0 : BS_NN_DW_CHUNK;
-                for (int32_t i = 0; i < n; ++i) {
-                    acc[i] = L->bias[c0 + i];
-                }
-                for (int32_t ky = 0; ky < kh; ++ky) {
-                    const int32_t iy = iy0 + ky * dh;
-                    for (int32_t kx = 0; kx < kw; ++kx) {
-                        const int32_t ix = ix0 + kx * dw;
-                        const int8_t *wt = L->weights + (ky * kw + kx) * OC + c0;
-                        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                            const int8_t *x = in + (iy * W + ix) * C;
-                            if (dm == 1) {
-                                x += c0;
-                                for (int32_t i = 0; i < n; ++i) {
-                                    acc[i] += (int32_t)wt[i] * (int32_t)x[i];
-                                }
-                            } else {
-                                for (int32_t i = 0; i < n; ++i) {
-                                    acc[i] += (int32_t)wt[i] * (int32_t)x[(c0 + i) / dm];
-                                }
+    for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
+        const int32_t ix0 = ox * L->stride_w - L->pad_left;
+        for (int32_t c0 = 0; c0 < OC; c0 += BS_NN_DW_CHUNK) {
+            const int32_t n = OC - c0 < BS_NN_DW_CHUNK ? OC - c0 : BS_NN_DW_CHUNK;
+            for (int32_t i = 0; i < n; ++i) {
+                acc[i] = L->bias[c0 + i];
+            }
+            for (int32_t ky = 0; ky < kh; ++ky) {
+                for (int32_t kx = 0; kx < kw; ++kx) {
+                    const int32_t ix = ix0 + kx * dw;
+                    const int8_t *wt = L->weights + (ky * kw + kx) * OC + c0;
+                    if (rows[ky] != 0 && ix >= 0 && ix < W) {
+                        const int8_t *x = rows[ky] + ix * C;
+                        if (dm == 1) {
+                            x += c0;
+                            for (int32_t i = 0; i < n; ++i) {
+                                acc[i] += (int32_t)wt[i] * (int32_t)x[i];
                             }
                         } else {
                             for (int32_t i = 0; i < n; ++i) {
-                                acc[i] += (int32_t)wt[i] * pad_value;
+                                acc[i] += (int32_t)wt[i] * (int32_t)x[(c0 + i) / dm];
                             }
+                        }
+                    } else {
+                        for (int32_t i = 0; i < n; ++i) {
+                            acc[i] += (int32_t)wt[i] * pad_value;
                         }
                     }
                 }
-                for (int32_t i = 0; i < n; ++i) {
-                    o[c0 + i] = bs_nn_requantize(acc[i], L->multiplier[c0 + i], L->shift[c0 + i],
-                                                 L->output_offset, L->act_min, L->act_max);
+            }
+            for (int32_t i = 0; i < n; ++i) {
+                o[c0 + i] = bs_nn_requantize(acc[i], L->multiplier[c0 + i], L->shift[c0 + i],
+                                             L->output_offset, L->act_min, L->act_max);
+            }
+        }
+    }
+}
+
+/* Depthwise convolution. When the plan puts the output over the input, input rows are first copied into
+ * a ring of kernel_h rows in the scratch tensor and read from there; output row oy is written over the
+ * start of the buffer, which bs_nn_check has verified only covers input rows already copied (true for
+ * stride 1 with the same shape, and for the usual stride-2 downsampling). */
+static void bs_nn_depthwise_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
+                               const int8_t *in, int8_t *out, int8_t *ring)
+{
+    const int32_t H = ti->h, W = ti->w, C = ti->c;
+    const int32_t OH = to->h, OW = to->w, OC = to->c;
+    const int32_t kh = L->kernel_h, dh = L->dilation_h;
+    const int32_t row_bytes = W * C;
+    const int in_place = (const int8_t *)out == in;
+    const int8_t *rows[16];
+    int32_t next_copy = 0;
+
+    for (int32_t oy = 0; oy < OH; ++oy) {
+        const int32_t iy0 = oy * L->stride_h - L->pad_top;
+        if (in_place) {
+            const int32_t last = iy0 + (kh - 1) * dh < H - 1 ? iy0 + (kh - 1) * dh : H - 1;
+            for (; next_copy <= last; ++next_copy) {
+                int8_t *dst = ring + (next_copy % kh) * row_bytes;
+                const int8_t *src = in + next_copy * row_bytes;
+                for (int32_t i = 0; i < row_bytes; ++i) {
+                    dst[i] = src[i];
                 }
             }
         }
+        for (int32_t ky = 0; ky < kh; ++ky) {
+            const int32_t iy = iy0 + ky * dh;
+            if (iy < 0 || iy >= H) {
+                rows[ky] = 0;
+            } else {
+                rows[ky] = in_place ? ring + (iy % kh) * row_bytes : in + iy * row_bytes;
+            }
+        }
+        bs_nn_depthwise_row_s8(L, rows, W, C, OW, OC, out + oy * OW * OC);
     }
 }
 
@@ -371,6 +504,27 @@ static int bs_nn_tensor_ok(const bs_nn_graph *g, int32_t index)
     return index >= 0 && index < g->num_tensors;
 }
 
+/* Can a depthwise layer write its output over its input (see bs_nn_depthwise_s8)? Every output row must
+ * only overwrite input rows that are already copied into the ring, and the ring must hold the window. */
+static int bs_nn_depthwise_in_place_ok(const bs_nn_graph *graph, const bs_nn_layer *L)
+{
+    const bs_nn_tensor *ti = &graph->tensors[L->input];
+    const bs_nn_tensor *to = &graph->tensors[L->output];
+    if (L->scratch < 0 || L->depth_multiplier != 1 || L->dilation_h != 1 || ti->c != to->c ||
+        L->pad_top >= L->kernel_h || L->kernel_h > 16 ||
+        bs_nn_tensor_size(&graph->tensors[L->scratch]) < L->kernel_h * ti->w * ti->c) {
+        return 0;
+    }
+    for (int32_t oy = 0; oy < to->h; ++oy) {
+        const int32_t last = oy * L->stride_h - L->pad_top + L->kernel_h - 1;
+        const int32_t copied = (last < ti->h - 1 ? last : ti->h - 1) + 1;
+        if ((int64_t)(oy + 1) * to->w * to->c > (int64_t)copied * ti->w * ti->c) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_t arena_size)
 {
     if (graph == 0 || graph->tensors == 0 || graph->layers == 0) {
@@ -399,11 +553,31 @@ bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_
         if (!bs_nn_tensor_ok(graph, L->input) || !bs_nn_tensor_ok(graph, L->output)) {
             return BS_NN_ERR_GRAPH;
         }
+        const bs_nn_tensor *ti = &graph->tensors[L->input];
+        const bs_nn_tensor *to = &graph->tensors[L->output];
+        const int in_place = ti->offset == to->offset;
+        if (L->scratch != -1 && !bs_nn_tensor_ok(graph, L->scratch)) {
+            return BS_NN_ERR_GRAPH;
+        }
         switch (L->op) {
         case BS_NN_OP_CONV_2D_S8:
         case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
         case BS_NN_OP_FULLY_CONNECTED_S8:
             if (L->weights == 0 || L->bias == 0 || L->multiplier == 0 || L->shift == 0) {
+                return BS_NN_ERR_GRAPH;
+            }
+            if (L->kernel_h > 16) {
+                return BS_NN_ERR_GRAPH;
+            }
+            if (in_place && L->op == BS_NN_OP_CONV_2D_S8 &&
+                (L->kernel_h != 1 || L->kernel_w != 1 || L->stride_h != 1 || L->stride_w != 1 ||
+                 L->pad_top != 0 || L->pad_left != 0 || to->c > BS_NN_PATCH_MAX)) {
+                return BS_NN_ERR_GRAPH;
+            }
+            if (in_place && L->op == BS_NN_OP_DEPTHWISE_CONV_2D_S8 && !bs_nn_depthwise_in_place_ok(graph, L)) {
+                return BS_NN_ERR_GRAPH;
+            }
+            if (in_place && L->op == BS_NN_OP_FULLY_CONNECTED_S8) {
                 return BS_NN_ERR_GRAPH;
             }
             break;
@@ -420,13 +594,17 @@ bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_
             }
             break;
         case BS_NN_OP_SOFTMAX_S8:
-            if (L->exp_lut == 0) {
+            if (L->exp_lut == 0 || in_place) {
                 return BS_NN_ERR_GRAPH;
             }
             break;
         case BS_NN_OP_MEAN_S8:
         case BS_NN_OP_AVERAGE_POOL_2D_S8:
         case BS_NN_OP_MAX_POOL_2D_S8:
+            if (in_place) {
+                return BS_NN_ERR_GRAPH;
+            }
+            break;
         case BS_NN_OP_RESHAPE:
             break;
         default:
@@ -456,7 +634,8 @@ static void bs_nn_run_layer(const bs_nn_graph *g, const bs_nn_layer *L, uint8_t 
         bs_nn_conv_s8(L, ti, to, in, out);
         break;
     case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
-        bs_nn_depthwise_s8(L, ti, to, in, out);
+        bs_nn_depthwise_s8(L, ti, to, in, out,
+                           L->scratch >= 0 ? (int8_t *)(arena + g->tensors[L->scratch].offset) : 0);
         break;
     case BS_NN_OP_FULLY_CONNECTED_S8:
         bs_nn_fully_connected_s8(L, ti, to, in, out);

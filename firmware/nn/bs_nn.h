@@ -68,6 +68,12 @@ typedef struct {
 /*
  * One layer. Which fields an op reads (others are 0 / NULL):
  *
+ * In place: the memory plan may give a layer's output the same offset as its input. Kernels handle
+ * that for LUT_S8, ADD_S8, RESHAPE, a 1x1 stride-1 CONV_2D (one pixel at a time through a stack
+ * buffer) and a DEPTHWISE_CONV_2D (multiplier 1) whose output rows only overwrite input rows it has
+ * already read (stride 1 same shape, the usual stride 2), which then needs `scratch`: a tensor of
+ * kernel_h input rows (h = kernel_h, w = input w, c = input c) holding the rows under the filter.
+ *
  * CONV_2D / DEPTHWISE_CONV_2D:
  *   kernel_h/w, stride_h/w, dilation_h/w, pad_top/left (TFLite SAME/VALID resolved to explicit
  *   offsets), depth_multiplier (depthwise), input_offset (= -input zero point, used at the padded
@@ -94,6 +100,7 @@ typedef struct {
     int32_t input2;             /* second input (ADD), else -1 */
     int32_t output;             /* tensor index */
     int32_t source_index;       /* operator index in the .tflite, for messages and per-layer reports */
+    int32_t scratch;            /* tensor index of the layer's scratch buffer, -1 if none (see below) */
     int32_t kernel_h, kernel_w;
     int32_t stride_h, stride_w;
     int32_t dilation_h, dilation_w;

@@ -115,7 +115,8 @@ def graph_c(manifest: Manifest, graph: Graph, inputs, progress: bool = True) -> 
     parts.append(f"static const bs_nn_layer bs_model_layers[{len(graph.layers)}] = {{")
     for i, layer in enumerate(graph.layers):
         fields = [f".op = BS_NN_OP_{layer.op}", f".input = {layer.input}", f".input2 = {layer.input2}",
-                  f".output = {layer.output}", f".source_index = {layer.source_index}"]
+                  f".output = {layer.output}", f".source_index = {layer.source_index}",
+                  f".scratch = {layer.scratch}"]
         ints = {"dilation_h": 1, "dilation_w": 1, "depth_multiplier": 1, **layer.ints}
         fields += [f".{k} = {int(ints[k])}" for k in INT_FIELDS if k in ints]
         fields += [f".{k} = {v}" for k, v in array_names[i].items()]

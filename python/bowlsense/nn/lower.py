@@ -59,6 +59,7 @@ class Layer:
     input: int
     output: int
     input2: int = -1
+    scratch: int = -1           # scratch tensor (in-place depthwise), set by the planner
     ints: dict = dataclasses.field(default_factory=dict)
     arrays: dict = dataclasses.field(default_factory=dict)
 

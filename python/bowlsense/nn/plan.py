@@ -1,40 +1,75 @@
 """Static memory plan: every activation tensor gets a fixed offset in one arena.
 
-Tensors whose lifetimes (first write .. last read, in layer order) overlap never share bytes. An
-element-wise layer (lookup table) or a reshape whose input dies at that layer writes in place: its
-output takes the input's buffer. Buffers are then placed greedily, largest first, at the lowest
-16-byte aligned offset that does not collide with a buffer alive at the same time (the same greedy
-strategy as TFLite Micro's planner, on fewer, merged buffers).
+Tensors whose lifetimes (first write .. last read, in layer order) overlap never share bytes, except
+where a layer runs in place: its output takes its input's buffer when the input is read by no later
+layer and the kernel supports it (element-wise LUT and ADD, RESHAPE, a 1x1 stride-1 CONV_2D pixel by
+pixel, a DEPTHWISE_CONV_2D whose output rows only overwrite input rows already saved in a ring of
+kernel_h rows (scratch); see bs_nn.h). Buffers are then placed greedily, largest first, at the lowest 16-byte aligned offset that
+does not collide with a buffer alive at the same time (TFLite Micro's greedy strategy, on fewer, merged
+buffers).
 """
 from __future__ import annotations
 
 ALIGN = 16
-IN_PLACE_OPS = ("RESHAPE", "LUT_S8")
+PATCH_MAX = 1024      # BS_NN_PATCH_MAX in bs_nn.c: widest output pixel of an in-place 1x1 conv
+MAX_KERNEL_H = 16     # rows[] in bs_nn_depthwise_s8
 
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_arena(graph) -> int:
-    n = len(graph.tensors)
-    first = [None] * n
-    last = [None] * n
-    first[graph.input_tensor] = -1
+def _in_place_candidates(graph, layer) -> list[int]:
+    """Inputs whose buffer this layer's kernel can overwrite with its output."""
+    ti, to = graph.tensors[layer.input], graph.tensors[layer.output]
+    k = layer.ints
+    if layer.op in ("RESHAPE", "LUT_S8"):
+        return [layer.input]
+    if layer.op == "ADD_S8":
+        return [layer.input, layer.input2]
+    if layer.op == "CONV_2D_S8" and k["kernel_h"] == k["kernel_w"] == 1 and k["stride_h"] == k["stride_w"] == 1 \
+            and k["pad_top"] == k["pad_left"] == 0 and to.c <= PATCH_MAX:
+        return [layer.input]
+    if layer.op == "DEPTHWISE_CONV_2D_S8" and _depthwise_in_place_ok(layer, ti, to):
+        return [layer.input]
+    return []
+
+
+def _depthwise_in_place_ok(layer, ti, to) -> bool:
+    """Mirror of bs_nn_depthwise_in_place_ok in bs_nn.c."""
+    k = layer.ints
+    if k["depth_multiplier"] != 1 or k.get("dilation_h", 1) != 1 or ti.c != to.c \
+            or not k["pad_top"] < k["kernel_h"] <= MAX_KERNEL_H:
+        return False
+    for oy in range(to.h):
+        last = oy * k["stride_h"] - k["pad_top"] + k["kernel_h"] - 1
+        copied = min(last, ti.h - 1) + 1
+        if (oy + 1) * to.w * to.c > copied * ti.w * ti.c:
+            return False
+    return True
+
+
+def plan_arena(graph, in_place: bool = True) -> int:
+    from .lower import GTensor  # circular at import time
+
+    # Drop scratch tensors of an earlier plan (re-planning must give the same result).
+    for layer in graph.layers:
+        layer.scratch = -1
+    graph.tensors[:] = [t for t in graph.tensors if t.source != -1]
+
+    n_layers = len(graph.layers)
+    first: dict[int, int] = {graph.input_tensor: -1}
+    last: dict[int, int] = {}
     for i, layer in enumerate(graph.layers):
         for t in (layer.input, layer.input2):
             if t >= 0:
-                last[t] = i if last[t] is None else max(last[t], i)
-                if first[t] is None:
-                    first[t] = i
-        if first[layer.output] is None:
-            first[layer.output] = i
-        last[layer.output] = max(last[layer.output] or i, i)
-    end = len(graph.layers)
-    last[graph.output_tensor] = end
+                first.setdefault(t, i)
+                last[t] = i
+        first.setdefault(layer.output, i)
+        last[layer.output] = max(last.get(layer.output, i), i)
+    last[graph.output_tensor] = n_layers
 
-    # Merge in-place pairs into one buffer (union-find).
-    parent = list(range(n))
+    parent = list(range(len(graph.tensors)))
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -42,17 +77,26 @@ def plan_arena(graph) -> int:
             x = parent[x]
         return x
 
-    for i, layer in enumerate(graph.layers):
-        if layer.op in IN_PLACE_OPS and last[layer.input] == i and layer.input != graph.output_tensor:
-            parent[find(layer.output)] = find(layer.input)
+    if in_place:
+        for i, layer in enumerate(graph.layers):
+            for cand in _in_place_candidates(graph, layer):
+                if last.get(cand) == i and cand != graph.output_tensor and find(cand) != find(layer.output):
+                    parent[find(layer.output)] = find(cand)
+                    if layer.op == "DEPTHWISE_CONV_2D_S8":
+                        ti = graph.tensors[layer.input]
+                        graph.tensors.append(GTensor(f"scratch of layer {i} (input rows)", layer.ints["kernel_h"],
+                                                     ti.w, ti.c, 0, 1.0, -1))
+                        parent.append(len(parent))
+                        layer.scratch = len(graph.tensors) - 1
+                        first[layer.scratch] = last[layer.scratch] = i
+                    break
 
     groups: dict[int, dict] = {}
-    for t in range(n):
-        if first[t] is None:
-            first[t], last[t] = -1, -1  # unused tensor: still gets a (shared) slot
-        g = groups.setdefault(find(t), {"first": first[t], "last": last[t], "size": 0, "members": []})
-        g["first"] = min(g["first"], first[t])
-        g["last"] = max(g["last"], last[t])
+    for t in range(len(graph.tensors)):
+        f, l_ = first.get(t, -1), last.get(t, first.get(t, -1))
+        g = groups.setdefault(find(t), {"first": f, "last": l_, "size": 0, "members": []})
+        g["first"] = min(g["first"], f)
+        g["last"] = max(g["last"], l_)
         g["size"] = max(g["size"], graph.tensors[t].size)
         g["members"].append(t)
 
