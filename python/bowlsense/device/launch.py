@@ -146,7 +146,7 @@ class QemuDevice(_Process):
         self.port = free_port()
         self.url = f"socket://127.0.0.1:{self.port}"
         self.cmd = [qemu, "-M", machine, "-kernel", self.elf, "-display", "none", "-monitor", "none",
-                    "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on",
+                    "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on",
                     "-icount", "shift=0", "-semihosting-config", "enable=on,target=native"]
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)

@@ -32,6 +32,12 @@ class SerialTransport:
                                               write_timeout=30)
         except (serial.SerialException, OSError, ValueError) as e:
             raise TransportClosed(f"cannot open serial port {url}: {e}") from e
+        sock = getattr(self._ser, "_socket", None)
+        if self._socket and sock is not None:
+            # Small request/reply frames: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per round
+            # trip (QEMU's side is started with nodelay=on for the same reason).
+            import socket
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def write(self, data: bytes) -> None:
         import serial
