@@ -17,10 +17,9 @@ import pytest
 from bowlsense.cli import main as cli_main
 from bowlsense.export import ExportError, export_model
 from bowlsense.frontend.config import DEFAULT_CONFIG
-from bowlsense.manifest import Manifest, Quantization, Smoothing, Threshold, sha256_file
-from bowlsense.nn import Engine, lower
+from bowlsense.manifest import Manifest, sha256_file
+from bowlsense.nn import Engine
 from bowlsense.nn import testing as T
-from bowlsense.nn.tflite import parse
 from bowlsense.paths import REPO_ROOT
 
 LABELS = ["eating", "speech", "dishes"]
@@ -52,18 +51,7 @@ def small_student() -> bytes:
 
 
 def write_model_dir(path: pathlib.Path, data: bytes) -> pathlib.Path:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "model.tflite").write_bytes(data)
-    g = lower(parse(data))
-    manifest = Manifest(
-        labels=LABELS, privacy_labels=["speech"],
-        thresholds={"eating": Threshold(0.6, 0.4), "speech": Threshold(0.5, 0.3), "dishes": Threshold(1.0, 0.0)},
-        smoothing=Smoothing(windows=3, min_event_windows=2), frontend=DEFAULT_CONFIG,
-        input=Quantization(g.input.scale, g.input.zero_point, [1, 96, 64, 1]),
-        output=Quantization(g.output.scale, g.output.zero_point, [1, len(LABELS)]),
-        tflite_sha256=sha256_file(path / "model.tflite"), name="test-student")
-    manifest.save(path / "model.json")
-    return path
+    return T.write_model_dir(path, data, labels=LABELS, name="test-student")
 
 
 @pytest.fixture(scope="module")

@@ -92,18 +92,19 @@ class Graph:
     def output(self) -> GTensor:
         return self.tensors[self.output_tensor]
 
+    def layer_macs(self, layer: "Layer") -> int:
+        ti, to = self.tensors[layer.input], self.tensors[layer.output]
+        k = layer.ints.get("kernel_h", 1) * layer.ints.get("kernel_w", 1)
+        if layer.op == "CONV_2D_S8":
+            return to.size * k * ti.c
+        if layer.op == "DEPTHWISE_CONV_2D_S8":
+            return to.size * k
+        if layer.op == "FULLY_CONNECTED_S8":
+            return to.size * ti.size
+        return 0
+
     def macs(self) -> int:
-        total = 0
-        for layer in self.layers:
-            ti, to = self.tensors[layer.input], self.tensors[layer.output]
-            k = layer.ints.get("kernel_h", 1) * layer.ints.get("kernel_w", 1)
-            if layer.op == "CONV_2D_S8":
-                total += to.size * k * ti.c
-            elif layer.op == "DEPTHWISE_CONV_2D_S8":
-                total += to.size * k
-            elif layer.op == "FULLY_CONNECTED_S8":
-                total += to.size * ti.size
-        return total
+        return sum(self.layer_macs(layer) for layer in self.layers)
 
 
 def _hwc(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:

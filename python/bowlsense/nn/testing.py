@@ -158,3 +158,32 @@ def edit_model(data: bytes, edit) -> bytes:
     builder = flatbuffers.Builder(len(data) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def write_model_dir(path, data: bytes, labels=("eating", "speech", "dishes"), privacy=("speech",), name="test"):
+    """MODEL_DIR as training writes it (model.tflite + model.json) for a converted test model."""
+    import pathlib
+
+    from ..frontend.config import DEFAULT_CONFIG
+    from ..manifest import Manifest, Quantization, Smoothing, Threshold, sha256_file
+    from .lower import lower
+    from .tflite import parse
+
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "model.tflite").write_bytes(data)
+    g = lower(parse(data))
+    labels = list(labels)
+    thresholds = {lab: Threshold(0.5, 0.3) for lab in labels}
+    if "eating" in thresholds:
+        thresholds["eating"] = Threshold(0.6, 0.4)
+    if "dishes" in thresholds:
+        thresholds["dishes"] = Threshold(1.0, 0.0)
+    manifest = Manifest(
+        labels=labels, privacy_labels=list(privacy), thresholds=thresholds,
+        smoothing=Smoothing(windows=3, min_event_windows=2), frontend=DEFAULT_CONFIG,
+        input=Quantization(g.input.scale, g.input.zero_point, list(g.input_shape)),
+        output=Quantization(g.output.scale, g.output.zero_point, list(g.output_shape)),
+        tflite_sha256=sha256_file(path / "model.tflite"), name=name)
+    manifest.save(path / "model.json")
+    return path

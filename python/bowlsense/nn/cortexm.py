@@ -1,0 +1,169 @@
+"""Run an exported model (bs_model_*.c from `bowlsense export`) with the engine on an emulated Cortex-M
+(QEMU mps2-an386, bare metal, I/O through Arm semihosting), for the bit-exactness test on the device
+build and for per-layer instruction counts.
+
+Under `-icount shift=0` one instruction takes 1 ns of virtual time and SysTick counts at 25 MHz, so one
+tick is 40 instructions (ARCHITECTURE.md, "Timing"). The harness reads its arguments with
+SYS_GET_CMDLINE ("KERNEL IN.raw OUT.raw"), runs every input of IN.raw through bs_nn_invoke_hooked, and
+writes the int8 outputs to OUT.raw and uint32 ticks per layer to OUT.raw.ticks.
+"""
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+from ..paths import REPO_ROOT
+
+NN_DIR = REPO_ROOT / "firmware" / "nn"
+LINK_SCRIPT = REPO_ROOT / "tests" / "c" / "cortexm" / "link.ld"  # the front end's bare-metal QEMU layout
+CPU_FLAGS = {
+    "cortex-m4f": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"],
+}
+INSTRUCTIONS_PER_TICK = 40
+
+HARNESS = r"""
+#include <stddef.h>
+#include <stdint.h>
+#include "bs_model.h"
+
+extern uint32_t __bss_start, __bss_end, __stack_top;
+int main(void);
+
+void reset_handler(void) {
+    for (uint32_t *p = &__bss_start; p < &__bss_end; p++) *p = 0;
+#if defined(__ARM_FP)
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CP10/CP11 on for hard-float code */
+#endif
+    main();
+    for (;;) {}
+}
+static void default_handler(void) { for (;;) {} }
+typedef void (*handler)(void);
+__attribute__((section(".vectors"), used)) static const handler vectors[4] = {
+    (handler)(uintptr_t)&__stack_top, reset_handler, default_handler, default_handler,
+};
+
+static int32_t semihost(int32_t op, const void *arg) {
+    register int32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+static void exit_with(int32_t code) {
+    int32_t args[2] = {0x20026, code};
+    semihost(0x20, args);
+    for (;;) {}
+}
+static size_t length(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
+static int32_t open_file(const char *path, int32_t mode) {
+    int32_t args[3] = {(int32_t)(uintptr_t)path, mode, (int32_t)length(path)};
+    return semihost(0x01, args);
+}
+
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+static uint8_t arena[BS_MODEL_ARENA_BYTES] __attribute__((aligned(16)));
+static int8_t input[BS_MODEL_INPUT_SIZE];
+static int8_t output[BS_MODEL_OUTPUT_SIZE];
+static uint32_t ticks[256];
+static uint32_t start_tick;
+static char cmdline[512];
+static char ticks_path[520];
+
+static void hook(void *user, int32_t layer, int32_t finished) {
+    (void)user;
+    if (!finished) {
+        start_tick = SYST_CVR;
+    } else if (layer < 256) {
+        ticks[layer] = (start_tick - SYST_CVR) & 0xFFFFFFu; /* counts down, 24 bits */
+    }
+}
+
+int main(void) {
+    int32_t cmd_args[2] = {(int32_t)(uintptr_t)cmdline, sizeof(cmdline) - 1};
+    if (semihost(0x15, cmd_args) != 0) exit_with(10);
+    char *words[3] = {0};
+    int count = 0;
+    for (char *p = cmdline; *p && count < 3;) {
+        while (*p == ' ') *p++ = 0;
+        if (!*p) break;
+        words[count++] = p;
+        while (*p && *p != ' ') p++;
+    }
+    if (count < 3) exit_with(11);
+    size_t len = length(words[2]);
+    for (size_t i = 0; i < len; i++) ticks_path[i] = words[2][i];
+    for (size_t i = 0; i < 7; i++) ticks_path[len + i] = ".ticks"[i];
+    int32_t in = open_file(words[1], 1), out = open_file(words[2], 5), tk = open_file(ticks_path, 5);
+    if (in < 0 || out < 0 || tk < 0) exit_with(13);
+    if (bs_nn_check(&bs_model_graph, arena, sizeof arena) != BS_NN_OK) exit_with(14);
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0;
+    SYST_CSR = 5u;
+    for (;;) {
+        int32_t rd[3] = {in, (int32_t)(uintptr_t)input, (int32_t)sizeof input};
+        if (semihost(0x06, rd) != 0) break; /* returns the number of bytes NOT read */
+        if (bs_nn_invoke_hooked(&bs_model_graph, arena, sizeof arena, input, output, hook, 0) != BS_NN_OK) exit_with(15);
+        int32_t wr[3] = {out, (int32_t)(uintptr_t)output, (int32_t)sizeof output};
+        if (semihost(0x05, wr) != 0) exit_with(16);
+        int32_t wt[3] = {tk, (int32_t)(uintptr_t)ticks, (int32_t)(bs_model_graph.num_layers * sizeof(uint32_t))};
+        if (semihost(0x05, wt) != 0) exit_with(17);
+    }
+    semihost(0x02, &in);
+    semihost(0x02, &out);
+    semihost(0x02, &tk);
+    exit_with(0);
+    return 0;
+}
+"""
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise ToolMissing(f"{tool} is not installed (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
+    return path
+
+
+def build_elf(model_c_dir: pathlib.Path, cpu: str, out: pathlib.Path, opt: str = "-O2") -> pathlib.Path:
+    """Link the harness, the exported model and the engine into a bare-metal ELF for QEMU."""
+    model_c_dir = pathlib.Path(model_c_dir)
+    harness = out.with_suffix(".harness.c")
+    harness.write_text(HARNESS)
+    sources = [str(harness), str(model_c_dir / "bs_model_graph.c"), str(model_c_dir / "bs_model_tflite.c"),
+               *sorted(str(p) for p in NN_DIR.glob("*.c"))]
+    subprocess.run([need("arm-none-eabi-gcc"), "-std=c99", opt, "-mthumb", *CPU_FLAGS[cpu],
+                    "-Wall", "-Wextra", "-Werror", "-ffreestanding", "-fno-tree-loop-distribute-patterns",
+                    "-nostartfiles", "-T", str(LINK_SCRIPT), f"-I{model_c_dir}", f"-I{NN_DIR}", *sources,
+                    "--specs=nano.specs", "-lc", "-lgcc", "-o", str(out)], check=True, capture_output=True, text=True)
+    return out
+
+
+def run_elf(elf: pathlib.Path, inputs: np.ndarray, output_size: int, num_layers: int,
+            timeout: float = 600) -> tuple[np.ndarray, np.ndarray]:
+    """Run int8 inputs (n, input size) through the ELF under QEMU. Returns (outputs (n, output_size) int8,
+    instructions per layer (n, num_layers))."""
+    inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
+    with tempfile.TemporaryDirectory(prefix="bs_nn_qemu_") as tmp:
+        tmp = pathlib.Path(tmp)
+        inputs.tofile(tmp / "in.raw")
+        cmd = [need("qemu-system-arm"), "-icount", "shift=0", "-M", "mps2-an386", "-display", "none",
+               "-serial", "null", "-monitor", "none", "-semihosting-config", "enable=on,target=native",
+               "-kernel", str(elf), "-append", f"{tmp / 'in.raw'} {tmp / 'out.raw'}"]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"engine harness exited with {result.returncode} under QEMU: {result.stderr[-2000:]}")
+        outputs = np.fromfile(tmp / "out.raw", np.int8).reshape(-1, output_size)
+        ticks = np.fromfile(tmp / "out.raw.ticks", np.uint32).reshape(-1, num_layers)
+    return outputs, ticks.astype(np.int64) * INSTRUCTIONS_PER_TICK

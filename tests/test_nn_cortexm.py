@@ -1,0 +1,57 @@
+"""The engine on the device build: an exported student-like DS-CNN compiled for Cortex-M4F (DSP path,
+SMLAD) and Cortex-M0+ (portable C) runs under QEMU (mps2-an386, bare metal, semihosting) to the same
+bits as tflite_micro. Instructions per layer and per MAC on the M4 (QEMU -icount, 40 instructions per
+SysTick tick) are printed as the issue's benchmark; they are measurements, not asserted."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from bowlsense.export import export_model
+from bowlsense.nn import cortexm
+from bowlsense.nn import testing as T
+
+
+@functools.lru_cache(maxsize=None)
+def student_tflite() -> bytes:
+    return T.convert_int8(T.ds_cnn(num_labels=4), (96, 64, 1), low=-7.0, high=4.0, n_calibration=8)
+
+
+@pytest.fixture(scope="module")
+def exported_student(tmp_path_factory):
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        cortexm.need(tool)  # fails (does not skip) when the toolchain is missing
+    model_dir = T.write_model_dir(tmp_path_factory.mktemp("student"), student_tflite(),
+                                  labels=("eating", "speech", "dishes", "dog"))
+    out = tmp_path_factory.mktemp("student_c")
+    result = export_model(model_dir, out, progress=False)
+    return out, result.graph
+
+
+@pytest.mark.parametrize("cpu", sorted(cortexm.CPU_FLAGS))
+def test_cortex_m_build_is_bit_exact_with_tflite_micro(exported_student, tmp_path, cpu, capsys):
+    out, graph = exported_student
+    elf = cortexm.build_elf(out, cpu, tmp_path / f"nn_{cpu}.elf")
+    rng = np.random.default_rng(11)
+    inputs = np.stack([np.full(graph.input.size, -128, np.int8), np.full(graph.input.size, 127, np.int8)] +
+                      [rng.integers(-128, 128, size=graph.input.size, dtype=np.int16).astype(np.int8)
+                       for _ in range(6)])
+    outputs, instructions = cortexm.run_elf(elf, inputs, graph.output.size, len(graph.layers))
+    oracle = T.Oracle(student_tflite())
+    for i, x in enumerate(inputs):
+        want = oracle.invoke(x.reshape(graph.input_shape)).reshape(-1)
+        np.testing.assert_array_equal(outputs[i], want, err_msg=f"{cpu}: input {i}")
+    # Requantization and clamping branch on the data, so counts vary a little between inputs: report
+    # the median input.
+    per_layer = np.median(instructions, axis=0).astype(np.int64)
+    macs = graph.macs()
+    with capsys.disabled():
+        print(f"\n[nn cortex-m] {cpu}: {per_layer.sum():,} instructions per inference, {macs:,} MACs, "
+              f"{per_layer.sum() / macs:.2f} instructions/MAC (QEMU icount, +-40 per layer)")
+        if cpu == "cortex-m4f":
+            for i, layer in enumerate(graph.layers):
+                m = graph.layer_macs(layer)
+                ratio = f"{per_layer[i] / m:.2f}/MAC" if m else ""
+                print(f"    layer {i:2d} {layer.op:22s} {per_layer[i]:>10,} instr {m:>10,} MACs {ratio}")
