@@ -79,15 +79,22 @@ def test_instruction_counts_repeat_and_are_reported(qemu):
     # instructions at a phase that depends on idle time: totals agree to within 40 per interval.
     intervals = -(-len(pcm) // 1024) * 7
     assert abs(first - second) <= 40 * intervals
+    before = qemu.stats()
     result = qemu.stream(pcm)
     stats = qemu.stats()
     assert stats.cycle_unit == P.CycleUnit.INSTRUCTIONS
-    print(f"\nfront end: {first / hops:.0f} instructions per 10 ms hop (FEATURES, {hops} hops)")
-    per_s = stats.loop_cycles_per_audio_second
-    print(f"stream: {result.counts.windows} windows; whole loop {per_s:.0f} instructions per second of "
-          f"audio = {per_s / 64e6:.1%} of a 64 MHz Cortex-M4 (target < 35%)")
-    assert stats.stream_samples == len(pcm)
-    assert per_s < 0.35 * 64e6
+    assert stats.stream_samples - before.stream_samples == len(pcm)
+    d = {k: stats.values[k] - before.values[k] for k in stats.values}
+    per_s = d["loop_cycles_total"] / (len(pcm) / 16000)
+    print(f"\nfront end: {first / hops:,.0f} instructions per 10 ms hop (FEATURES, {hops} hops; target 25,000)")
+    print(f"stream: {result.counts.windows} windows; quantize {d['quant_cycles_total'] / d['fe_hops']:,.0f}/hop; "
+          f"inference {d['infer_cycles_total'] / max(d['infer_count'], 1):,.0f}/patch; whole loop "
+          f"{per_s:,.0f} instructions per second of this stream")
+    # The app's own share of the loop (everything but the front end and the engine) stays small: the
+    # system budget (35% of 64 MHz) is checked with the default model by hil_tests/test_hil_budgets.py.
+    assert d["quant_cycles_total"] / d["fe_hops"] < 3000
+    own = d["loop_cycles_total"] - d["fe_cycles_total"] - d["infer_cycles_total"]
+    assert own / (len(pcm) / 16000) < 0.01 * 64e6
     assert stats.internal_errors == 0
 
 
