@@ -237,9 +237,58 @@ static void bs_nn_conv_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs
 /* One output row of a depthwise convolution. rows[ky] points at the input row under filter row ky, or is
  * NULL in the padding. Output channel oc reads input channel oc / depth_multiplier. Weights [kh][kw][OC],
  * so one tap of BS_NN_DW_CHUNK channels is contiguous in both input (multiplier 1) and weights. */
+#if BS_NN_USE_DSP
+/* Cortex-M with DSP: four channels at a time with the accumulators in registers. One 32-bit load brings
+ * four channels of input and of weights; SXTB16 splits them into (c0, c2) and (c1, c3) halfword pairs and
+ * SMLABB / SMLATT multiply-accumulate the bottom and top halves separately (channels never mix). */
+static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *rows, int32_t W, int32_t C,
+                                   int32_t OW, int32_t OC, int8_t *o)
+{
+    const int32_t kh = L->kernel_h, kw = L->kernel_w, dw = L->dilation_w;
+    const uint32_t pad4 = 0x01010101u * (uint8_t)(int8_t)(-L->input_offset);
+    if (L->depth_multiplier != 1 || (OC & 3) != 0) {
+        return 0;
+    }
+    for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
+        const int32_t ix0 = ox * L->stride_w - L->pad_left;
+        for (int32_t c = 0; c < OC; c += 4) {
+            int32_t a0 = L->bias[c], a1 = L->bias[c + 1], a2 = L->bias[c + 2], a3 = L->bias[c + 3];
+            for (int32_t ky = 0; ky < kh; ++ky) {
+                const int8_t *row = rows[ky];
+                const int8_t *wt = L->weights + ky * kw * OC + c;
+                for (int32_t kx = 0; kx < kw; ++kx, wt += OC) {
+                    const int32_t ix = ix0 + kx * dw;
+                    const uint32_t xw = (row != 0 && ix >= 0 && ix < W) ? bs_nn_read_u32(row + ix * C + c) : pad4;
+                    const uint32_t ww = bs_nn_read_u32(wt);
+                    const int16x2_t x02 = __sxtb16((int8x4_t)xw), x13 = __sxtb16((int8x4_t)((xw >> 8) | (xw << 24)));
+                    const int16x2_t w02 = __sxtb16((int8x4_t)ww), w13 = __sxtb16((int8x4_t)((ww >> 8) | (ww << 24)));
+                    a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
+                    a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
+                    a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
+                    a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+                }
+            }
+            o[c] = bs_nn_requantize(a0, L->multiplier[c], L->shift[c], L->output_offset, L->act_min, L->act_max);
+            o[c + 1] = bs_nn_requantize(a1, L->multiplier[c + 1], L->shift[c + 1], L->output_offset, L->act_min,
+                                        L->act_max);
+            o[c + 2] = bs_nn_requantize(a2, L->multiplier[c + 2], L->shift[c + 2], L->output_offset, L->act_min,
+                                        L->act_max);
+            o[c + 3] = bs_nn_requantize(a3, L->multiplier[c + 3], L->shift[c + 3], L->output_offset, L->act_min,
+                                        L->act_max);
+        }
+    }
+    return 1;
+}
+#endif
+
 static void bs_nn_depthwise_row_s8(const bs_nn_layer *L, const int8_t *const *rows, int32_t W, int32_t C,
                                    int32_t OW, int32_t OC, int8_t *o)
 {
+#if BS_NN_USE_DSP
+    if (bs_nn_depthwise_row_dsp(L, rows, W, C, OW, OC, o)) {
+        return;
+    }
+#endif
     const int32_t kh = L->kernel_h, kw = L->kernel_w;
     const int32_t dw = L->dilation_w;
     const int32_t dm = L->depth_multiplier;
