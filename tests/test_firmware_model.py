@@ -39,7 +39,7 @@ def stream_pcm(shared_data_dir):
     parts = []
     for label in ("eating", "speech", "bowl", "speech", "eating"):
         path = [r[0] for r in rows if r[1] == label][len(parts)]
-        parts.append(load_audio(shared_data_dir / path)[:16000 * 4])
+        parts.append(load_audio(shared_data_dir / path)[:16000 * 3])
     return np.concatenate(parts)
 
 
