@@ -1,6 +1,7 @@
-"""Whole models through the C engine (cffi) against tflite_micro, bit for bit: (a) a student-like DS-CNN
-built here with Keras and converted to full int8 (int8 in/out, per-channel weights), (b) Coral's int8
-YAMNet from ../shared (all 521 outputs), on random int8 inputs and on real front end features."""
+"""Whole models through the C engine (cffi) against tflite_micro, bit for bit: (a) the trained default
+student (models/default) and a student-like DS-CNN built here with Keras and converted to full int8
+(int8 in/out, per-channel weights), (b) Coral's int8 YAMNet from ../shared (all 521 outputs), on random
+int8 inputs and on real front end features."""
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,10 @@ from bowlsense.frontend import Frontend, patches, to_float
 from bowlsense.nn import Engine, lower
 from bowlsense.nn import testing as T
 from bowlsense.nn.tflite import parse
+from bowlsense.paths import default_model_dir
 
-N_RANDOM_STUDENT = 1000
+N_RANDOM_STUDENT = 1000   # the default student, as the issue asks
+N_RANDOM_BUILT = 300      # the DS-CNN built here (its conversion is also exercised by other tests)
 
 
 @functools.lru_cache(maxsize=None)
@@ -24,25 +27,24 @@ def student_tflite() -> bytes:
 
 
 def real_feature_patches(shared_data_dir, n_clips: int = 4) -> np.ndarray:
-    """Front end log-mel patches (float nats, 96x64) of a few real clips of different labels."""
+    """Front end log-mel patches (float nats, 96x64) of real clips, one per label as far as labels go
+    (clips shorter than one patch are passed over)."""
     from bowlsense.data.audio import load_audio
     rows = list(csv.DictReader(open(shared_data_dir / "labels.csv")))
-    chosen, seen = [], set()
-    for row in rows:
-        if row["label"] not in seen:
-            seen.add(row["label"])
-            chosen.append(row)
-        if len(chosen) == n_clips:
-            break
     fe = Frontend()
-    out = []
-    for row in chosen:
+    out, seen = [], set()
+    for row in rows:
+        if row["label"] in seen:
+            continue
         fe.reset()
-        pcm = load_audio(shared_data_dir / row["path"])
-        frames = fe.process(pcm)
-        p = patches(frames)
-        assert len(p), f"{row['path']} is shorter than one patch"
+        p = patches(fe.process(load_audio(shared_data_dir / row["path"])))
+        if len(p) == 0:
+            continue
+        seen.add(row["label"])
         out.append(to_float(p[len(p) // 2]))
+        if len(out) == n_clips:
+            break
+    assert len(out) >= min(n_clips, 2), "not enough real clips of at least 0.96 s in ../shared/data"
     return np.stack(out)
 
 
@@ -54,12 +56,11 @@ def test_student_like_ds_cnn_is_int8_per_channel():
     assert ops[-2:] == ["FULLY_CONNECTED_S8", "LUT_S8"]
 
 
-@pytest.mark.slow
 def test_student_like_ds_cnn_bit_exact_on_random_inputs():
     data = student_tflite()
     engine, oracle = Engine(lower(parse(data, "student"))), T.Oracle(data)
     rng = np.random.default_rng(1234)
-    for i in range(N_RANDOM_STUDENT):
+    for i in range(N_RANDOM_BUILT):
         x = rng.integers(-128, 128, size=engine.input_shape, dtype=np.int16).astype(np.int8)
         got, want = engine.invoke(x), oracle.invoke(x)
         assert np.array_equal(got, want.reshape(got.shape)), f"random input {i}: {got} != {want}"
@@ -102,3 +103,30 @@ def test_yamnet_all_521_outputs_bit_exact(yamnet, yamnet_dir, shared_data_dir):
         np.testing.assert_array_equal(got, want, err_msg=f"YAMNet input {i}")
     # Coral's test clip is speech: class 0 must win, as in TFLite.
     assert int(np.argmax(engine.invoke_float(coral))) == 0
+
+
+@pytest.fixture(scope="module")
+def default_student():
+    path = default_model_dir() / "model.tflite"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the trained default student is part of the repository (make model)")
+    return Engine.from_tflite(path), T.Oracle(path)
+
+
+@pytest.mark.slow
+def test_default_student_bit_exact_on_1000_random_inputs(default_student):
+    engine, oracle = default_student
+    rng = np.random.default_rng(99)
+    for i in range(N_RANDOM_STUDENT):
+        x = rng.integers(-128, 128, size=engine.input_shape, dtype=np.int16).astype(np.int8)
+        got, want = engine.invoke(x), oracle.invoke(x)
+        assert np.array_equal(got, want.reshape(got.shape)), f"random input {i}: {got} != {want}"
+
+
+def test_default_student_bit_exact_on_real_features(default_student, shared_data_dir):
+    engine, oracle = default_student
+    feats = real_feature_patches(shared_data_dir, 6)
+    for i, f in enumerate(feats):
+        x = engine.quantize_input(f.reshape(engine.input_shape))
+        got, want = engine.invoke(x), oracle.invoke(x)
+        np.testing.assert_array_equal(got, want.reshape(got.shape), err_msg=f"real patch {i}")
