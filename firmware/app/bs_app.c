@@ -32,7 +32,7 @@ typedef struct {
     uint64_t post_total;
     uint64_t loop_total; /* streaming only: front end + quantize + infer + post, serial I/O excluded */
     uint64_t stream_samples;
-    uint32_t events, internal_errors;
+    uint32_t events, short_events, internal_errors; /* short_events: finished streams only */
 } app_stats;
 
 typedef struct {
@@ -121,7 +121,7 @@ static void reset_pipeline(void)
     g.windows = 0;
     g.stream_events = 0;
     bs_events_init(&g.ev, bs_app_model_params());
-    bs_capture_reset(&g.cap);
+    bs_capture_start(&g.cap);
 }
 
 static void emit_events(const bs_event *ev, uint32_t n)
@@ -484,6 +484,8 @@ static void handle_stream_stop(uint16_t seq, uint16_t len)
     bs_event ev[BS_EVENTS_MAX_LABELS];
     uint32_t n = bs_events_flush(&g.ev, bs_app_model_params(), ev);
     emit_events(ev, n);
+    g.st.short_events += g.ev.short_events;
+    g.ev.short_events = 0;
     if (g.capture_on && bs_app_model_present()) {
         bs_capture_finish(&g.cap);
     }
@@ -527,7 +529,7 @@ static void handle_stats(uint16_t seq)
     p = put_u64(p, g.st.loop_total);
     p = put_u64(p, g.st.stream_samples);
     p = put_u32(p, g.st.events);
-    p = put_u32(p, g.ev.short_events);
+    p = put_u32(p, g.st.short_events + g.ev.short_events);
     p = put_u32(p, g.cap.sent);
     p = put_u32(p, g.cap.suppressed);
     p = put_u32(p, g.cap.dropped);
@@ -596,6 +598,7 @@ void bs_app_init(void)
         g.st.internal_errors++;
     }
     g.model_status = bs_app_model_init();
+    bs_capture_reset(&g.cap);
     reset_pipeline();
     uint8_t p[1] = {BS_PROTO_VERSION};
     send_unprompted(BS_MSG_BOOT, p, sizeof p);

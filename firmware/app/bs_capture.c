@@ -6,6 +6,14 @@ typedef char bs_capture_snippet_fits[(BS_CAPTURE_SNIPPET_SAMPLES > 0 &&
 
 void bs_capture_reset(bs_capture_state *st)
 {
+    bs_capture_start(st);
+    st->sent = 0;
+    st->suppressed = 0;
+    st->dropped = 0;
+}
+
+void bs_capture_start(bs_capture_state *st)
+{
     for (uint32_t i = 0; i < BS_CAPTURE_SLOTS; ++i) {
         st->slot_window[i] = 0xFFFFFFFFu;
         st->slot_fill[i] = 0;
@@ -15,9 +23,6 @@ void bs_capture_reset(bs_capture_state *st)
         st->eligible[i] = 0;
     }
     st->windows = 0;
-    st->sent = 0;
-    st->suppressed = 0;
-    st->dropped = 0;
 }
 
 void bs_capture_pcm(bs_capture_state *st, uint32_t first, const int16_t *pcm, uint32_t n)

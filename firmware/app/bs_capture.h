@@ -44,7 +44,11 @@ typedef struct {
     uint32_t sent, suppressed, dropped;
 } bs_capture_state;
 
+/* Everything, counters included (boot). */
 void bs_capture_reset(bs_capture_state *st);
+
+/* A new stream: forget snippets and window flags, keep the counters (they count since boot). */
+void bs_capture_start(bs_capture_state *st);
 
 /* Offer stream samples [first, first + n): the ones inside a snippet are copied to its slot. */
 void bs_capture_pcm(bs_capture_state *st, uint32_t first, const int16_t *pcm, uint32_t n);
