@@ -1,8 +1,8 @@
 """Benchmarks of the int8 engine against tflite_micro on the same machine in the same run, printed as
 ratios (never asserted: a busy machine must not fail CI):
 
-  - host invoke time, engine (C via cffi) vs tflite_micro's interpreter, for a student-like DS-CNN and
-    for Coral's YAMNet;
+  - host invoke time, engine (C via cffi) vs tflite_micro's interpreter, for the trained default student
+    (models/default), a student-like DS-CNN built here, and Coral's YAMNet;
   - peak activation RAM of the engine's static plan vs the arena TFLite Micro allocates for the same
     model (its print_allocations() total).
 
@@ -19,6 +19,7 @@ import pytest
 from bowlsense.nn import Engine, lower
 from bowlsense.nn import testing as T
 from bowlsense.nn.tflite import parse
+from bowlsense.paths import default_model_dir
 
 
 @functools.lru_cache(maxsize=None)
@@ -27,8 +28,13 @@ def student_tflite() -> bytes:
 
 
 def _models(yamnet_dir):
-    return {"student-like DS-CNN": student_tflite(),
-            "YAMNet (Coral int8)": (yamnet_dir / "yamnet_int8_logmel_in.tflite").read_bytes()}
+    models = {"default student": (default_model_dir() / "model.tflite").read_bytes}
+    models["student-like DS-CNN"] = student_tflite
+    models["YAMNet (Coral int8)"] = (yamnet_dir / "yamnet_int8_logmel_in.tflite").read_bytes
+    return models
+
+
+NAMES = ["default student", "student-like DS-CNN", "YAMNet (Coral int8)"]
 
 
 def _best_of(fn, rounds: int) -> float:
@@ -41,9 +47,9 @@ def _best_of(fn, rounds: int) -> float:
 
 
 @pytest.mark.benchmark(group="nn-invoke")
-@pytest.mark.parametrize("name", ["student-like DS-CNN", "YAMNet (Coral int8)"])
+@pytest.mark.parametrize("name", NAMES)
 def test_bench_engine_vs_tflite_micro_invoke(benchmark, yamnet_dir, name, capsys):
-    data = _models(yamnet_dir)[name]
+    data = _models(yamnet_dir)[name]()
     engine, oracle = Engine(lower(parse(data, name))), T.Oracle(data)
     rng = np.random.default_rng(0)
     if engine.graph.input_float is not None:
@@ -67,9 +73,9 @@ def test_bench_engine_vs_tflite_micro_invoke(benchmark, yamnet_dir, name, capsys
 
 
 @pytest.mark.benchmark(group="nn-ram")
-@pytest.mark.parametrize("name", ["student-like DS-CNN", "YAMNet (Coral int8)"])
+@pytest.mark.parametrize("name", NAMES)
 def test_bench_static_plan_ram_vs_tflite_micro_arena(benchmark, yamnet_dir, name, capsys):
-    data = _models(yamnet_dir)[name]
+    data = _models(yamnet_dir)[name]()
     graph = lower(parse(data, name))
     oracle = T.Oracle(data)
     oracle.invoke(np.zeros(oracle.input_details["shape"], oracle.input_details["dtype"]))

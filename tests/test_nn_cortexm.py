@@ -1,10 +1,8 @@
-"""The engine on the device build: an exported student-like DS-CNN compiled for Cortex-M4F (DSP path,
-SMLAD) and Cortex-M0+ (portable C) runs under QEMU (mps2-an386, bare metal, semihosting) to the same
-bits as tflite_micro. Instructions per layer and per MAC on the M4 (QEMU -icount, 40 instructions per
+"""The engine on the device build: the default student (models/default), exported, compiled for
+Cortex-M4F (DSP path: SMLAD, SMLABB/SMLATT) and Cortex-M0+ (portable C), runs under QEMU (mps2-an386,
+bare metal, semihosting) to the same bits as tflite_micro. Instructions per layer and per MAC on the M4 (QEMU -icount, 40 instructions per
 SysTick tick) are printed as the issue's benchmark; they are measurements, not asserted."""
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 import pytest
@@ -12,21 +10,19 @@ import pytest
 from bowlsense.export import export_model
 from bowlsense.nn import cortexm
 from bowlsense.nn import testing as T
+from bowlsense.paths import default_model_dir
 
 
-@functools.lru_cache(maxsize=None)
 def student_tflite() -> bytes:
-    return T.convert_int8(T.ds_cnn(num_labels=4), (96, 64, 1), low=-7.0, high=4.0, n_calibration=8)
+    return (default_model_dir() / "model.tflite").read_bytes()
 
 
 @pytest.fixture(scope="module")
 def exported_student(tmp_path_factory):
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         cortexm.need(tool)  # fails (does not skip) when the toolchain is missing
-    model_dir = T.write_model_dir(tmp_path_factory.mktemp("student"), student_tflite(),
-                                  labels=("eating", "speech", "dishes", "dog"))
     out = tmp_path_factory.mktemp("student_c")
-    result = export_model(model_dir, out, progress=False)
+    result = export_model(default_model_dir(), out, progress=False)
     return out, result.graph
 
 
