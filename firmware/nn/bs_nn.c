@@ -10,7 +10,9 @@
 
 #include "bs_nn_fixedpoint.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
+/* On the host (cffi build, -O2) the kernels' inner loops only vectorize at -O3. Device builds keep their
+ * own flags: -O3 there would grow flash and may emit memcpy/memset calls a -nostdlib build lacks. */
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__aarch64__))
 #pragma GCC optimize("O3")
 #endif
 
