@@ -108,14 +108,43 @@ def test_memory_report(qemu):
     assert ram <= RAM_BUDGET
 
 
+def default_model_scores(patches):
+    """Host reference for the linked default model: quantize_input + bowlsense.nn.Engine."""
+    from bowlsense.manifest import Manifest
+    from bowlsense.nn import Engine
+    from bowlsense.paths import default_model_dir
+    from bowlsense.train.features import quantize_input
+    m = Manifest.load(default_model_dir())
+    engine = Engine.from_tflite(default_model_dir() / "model.tflite")
+    q = quantize_input(patches, m.input.scale, m.input.zero_point)
+    return np.stack([engine.invoke(x[None, ..., None]).reshape(-1) for x in q])
+
+
+def test_default_model_infer_bit_exact(qemu, shared_data_dir):
+    if not qemu.hello().model_present:
+        pytest.fail("models/default is missing, so the firmware has no model to check")
+    fe = Frontend()
+    patches = np.concatenate([fe.patches(fe.process(pcm))[:2] for pcm in real_clips(shared_data_dir)])
+    patches = np.concatenate([patches, np.full((1, 96, 64), -32768, np.int16), np.full((1, 96, 64), 32767, np.int16)])
+    got = np.stack([qemu.infer(p)[0] for p in patches])
+    np.testing.assert_array_equal(got, default_model_scores(patches))
+
+
 @pytest.mark.parametrize("target,machine", [("m7", "mps2-an500"), ("m0plus", "mps2-an386")])
 def test_other_cores_same_bits(target, machine):
+    """FEATURES and (with the default model) INFER on the Cortex-M7 image and on the soft-float M0+ image."""
     build_firmware(target)
     elf = FIRMWARE_DIR / ("cortex-m7" if target == "m7" else "cortex-m0plus") / "bowlsense.elf"
     pcm = adversarial(3000)[5]
+    rng = np.random.default_rng(4)
+    patch = rng.integers(-6000, 4000, (96, 64)).astype(np.int16)
     with QemuDevice(elf=elf, machine=machine) as dev:
         frames, _ = dev.features(pcm, chunk=500)
-        assert dev.hello().board == {"m7": "qemu-mps2-an500", "m0plus": "cortex-m0plus"}[target]
+        hello = dev.hello()
+        assert hello.board == {"m7": "qemu-mps2-an500", "m0plus": "cortex-m0plus"}[target]
+        if hello.model_present:
+            scores, _ = dev.infer(patch)
+            np.testing.assert_array_equal(scores, default_model_scores(patch[None])[0])
     np.testing.assert_array_equal(frames, Frontend().process(pcm))
 
 

@@ -19,7 +19,7 @@ FW_MODEL  ?= models/default
 FW_CC_ARM ?= arm-none-eabi-gcc
 FW_SIZE   ?= arm-none-eabi-size
 FW_CC_HOST ?= cc
-FW_STACK  ?= 16384
+FW_STACK  ?= 8192
 
 FW_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 FW_GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- firmware toolchain 2>/dev/null || echo -dirty)
