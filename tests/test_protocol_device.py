@@ -152,3 +152,27 @@ def test_stream_counts_and_reset(dev):
     assert result.counts.windows == (frames - 96) // 48 + 1
     c.reset()
     assert c.stats().rx_frames == 1   # counters start over after the reset
+
+
+def test_host_build_on_a_pty_through_pyserial():
+    """`bowlsense-fw --pty` prints a pseudo-terminal path; pyserial opens it like a real port."""
+    import subprocess
+    from bowlsense.device import DeviceClient
+    from bowlsense.device.launch import HOST_BIN, build_firmware
+    from bowlsense.device.transport import SerialTransport
+    build_firmware("host")
+    proc = subprocess.Popen([str(HOST_BIN), "--pty"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        path = proc.stderr.readline().strip()
+        assert path.startswith("/dev/pts/"), path
+        client = DeviceClient(SerialTransport(path, baudrate=115200), timeout=10)
+        try:
+            assert client.hello().board == "host"
+            frames, _ = client.features(np.zeros(800, np.int16))
+            assert frames.shape == (3, 64)
+        finally:
+            client.close()
+    finally:
+        proc.kill()
+        proc.wait()
