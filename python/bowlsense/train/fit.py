@@ -43,9 +43,10 @@ def _save_state(folder: pathlib.Path, model, epoch: int, history: dict) -> None:
 
 def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, learning_rate: float,
         checkpoint: pathlib.Path, desc: str, seed: int, val: tuple[np.ndarray, np.ndarray] | None = None,
-        loss=None) -> dict:
+        loss=None, augment=None) -> dict:
     """Train `model` (compiled here with Adam + binary cross-entropy) on x -> y; resumes from `checkpoint`.
 
+    augment(x_batch, rng) -> x_batch, when given, transforms each training batch (fresh draws every epoch).
     Returns the history: per-epoch loss (and val_loss when `val` is given)."""
     import keras
     from tqdm import tqdm
@@ -60,13 +61,15 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
     for epoch in range(start, epochs):
         # Cosine decay by epoch, set explicitly so a resumed run continues on the same schedule.
         model.optimizer.learning_rate.assign(learning_rate * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
-        order = np.random.default_rng(seed * 1000 + epoch).permutation(n)
+        rng = np.random.default_rng(seed * 1000 + epoch)
+        order = rng.permutation(n)
         losses = []
         bar = tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False,
                    mininterval=2.0)
         for step in bar:
             idx = np.sort(order[step * batch_size:(step + 1) * batch_size])
-            out = model.train_on_batch(x[idx], y[idx])
+            xb = x[idx] if augment is None else augment(x[idx], rng)
+            out = model.train_on_batch(xb, y[idx])
             losses.append(float(out if np.isscalar(out) else np.ravel(out)[0]))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         history["loss"].append(float(np.mean(losses)))
