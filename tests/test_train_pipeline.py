@@ -154,18 +154,20 @@ def test_evaluate_writes_the_same_metrics(trained, capsys):
 
 
 def test_rerun_resumes_from_checkpoints(trained, yamnet_dir, capsys):
+    """Asking for one more student epoch reuses the windows, the teacher and the student's two epochs."""
     data, out, work = trained
-    (teacher_dir,) = work.glob("teacher-*")
-    state = json.loads((teacher_dir / "state.json").read_text())
+    (student_dir,) = work.glob("student-*")
+    state = json.loads((student_dir / "state.json").read_text())
     assert state["epoch"] == 2
     capsys.readouterr()
     rc = main(["train", str(data), "--out", str(out.parent / "again"), "--quick", "--work", str(work),
-               "--teacher-epochs", "3", "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+               "--student-epochs", "3", "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
     assert rc == 0
-    again = json.loads((teacher_dir / "state.json").read_text())
+    again = json.loads((student_dir / "state.json").read_text())
     assert again["epoch"] == 3 and again["history"]["loss"][:2] == state["history"]["loss"]
     printed = capsys.readouterr().out
-    assert "teacher epoch 1/3" not in printed and "teacher epoch 3/3" in printed
+    assert "teacher epoch" not in printed  # the teacher had finished: nothing retrained
+    assert "student epoch 1/3" not in printed and "student epoch 3/3" in printed
 
 
 def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path, capsys):

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
     parser.add_argument("--labels", help="comma-separated model outputs (default eating,drinking,bowl,speech)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and training")
-    parser.add_argument("--unfrozen-blocks", type=int, default=2, help="top YAMNet blocks fine-tuned (default 2)")
+    parser.add_argument("--unfrozen-blocks", type=int, help="top YAMNet blocks fine-tuned (default 4)")
     parser.add_argument("--teacher-epochs", type=int, help="teacher fine-tune epochs")
     parser.add_argument("--student-epochs", type=int, help="student distillation epochs")
     parser.add_argument("--max-macs", type=int, help="student MAC budget per patch (default 6000000)")
@@ -42,10 +42,12 @@ def config_from_args(args):
     from ..train.pipeline import TrainConfig
     from ..train.student import StudentConfig
     cfg = TrainConfig()
-    changes = {"seed": args.seed, "unfrozen_blocks": args.unfrozen_blocks}
+    changes = {"seed": args.seed}
+    if args.unfrozen_blocks is not None:
+        changes["unfrozen_blocks"] = args.unfrozen_blocks
     if args.quick:
-        changes.update(augmented=100, silence_crops=60, speech_mixtures=200, event_mixtures=60, teacher_epochs=2,
-                       student_epochs=2, eval_privacy=8, eval_curve=3, eval_eating_bg=10)
+        changes.update(augmented=40, silence_crops=20, speech_mixtures=80, event_mixtures=30, teacher_epochs=2,
+                       student_epochs=2, eval_privacy=6, eval_curve=2, eval_eating_bg=8)
     if args.labels:
         changes["labels"] = tuple(l.strip() for l in args.labels.split(",") if l.strip())
         changes["privacy_labels"] = tuple(l for l in cfg.privacy_labels if l in changes["labels"])

@@ -31,13 +31,14 @@ class TrainConfig:
     augmented: int = 1500
     silence_crops: int = 600           # short background excerpts centred in silence (see examples.py)
     speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+30 dB
-    event_mixtures: int = 600          # eating / bowl / drinking over background, -5..+15 dB
-    unfrozen_blocks: int = 2
-    teacher_epochs: int = 6
+    event_mixtures: int = 1500         # eating / bowl / drinking over background, -5..+15 dB
+    unfrozen_blocks: int = 4
+    teacher_epochs: int = 8
     teacher_lr: float = 3e-4
     student_epochs: int = 20
     student_lr: float = 3e-3
     distill_alpha: float = 0.5         # weight of the teacher's scores in the student's target
+    student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     batch_size: int = 64
     eval_privacy: int = 60             # evaluation mixtures per (other kind, SNR) at +10/0/-10 dB
     eval_curve: int = 30               # per (other kind, SNR) at the other points of the privacy curve
@@ -185,7 +186,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
                 config.event_mixtures, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
-                config.batch_size)
+                config.batch_size, config.student_augment)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
     w = wl.load(run.yamnet_source)
     with run.stage("data"):
