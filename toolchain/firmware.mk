@@ -43,7 +43,9 @@ FW_MODEL_STAMP :=
 endif
 
 FW_WARN := -std=c99 -Wall -Wextra -Werror
-FW_ARM_COMMON := -mthumb -O2 -g -ffunction-sections -fdata-sections -fno-tree-loop-distribute-patterns \
+# -O3: 20% fewer instructions per inference than -O2 on the default model (bowlsense device infer, QEMU
+# icount), same bits; -funroll-loops was slower. Never -Ofast: the input quantization is IEEE float.
+FW_ARM_COMMON := -mthumb -O3 -g -ffunction-sections -fdata-sections -fno-tree-loop-distribute-patterns \
                  -fno-common $(FW_WARN)
 FW_ARM_LDFLAGS = -nostdlib -nostartfiles -Wl,--gc-sections -Ttoolchain/mps2_an386.ld \
                  -Wl,--defsym=BS_STACK_SIZE=$(FW_STACK) -Wl,-Map=$(@:.elf=.map)
