@@ -129,18 +129,21 @@ enum { BS_NN_PATCH_MAX = 1024 };
 /* Output channels of one pixel from a contiguous patch of k bytes (weights [OC][k]). */
 static void bs_nn_conv_pixel(const bs_nn_layer *L, const int8_t *patch, int32_t k, int32_t OC, int8_t *o)
 {
+    /* Layer fields in locals (int8_t stores may alias them; see bs_nn_depthwise_pixel_dsp). */
+    const int32_t *const bias = L->bias, *const mult = L->multiplier, *const shift = L->shift;
+    const int8_t *const weights = L->weights;
+    const int32_t off = L->output_offset, lo = L->act_min, hi = L->act_max;
     int32_t oc = 0;
     for (; oc + 4 <= OC; oc += 4) {
-        int32_t acc[4] = {L->bias[oc], L->bias[oc + 1], L->bias[oc + 2], L->bias[oc + 3]};
-        bs_nn_dot4_s8(patch, L->weights + oc * k, k, k, acc);
+        int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc + 2], bias[oc + 3]};
+        bs_nn_dot4_s8(patch, weights + oc * k, k, k, acc);
         for (int j = 0; j < 4; ++j) {
-            o[oc + j] = bs_nn_requantize(acc[j], L->multiplier[oc + j], L->shift[oc + j], L->output_offset,
-                                         L->act_min, L->act_max);
+            o[oc + j] = bs_nn_requantize(acc[j], mult[oc + j], shift[oc + j], off, lo, hi);
         }
     }
     for (; oc < OC; ++oc) {
-        const int32_t acc = bs_nn_dot_s8(patch, L->weights + oc * k, k, L->bias[oc]);
-        o[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset, L->act_min, L->act_max);
+        const int32_t acc = bs_nn_dot_s8(patch, weights + oc * k, k, bias[oc]);
+        o[oc] = bs_nn_requantize(acc, mult[oc], shift[oc], off, lo, hi);
     }
 }
 
@@ -240,44 +243,62 @@ static void bs_nn_conv_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs
  * NULL in the padding. Output channel oc reads input channel oc / depth_multiplier. Weights [kh][kw][OC],
  * so one tap of BS_NN_DW_CHUNK channels is contiguous in both input (multiplier 1) and weights. */
 #if BS_NN_USE_DSP
-/* Cortex-M with DSP: four channels at a time with the accumulators in registers. One 32-bit load brings
- * four channels of input and of weights; SXTB16 splits them into (c0, c2) and (c1, c3) halfword pairs and
- * SMLABB / SMLATT multiply-accumulate the bottom and top halves separately (channels never mix). */
+/* Cortex-M with DSP, one output pixel: four channels at a time with the accumulators in registers. taps[t]
+ * points at the input pixel under filter tap t (a row of pad values in the padding). One 32-bit load
+ * brings four channels of input and of weights; SXTB16 splits them into (c0, c2) and (c1, c3) halfword
+ * pairs and SMLABB / SMLATT multiply-accumulate bottom and top halves separately (channels never mix). */
+static void bs_nn_depthwise_pixel_dsp(const bs_nn_layer *L, const int8_t *const *taps, int32_t ntaps, int32_t OC,
+                                      int8_t *o)
+{
+    /* Layer fields in locals: stores through int8_t * may alias anything, so the compiler would
+     * otherwise reload them after every output byte. */
+    const int32_t *const bias = L->bias, *const mult = L->multiplier, *const shift = L->shift;
+    const int8_t *const weights = L->weights;
+    const int32_t off = L->output_offset, lo = L->act_min, hi = L->act_max;
+    for (int32_t c = 0; c < OC; c += 4) {
+        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+        const int8_t *wt = weights + c;
+        for (int32_t t = 0; t < ntaps; ++t, wt += OC) {
+            const uint32_t xw = bs_nn_read_u32(taps[t] + c);
+            const uint32_t ww = bs_nn_read_u32(wt);
+            const int16x2_t x02 = __sxtb16((int8x4_t)xw), x13 = __sxtb16((int8x4_t)((xw >> 8) | (xw << 24)));
+            const int16x2_t w02 = __sxtb16((int8x4_t)ww), w13 = __sxtb16((int8x4_t)((ww >> 8) | (ww << 24)));
+            a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
+            a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
+            a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
+            a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+        }
+        o[c] = bs_nn_requantize(a0, mult[c], shift[c], off, lo, hi);
+        o[c + 1] = bs_nn_requantize(a1, mult[c + 1], shift[c + 1], off, lo, hi);
+        o[c + 2] = bs_nn_requantize(a2, mult[c + 2], shift[c + 2], off, lo, hi);
+        o[c + 3] = bs_nn_requantize(a3, mult[c + 3], shift[c + 3], off, lo, hi);
+    }
+}
+
+enum { BS_NN_DW_MAX_TAPS = 64 };
+
 static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *rows, int32_t W, int32_t C,
                                    int32_t OW, int32_t OC, int8_t *o)
 {
     const int32_t kh = L->kernel_h, kw = L->kernel_w, dw = L->dilation_w;
-    const uint32_t pad4 = 0x01010101u * (uint8_t)(int8_t)(-L->input_offset);
-    if (L->depth_multiplier != 1 || (OC & 3) != 0) {
+    const int32_t ntaps = kh * kw;
+    const int8_t *taps[BS_NN_DW_MAX_TAPS];
+    int8_t pad[BS_NN_PATCH_MAX];
+    if (L->depth_multiplier != 1 || (OC & 3) != 0 || ntaps > BS_NN_DW_MAX_TAPS || C > BS_NN_PATCH_MAX) {
         return 0;
+    }
+    for (int32_t c = 0; c < C; ++c) {
+        pad[c] = (int8_t)(-L->input_offset);
     }
     for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
         const int32_t ix0 = ox * L->stride_w - L->pad_left;
-        for (int32_t c = 0; c < OC; c += 4) {
-            int32_t a0 = L->bias[c], a1 = L->bias[c + 1], a2 = L->bias[c + 2], a3 = L->bias[c + 3];
-            for (int32_t ky = 0; ky < kh; ++ky) {
-                const int8_t *row = rows[ky];
-                const int8_t *wt = L->weights + ky * kw * OC + c;
-                for (int32_t kx = 0; kx < kw; ++kx, wt += OC) {
-                    const int32_t ix = ix0 + kx * dw;
-                    const uint32_t xw = (row != 0 && ix >= 0 && ix < W) ? bs_nn_read_u32(row + ix * C + c) : pad4;
-                    const uint32_t ww = bs_nn_read_u32(wt);
-                    const int16x2_t x02 = __sxtb16((int8x4_t)xw), x13 = __sxtb16((int8x4_t)((xw >> 8) | (xw << 24)));
-                    const int16x2_t w02 = __sxtb16((int8x4_t)ww), w13 = __sxtb16((int8x4_t)((ww >> 8) | (ww << 24)));
-                    a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
-                    a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
-                    a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
-                    a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
-                }
+        for (int32_t ky = 0; ky < kh; ++ky) {
+            for (int32_t kx = 0; kx < kw; ++kx) {
+                const int32_t ix = ix0 + kx * dw;
+                taps[ky * kw + kx] = (rows[ky] != 0 && ix >= 0 && ix < W) ? rows[ky] + ix * C : pad;
             }
-            o[c] = bs_nn_requantize(a0, L->multiplier[c], L->shift[c], L->output_offset, L->act_min, L->act_max);
-            o[c + 1] = bs_nn_requantize(a1, L->multiplier[c + 1], L->shift[c + 1], L->output_offset, L->act_min,
-                                        L->act_max);
-            o[c + 2] = bs_nn_requantize(a2, L->multiplier[c + 2], L->shift[c + 2], L->output_offset, L->act_min,
-                                        L->act_max);
-            o[c + 3] = bs_nn_requantize(a3, L->multiplier[c + 3], L->shift[c + 3], L->output_offset, L->act_min,
-                                        L->act_max);
         }
+        bs_nn_depthwise_pixel_dsp(L, taps, ntaps, OC, o);
     }
     return 1;
 }

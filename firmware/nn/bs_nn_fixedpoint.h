@@ -14,21 +14,18 @@
 static inline int32_t bs_nn_asr32(int32_t x, int n) { return x >> n; }
 static inline int64_t bs_nn_asr64(int64_t x, int n) { return x >> n; }
 
-/* round(a * b / 2^31) with ties away from zero, saturating the one overflow case (INT32_MIN^2). */
+/* gemmlowp SaturatingRoundingDoublingHighMul: a * b / 2^31 rounded to nearest, ties away from zero,
+ * saturating the one overflow case (INT32_MIN^2). gemmlowp adds 2^30 (or 1 - 2^30 for a negative
+ * product) and divides truncating toward zero; for every integer x, trunc((x + 1 - 2^30) / 2^31) for
+ * x < 0 equals floor((x + 2^30) / 2^31), so one add and an arithmetic shift give the same bits without
+ * a branch or a 64-bit division (one SMLAL on Cortex-M4). */
 static inline int32_t bs_nn_srdhm(int32_t a, int32_t b)
 {
     if (a == b && a == INT32_MIN) {
         return INT32_MAX;
     }
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    int64_t t = ab + nudge;
-    /* gemmlowp divides by 2^31 (truncating toward zero); a shift with a bias for negative values
-     * gives the same quotient without a 64-bit division call on Cortex-M. */
-    if (t < 0) {
-        t += ((int64_t)1 << 31) - 1;
-    }
-    return (int32_t)bs_nn_asr64(t, 31);
+    const int64_t ab = (int64_t)a * (int64_t)b + ((int64_t)1 << 30);
+    return (int32_t)bs_nn_asr64(ab, 31);
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero; exponent in 0..31. */
