@@ -42,6 +42,9 @@ def pytest_addoption(parser):
                 help="QEMU machine when no --port is given (default mps2-an386, Cortex-M4F)")
     g.addoption("--hil-report", default=str(paths.REPO_ROOT / "build" / "hil"), metavar="DIR",
                 help="folder for results.json and summary.md (default build/hil)")
+    g.addoption("--hil-clips", type=int, default=1, metavar="N",
+                help="verified clips per label in the accuracy check (default 1; speech: twice as many short "
+                     "utterances)")
     g.addoption("--hil-model", default=str(paths.default_model_dir()), metavar="DIR",
                 help="the model the device must be running (default models/default)")
 
@@ -52,10 +55,20 @@ def _is_hil(item) -> bool:
 
 def pytest_configure(config):
     from hil_report import Report
+    config.addinivalue_line("markers", "quick_variant: a smaller copy of a longer check, run only when the "
+                                       "longer one is not (-m quick); deselected otherwise")
     config.stash[REPORT_KEY] = Report(pathlib.Path(config.getoption("--hil-report")))
 
 
+@pytest.hookimpl(trylast=True)   # after -m / -k have deselected
 def pytest_collection_modifyitems(config, items):
+    # A quick variant only stands in for its full check when that one is not selected (-m quick).
+    full = {item.name for item in items if _is_hil(item) and not item.get_closest_marker("quick_variant")}
+    drop = [item for item in items if _is_hil(item) and item.get_closest_marker("quick_variant")
+            and item.get_closest_marker("quick_variant").args[0] in full]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [item for item in items if item not in drop]
     if config.getoption("--port"):
         return
     skip = pytest.mark.skip(reason="needs a real board (--port): wall-clock time and microphones do not "
@@ -147,10 +160,29 @@ def identity_problems(hello, model, frontend_hash: str) -> list[str]:
     return problems
 
 
+def build_qemu_image(machine: str, model_dir: pathlib.Path) -> pathlib.Path:
+    """`make firmware-<target>` (a no-op when up to date) and the ELF's path. The default model builds
+    into build/firmware as `make firmware-qemu` does; another --hil-model builds into build/hil/firmware
+    with FW_MODEL pointing at it, so the suite can check any exported model."""
+    import subprocess
+
+    from bowlsense.device.launch import FIRMWARE_DIR, build_firmware
+    target, folder = QEMU_TARGETS[machine]
+    if model_dir.resolve() == paths.default_model_dir().resolve():
+        build_firmware(target)
+        return FIRMWARE_DIR / folder / "bowlsense.elf"
+    build_rel = "build/hil/firmware"
+    proc = subprocess.run(["make", "--no-print-directory", f"firmware-{target}", f"FW_MODEL={model_dir.resolve()}",
+                           f"FW_BUILD={build_rel}"], cwd=paths.REPO_ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`make firmware-{target} FW_MODEL={model_dir}` failed:\n"
+                           f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    return paths.REPO_ROOT / build_rel / folder / "bowlsense.elf"
+
+
 @pytest.fixture(scope="session")
 def _hil_dut(request):
     from bowlsense.device import QemuDevice, open_device
-    from bowlsense.device.launch import FIRMWARE_DIR, build_firmware
     from bowlsense.frontend import FrontendConfig
     from hil_support import Dut
 
@@ -165,12 +197,10 @@ def _hil_dut(request):
         backend = "port"
     else:
         machine = config.getoption("--machine")
-        target, folder = QEMU_TARGETS[machine]
         try:
-            build_firmware(target)   # `make firmware-<target>`: a no-op when the image is up to date
+            elf = build_qemu_image(machine, pathlib.Path(config.getoption("--hil-model")))
         except RuntimeError as e:
             pytest.exit(f"HIL: could not build the QEMU image:\n{e}", returncode=1)
-        elf = FIRMWARE_DIR / folder / "bowlsense.elf"
 
         def opener():
             return QemuDevice(elf=elf, machine=machine, build=False, timeout=60.0)

@@ -214,6 +214,7 @@ def test_10000_bad_frames_interleaved_with_valid_requests(dut):
 
 
 @pytest.mark.quick
+@pytest.mark.quick_variant("test_10000_bad_frames_interleaved_with_valid_requests")
 def test_1000_bad_frames_quick(dut):
     frames = 1_000
     out = _hammer(dut, frames, valid_every=10, seed=11)
