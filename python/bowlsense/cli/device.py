@@ -46,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON line per window")
 
     p = sub.add_parser("listen", parents=[common], help="stream audio through the device, print events live")
-    p.add_argument("audio", nargs="+", help="audio files, streamed one after another")
+    p.add_argument("audio", nargs="*", help="audio files, streamed one after another")
+    p.add_argument("--mic", type=float, metavar="SECONDS", help="boards with a microphone: listen to it for "
+                   "SECONDS instead of streaming files")
     p.add_argument("--realtime", action="store_true", help="pace the stream at 16 kHz (default: as fast "
                    "as the link goes)")
     p.add_argument("--capture", action="store_true", help="opt-in capture mode: save the snippets the "
@@ -167,9 +169,26 @@ def _listen(dev, args) -> int:
             print(f"[{ev.end_s:8.2f} s] {name} ended: {ev.start_s:.2f}-{ev.end_s:.2f} s, peak {ev.peak}",
                   flush=True)
 
+    if not args.audio and not args.mic:
+        print("bowlsense device listen: give audio files, or --mic SECONDS on a board with a microphone",
+              file=sys.stderr)
+        return 2
     if args.capture:
         dev.capture(True)
-    total_events = 0
+    if args.mic:
+        print(f"listening to the microphone for {args.mic:g} s", flush=True)
+        from ..device import DeviceError
+        try:
+            result = dev.listen_mic(args.mic, scores=args.scores, on_event=show)
+        except DeviceError as e:
+            if getattr(e.code, "name", "") == "BAD_ARG":
+                print(f"bowlsense device listen: {h.board} has no microphone; stream files instead",
+                      file=sys.stderr)
+                return 1
+            raise
+        print(f"  {result.counts.windows} windows, {len(result.ended)} events", flush=True)
+        if args.capture:
+            _save_captures(result.audio, args.capture_dir, "mic")
     for path in args.audio:
         pcm = _load(path)
         print(f"streaming {path} ({len(pcm) / 16000:.1f} s{', real time' if args.realtime else ''})", flush=True)
@@ -182,7 +201,6 @@ def _listen(dev, args) -> int:
         t0 = time.monotonic()
         result = dev.stream(pcm, scores=args.scores, realtime=args.realtime, on_event=show)
         dev.on_frame = None
-        total_events += len(result.ended)
         print(f"  {result.counts.windows} windows, {len(result.ended)} events, "
               f"{len(pcm) / 16000 / max(time.monotonic() - t0, 1e-9):.1f}x real time", flush=True)
         if args.capture:

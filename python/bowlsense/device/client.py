@@ -240,5 +240,29 @@ class DeviceClient:
             counts=counts,
         )
 
+    def listen_mic(self, seconds: float, scores: bool = False,
+                   on_event: Callable[[P.Event], None] | None = None) -> StreamResult:
+        """Boards with a microphone: stream from it for `seconds`, collecting what the device sends."""
+        start_index = len(self.unsolicited)
+        self.stream_start(scores=scores, mic=True)
+        deadline = time.monotonic() + seconds
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                frame = self.receive(min(left, 0.2))
+                if frame is None or frame.type < 0xC0 or frame.type == P.MsgType.ERROR:
+                    continue
+                self._dispatch_unsolicited(frame)
+                if on_event is not None and frame.type == P.MsgType.EVENT:
+                    on_event(P.Event.parse(frame.payload))
+        finally:
+            counts = self.stream_stop()
+        frames = self.unsolicited[start_index:]
+        return StreamResult(
+            events=[P.Event.parse(f.payload) for f in frames if f.type == P.MsgType.EVENT],
+            scores=[P.WindowScores.parse(f.payload) for f in frames if f.type == P.MsgType.SCORES],
+            audio=[P.AudioChunk.parse(f.payload) for f in frames if f.type == P.MsgType.AUDIO],
+            counts=counts,
+        )
+
     def close(self) -> None:
         self.transport.close()
