@@ -162,3 +162,15 @@ def test_qemu_is_killed_on_exit():
     with dev:
         dev.hello()
     assert proc.poll() is not None
+
+
+def test_reset_mid_stream_recovers(qemu):
+    h = qemu.hello()
+    qemu.stream_start()
+    qemu.stream_pcm(np.zeros(1000, np.int16))
+    qemu.reset()                      # SYSRESETREQ: the machine reboots, the serial link stays up
+    assert qemu.hello() == h
+    stats = qemu.stats()
+    assert stats.stream_samples == 0 and stats.rx_frames == 2   # counters start over after the reset
+    pcm = adversarial(2000)[5]
+    np.testing.assert_array_equal(qemu.features(pcm)[0], Frontend().process(pcm))
