@@ -32,8 +32,8 @@ class TrainConfig:
     silence_crops: int = 600           # short background excerpts centred in silence (see examples.py)
     speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+30 dB
     event_mixtures: int = 1500         # eating / bowl / drinking over background, -5..+15 dB
-    unfrozen_blocks: int = 4
-    teacher_epochs: int = 8
+    unfrozen_blocks: int = 2
+    teacher_epochs: int = 6
     teacher_lr: float = 3e-4
     student_epochs: int = 20
     student_lr: float = 3e-3
@@ -270,7 +270,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
             input=Quantization(q["input"]["scale"], q["input"]["zero_point"], q["input"]["shape"]),
             output=Quantization(q["output"]["scale"], q["output"]["zero_point"], q["output"]["shape"]),
             tflite_sha256=sha256_file(tflite_path), macs=cost["macs"], params=cost["params"],
-            weight_bytes=cost["weight_bytes"], metrics=metrics,
+            weight_bytes=cost["weight_bytes"], peak_ram_bytes=int8.arena_bytes, metrics=metrics,
         )
         manifest.validate()
         manifest.save(run.out_dir / "model.json")

@@ -96,6 +96,7 @@ class Int8Model:
         d = details(self.flatbuffer)
         self.input_q, self.output_q = d["input"], d["output"]
         self.backend = None
+        self.arena_bytes = None
         try:
             from ..nn import Engine, lower  # the project's C engine (bit-exact with TFLite Micro)
             from ..nn.tflite import parse
@@ -104,6 +105,7 @@ class Int8Model:
         if Engine is not None:
             self._engine = Engine(lower(parse(self.flatbuffer, "student.tflite")))
             self.backend = "bowlsense.nn.Engine"
+            self.arena_bytes = int(self._engine.arena_bytes)  # peak activation RAM of the static plan
         else:
             from tflite_micro.python.tflite_micro import runtime
             self._engine = runtime.Interpreter.from_bytes(self.flatbuffer)

@@ -147,7 +147,8 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
         f"{cost['params']:,} parameters; int8 input scale {q['input']['scale']:.6f} zero point "
         f"{q['input']['zero_point']} (pinned to the front end's range), output scale {q['output']['scale']:.6f} "
         f"zero point {q['output']['zero_point']}.",
-        f"- int8 scores computed with: {backend}.",
+        f"- int8 scores computed with: {backend}; peak activation RAM of the engine's static plan: "
+        f"{manifest.peak_ram_bytes if manifest.peak_ram_bytes is not None else 'n/a'} bytes.",
         f"- model.tflite sha256 {manifest.tflite_sha256}; front end hash {manifest.frontend_hash[:16]}.",
         f"- Thresholds: on {config.threshold_on}, off {config.threshold_off} for every label; detection below "
         "is per window before smoothing.", "",
