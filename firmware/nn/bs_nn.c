@@ -119,6 +119,40 @@ static inline int8_t bs_nn_requantize(int32_t acc, int32_t multiplier, int32_t s
     return (int8_t)bs_nn_clamp(acc, act_min, act_max);
 }
 
+/* Host builds (cffi, x86-64 Linux, gcc) get an AVX2 clone of the block requantization, chosen when the
+ * library loads (function multiversioning); the C is the same, so the bits are too. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define BS_NN_HOST_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define BS_NN_HOST_CLONES
+#endif
+
+/* Output channels are accumulated in blocks of this many int32 before one requantization pass. */
+enum { BS_NN_REQ_BLOCK = 64 };
+
+/* bs_nn_requantize over n consecutive channels, written without data-dependent branches so compilers
+ * vectorize it (variable per-lane shifts). Multipliers are in [0, 2^31) (bs_nn_check), so
+ * SaturatingRoundingDoublingHighMul's one saturating case (both operands INT32_MIN) cannot occur. */
+BS_NN_HOST_CLONES
+static void bs_nn_requantize_block(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n,
+                                   int32_t off, int32_t lo, int32_t hi, int8_t *out)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t s = shift[i];
+        const int32_t left = s > 0 ? s : 0;
+        const int32_t right = s > 0 ? 0 : -s;
+        const int32_t x = (int32_t)((uint32_t)acc[i] << left);
+        const int32_t h = (int32_t)bs_nn_asr64((int64_t)x * (int64_t)mult[i] + ((int64_t)1 << 30), 31);
+        const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+        const int32_t remainder = h & mask;
+        const int32_t threshold = (mask >> 1) + (h < 0 ? 1 : 0);
+        int32_t v = bs_nn_asr32(h, right) + (remainder > threshold ? 1 : 0) + off;
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        out[i] = (int8_t)v;
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Kernels                                                                                         */
 
@@ -129,21 +163,25 @@ enum { BS_NN_PATCH_MAX = 1024 };
 /* Output channels of one pixel from a contiguous patch of k bytes (weights [OC][k]). */
 static void bs_nn_conv_pixel(const bs_nn_layer *L, const int8_t *patch, int32_t k, int32_t OC, int8_t *o)
 {
-    /* Layer fields in locals (int8_t stores may alias them; see bs_nn_depthwise_pixel_dsp). */
-    const int32_t *const bias = L->bias, *const mult = L->multiplier, *const shift = L->shift;
+    const int32_t *const bias = L->bias;
     const int8_t *const weights = L->weights;
-    const int32_t off = L->output_offset, lo = L->act_min, hi = L->act_max;
-    int32_t oc = 0;
-    for (; oc + 4 <= OC; oc += 4) {
-        int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc + 2], bias[oc + 3]};
-        bs_nn_dot4_s8(patch, weights + oc * k, k, k, acc);
-        for (int j = 0; j < 4; ++j) {
-            o[oc + j] = bs_nn_requantize(acc[j], mult[oc + j], shift[oc + j], off, lo, hi);
+    int32_t acc[BS_NN_REQ_BLOCK];
+    for (int32_t oc0 = 0; oc0 < OC; oc0 += BS_NN_REQ_BLOCK) {
+        const int32_t n = OC - oc0 < BS_NN_REQ_BLOCK ? OC - oc0 : BS_NN_REQ_BLOCK;
+        int32_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const int32_t oc = oc0 + j;
+            acc[j] = bias[oc];
+            acc[j + 1] = bias[oc + 1];
+            acc[j + 2] = bias[oc + 2];
+            acc[j + 3] = bias[oc + 3];
+            bs_nn_dot4_s8(patch, weights + oc * k, k, k, acc + j);
         }
-    }
-    for (; oc < OC; ++oc) {
-        const int32_t acc = bs_nn_dot_s8(patch, weights + oc * k, k, bias[oc]);
-        o[oc] = bs_nn_requantize(acc, mult[oc], shift[oc], off, lo, hi);
+        for (; j < n; ++j) {
+            acc[j] = bs_nn_dot_s8(patch, weights + (oc0 + j) * k, k, bias[oc0 + j]);
+        }
+        bs_nn_requantize_block(acc, L->multiplier + oc0, L->shift + oc0, n, L->output_offset, L->act_min,
+                               L->act_max, o + oc0);
     }
 }
 
@@ -349,10 +387,8 @@ static void bs_nn_depthwise_row_s8(const bs_nn_layer *L, const int8_t *const *ro
                     }
                 }
             }
-            for (int32_t i = 0; i < n; ++i) {
-                o[c0 + i] = bs_nn_requantize(acc[i], L->multiplier[c0 + i], L->shift[c0 + i],
-                                             L->output_offset, L->act_min, L->act_max);
-            }
+            bs_nn_requantize_block(acc, L->multiplier + c0, L->shift + c0, n, L->output_offset, L->act_min,
+                                   L->act_max, o + c0);
         }
     }
 }
@@ -401,10 +437,14 @@ static void bs_nn_fully_connected_s8(const bs_nn_layer *L, const bs_nn_tensor *t
 {
     const int32_t n_in = ti->h * ti->w * ti->c;
     const int32_t n_out = to->h * to->w * to->c;
-    for (int32_t oc = 0; oc < n_out; ++oc) {
-        const int32_t acc = bs_nn_dot_s8(in, L->weights + oc * n_in, n_in, L->bias[oc]);
-        out[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset,
-                                   L->act_min, L->act_max);
+    int32_t acc[BS_NN_REQ_BLOCK];
+    for (int32_t oc0 = 0; oc0 < n_out; oc0 += BS_NN_REQ_BLOCK) {
+        const int32_t n = n_out - oc0 < BS_NN_REQ_BLOCK ? n_out - oc0 : BS_NN_REQ_BLOCK;
+        for (int32_t j = 0; j < n; ++j) {
+            acc[j] = bs_nn_dot_s8(in, L->weights + (oc0 + j) * n_in, n_in, L->bias[oc0 + j]);
+        }
+        bs_nn_requantize_block(acc, L->multiplier + oc0, L->shift + oc0, n, L->output_offset, L->act_min,
+                               L->act_max, out + oc0);
     }
 }
 
@@ -638,6 +678,12 @@ bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_
         case BS_NN_OP_FULLY_CONNECTED_S8:
             if (L->weights == 0 || L->bias == 0 || L->multiplier == 0 || L->shift == 0) {
                 return BS_NN_ERR_GRAPH;
+            }
+            const int32_t channels = L->op == BS_NN_OP_FULLY_CONNECTED_S8 ? bs_nn_tensor_size(to) : to->c;
+            for (int32_t c = 0; c < channels; ++c) {
+                if (L->multiplier[c] < 0 || L->shift[c] < -31 || L->shift[c] > 30) {
+                    return BS_NN_ERR_GRAPH;
+                }
             }
             if (L->kernel_h > 16) {
                 return BS_NN_ERR_GRAPH;
