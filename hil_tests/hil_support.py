@@ -179,16 +179,24 @@ class HostModel:
         return Oracle(self.tflite_path.read_bytes())
 
     def quantize(self, patches_q10: np.ndarray) -> np.ndarray:
-        return self.int8.quantize(patches_q10)
+        """int16 Q10 patches -> the model's int8 input (TFLite QUANTIZE arithmetic, as training does)."""
+        from bowlsense.train.features import quantize_input
+        q = self.manifest.input
+        return quantize_input(patches_q10, q.scale, q.zero_point)
 
     def scores(self, patches_q10: np.ndarray) -> np.ndarray:
-        """Raw int8 scores (n, labels) of the host's predict path for int16 Q10 patches."""
-        if len(patches_q10) == 0:
-            return np.zeros((0, len(self.labels)), np.int8)
-        return self.int8.int8_scores(patches_q10)
+        """Raw int8 scores (n, labels) of the host engine for int16 Q10 patches: the computation of the
+        predict path without its TensorFlow-backed loader (test_hil_scores checks the two agree)."""
+        out = np.zeros((len(patches_q10), len(self.labels)), np.int8)
+        shape = self.engine.input_shape
+        for i, x in enumerate(self.quantize(patches_q10)):
+            out[i] = np.asarray(self.engine.invoke(x.reshape(shape))).reshape(-1)
+        return out
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
-        return self.int8.dequantize(raw)
+        """Dequantized as the predict path does it (float32 arithmetic)."""
+        q = self.manifest.output
+        return (np.asarray(raw, np.float32) - q.zero_point) * np.float32(q.scale)
 
     def decisions(self, probabilities: np.ndarray) -> np.ndarray:
         """Per-window decision per label: probability >= the label's `on` threshold (the rule of

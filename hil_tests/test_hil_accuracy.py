@@ -36,10 +36,10 @@ def test_accuracy_device_decisions_identical_to_predict(dut, host_model, report,
         res, raw = dut.stream(pcm)
         assert len(raw) == len(rows) == res.counts.windows, (
             f"{clip.path}: device scored {len(raw)} windows, predict {len(rows)}")
-        np.testing.assert_array_equal(raw, host_model.scores(host_patches(pcm)),
-                                      err_msg=f"{clip.path}: device raw scores differ from the host's")
+        np.testing.assert_array_equal(raw, host_model.int8.int8_scores(host_patches(pcm)),
+                                      err_msg=f"{clip.path}: device raw scores differ from the predict path's")
         # the device's scores, turned into probabilities exactly as `bowlsense predict` prints them
-        dev_prob = np.array([[round(float(v), 4) for v in row] for row in host_model.probabilities(raw)])
+        dev_prob = np.array([[round(float(v), 4) for v in row] for row in host_model.int8.dequantize(raw)])
         host_prob = np.array([[r["scores"][l] for l in labels] for r in rows])
         d, h = host_model.decisions(dev_prob), host_model.decisions(host_prob)
         for w in np.flatnonzero((d != h).any(axis=1)):

@@ -59,8 +59,13 @@ def test_event_and_gate_parameters_follow_model_json(dut, host_model):
             dev_rule = sums >= device_sum
             differ = sums[host_rule != dev_rule]
             if len(differ):
-                bad.append(f"{label} {what}={thr}: device sum threshold {device_sum} disagrees with the "
-                           f"probability rule for sums {differ[:5].tolist()}")
+                k = int(differ[0])
+                bad.append(f"{label} {what}={thr}: the device compares the sum of {n} raw scores with {device_sum}; "
+                           f"a sum of {k} (mean probability {scale * (k / n - zp):.5f}) is "
+                           f"{'at or above' if host_rule[sums == k][0] else 'below'} {thr} by model.json's rule but "
+                           f"{'at or above' if dev_rule[sums == k][0] else 'below'} the device's "
+                           f"({len(differ)} sums differ; the exact integer rule is the smallest S with "
+                           f"scale * (S / N - zero_point) >= {what})")
         if info.privacy:
             # Every window the host calls speech (probability >= on) must be gated; the firmware may gate
             # more (it uses the lower `off` level), never less.

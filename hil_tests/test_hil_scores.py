@@ -31,12 +31,13 @@ def test_scores_device_equals_host_engine_equals_tflite_micro(dut, host_model, r
         x = host_model.quantize(patch[None])[0]
         engine = np.asarray(host_model.engine.invoke(x.reshape(host_model.engine.input_shape))).reshape(-1)
         oracle = np.asarray(host_model.oracle.invoke(x)).reshape(-1)
-        predict = host_model.scores(patch[None])[0]
+        predict = host_model.int8.int8_scores(patch[None])[0]     # bowlsense predict's model object
         device, c = dut.client.infer(patch)
         cycles.append(c)
         assert engine.dtype == oracle.dtype == device.dtype == np.int8
         np.testing.assert_array_equal(engine, oracle, err_msg=f"{name}: host engine != tflite_micro")
         np.testing.assert_array_equal(predict, engine, err_msg=f"{name}: predict path != host engine")
+        np.testing.assert_array_equal(host_model.scores(patch[None])[0], engine)
         np.testing.assert_array_equal(device, engine, err_msg=f"{name}: device != host engine")
     print(f"\n{len(cycles)} patches: device == host engine == tflite_micro; INFER {np.mean(cycles):,.0f} "
           f"{dut.unit} per patch")
