@@ -188,6 +188,11 @@ def _hil_dut(request):
 
     config = request.config
     report = config.stash[REPORT_KEY]
+
+    def stop(what: str, message: str):
+        """End the run with a clear message, recorded in the report as a failed harness check."""
+        report.check(f"harness: {what}", "failed", 0.0, message)
+        pytest.exit(f"HIL: {message}", returncode=1)
     port = config.getoption("--port")
     if port:
         baud = config.getoption("--baud")
@@ -200,7 +205,7 @@ def _hil_dut(request):
         try:
             elf = build_qemu_image(machine, pathlib.Path(config.getoption("--hil-model")))
         except RuntimeError as e:
-            pytest.exit(f"HIL: could not build the QEMU image:\n{e}", returncode=1)
+            stop("build", f"could not build the QEMU image:\n{e}")
 
         def opener():
             return QemuDevice(elf=elf, machine=machine, build=False, timeout=60.0)
@@ -208,8 +213,8 @@ def _hil_dut(request):
     try:
         dut = Dut(opener, backend, config.getoption("--board"), port)
     except Exception as e:  # noqa: BLE001 - any failure to reach the device ends the run, clearly
-        pytest.exit(f"HIL: could not reach the device ({backend}{' ' + port if port else ''}): "
-                    f"{type(e).__name__}: {e}", returncode=1)
+        stop("connect", f"could not reach the device ({backend}{' ' + port if port else ''}): "
+                        f"{type(e).__name__}: {e}")
     try:
         hello = dut.hello
         model = _host_model(config)
@@ -223,10 +228,9 @@ def _hil_dut(request):
         }
         problems = identity_problems(hello, model, FrontendConfig().hash)
         if problems:
-            pytest.exit("HIL: the device does not run what the host expects; stopping.\n  - " +
-                        "\n  - ".join(problems) +
-                        ("\n  Rebuild with `make firmware-qemu`." if not port else "\n  Flash the current build."),
-                        returncode=1)
+            stop("identity", "the device does not run what the host expects; stopping.\n  - " +
+                 "\n  - ".join(problems) +
+                 ("\n  Rebuild with `make firmware-qemu`." if not port else "\n  Flash the current build."))
         if model is None:
             report.notes.append("no model on the host or the device: the model checks fail with that reason")
         yield dut
