@@ -122,3 +122,29 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
     (ck / "model.weights.h5").write_bytes(b"not an hdf5 file")
     with pytest.raises(fit.CheckpointError, match=r"ck.*corrupt.*delete that folder"):
         fit.fit(model, x, y, epochs=3, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
+
+
+def test_fit_returns_the_average_of_the_second_half_of_epochs(tmp_path):
+    pytest.importorskip("tensorflow")
+    from bowlsense.train import fit
+    from bowlsense.train.student import StudentConfig, build_student
+    cfg = StudentConfig(stem_filters=4, blocks=((2, 8),))
+    model = build_student(2, cfg)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-7, 3, (8, 96, 64, 1)).astype(np.float32)
+    y = rng.integers(0, 2, (8, 2)).astype(np.float32)
+    ck = tmp_path / "ck"
+
+    def raw_weights():
+        m = build_student(2, cfg)
+        m.load_weights(str(ck / "model.weights.h5"))  # what the last epoch itself ended with
+        return m.get_weights()
+
+    fit.fit(model, x, y, epochs=2, batch_size=4, learning_rate=1e-2, checkpoint=ck, desc="t", seed=0)
+    w2 = raw_weights()  # epochs=2 averages from epoch index 1: only epoch 2 so far
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), w2))
+    fit.fit(model, x, y, epochs=3, batch_size=4, learning_rate=1e-2, checkpoint=ck, desc="t", seed=0)
+    w3 = raw_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(w2, w3))
+    for got, a, b in zip(model.get_weights(), w2, w3):
+        np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-6, atol=1e-7)

@@ -54,7 +54,13 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss or keras.losses.BinaryCrossentropy())
     start, history = _load_state(checkpoint, model)
     history = history or {"loss": [], "val_loss": []}
+    # The weights returned are the average over the second half of the epochs (stochastic weight
+    # averaging): one epoch's weights swing with the last batches, their average does not.
+    average_from = epochs // 2
+    average, count = _load_average(checkpoint, start, average_from)
     if start >= epochs:
+        if average is not None:
+            model.set_weights(average)
         return history
     n = len(x)
     steps = max(1, -(-n // batch_size))
@@ -77,7 +83,41 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
             pred = model.predict(val[0], batch_size=256, verbose=0)
             p = np.clip(pred, 1e-6, 1 - 1e-6)
             history["val_loss"].append(float(-np.mean(val[1] * np.log(p) + (1 - val[1]) * np.log(1 - p))))
+        if epoch >= average_from:
+            current = model.get_weights()
+            average = current if average is None else [(a * count + w) / (count + 1) for a, w in zip(average, current)]
+            count += 1
+            _save_average(checkpoint, average, count)
         _save_state(checkpoint, model, epoch + 1, history)
         tail = f", val loss {history['val_loss'][-1]:.4f}" if history["val_loss"] else ""
         print(f"{desc} epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}{tail}", flush=True)
+    if average is not None:
+        model.set_weights(average)
     return history
+
+
+def _load_average(folder: pathlib.Path, epoch: int, average_from: int):
+    """The running weight average saved with epoch `epoch`, and how many epochs it holds."""
+    expected = max(0, epoch - average_from)
+    path = folder / "average.npz"
+    if expected == 0:
+        return None, 0
+    try:
+        with np.load(path) as z:
+            count = int(z["count"])
+            weights = [z[f"w{i}"] for i in range(len(z.files) - 1)]
+        if count != expected:
+            raise ValueError(f"it averages {count} epochs, state.json implies {expected}")
+        return weights, count
+    except Exception as e:
+        raise CheckpointError(
+            f"checkpoint {folder}: weight average {path.name} is corrupt or missing ({type(e).__name__}: "
+            f"{str(e)[:120]}); delete that folder (or run again with --restart) to train this stage from scratch"
+        ) from None
+
+
+def _save_average(folder: pathlib.Path, average: list, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "average.tmp.npz"
+    np.savez(tmp, count=np.array(count), **{f"w{i}": w for i, w in enumerate(average)})
+    tmp.replace(folder / "average.npz")
