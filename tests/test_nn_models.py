@@ -130,3 +130,30 @@ def test_default_student_bit_exact_on_real_features(default_student, shared_data
         x = engine.quantize_input(f.reshape(engine.input_shape))
         got, want = engine.invoke(x), oracle.invoke(x)
         np.testing.assert_array_equal(got, want.reshape(got.shape), err_msg=f"real patch {i}")
+
+
+@pytest.mark.parametrize("fuse,in_place", [(True, True), (True, False), (False, True), (False, False)])
+def test_every_memory_plan_gives_the_same_bits(default_student, fuse, in_place):
+    """Fused conv->depthwise rows, in-place layers, or neither: the plan changes where bytes live, never
+    the result (each variant checked against tflite_micro)."""
+    from bowlsense.nn.plan import plan_arena
+    engine, oracle = default_student
+    graph = lower(parse((default_model_dir() / "model.tflite").read_bytes(), "default"))
+    plan_arena(graph, in_place=in_place, fuse=fuse)
+    if fuse:
+        assert any(layer.fused for layer in graph.layers)
+    variant = Engine(graph)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        x = rng.integers(-128, 128, size=engine.input_shape, dtype=np.int16).astype(np.int8)
+        np.testing.assert_array_equal(variant.invoke(x), oracle.invoke(x).reshape(engine.output_shape))
+
+
+def test_fused_plan_on_yamnet_is_used_and_smaller(yamnet, yamnet_dir):
+    from bowlsense.nn.plan import plan_arena
+    engine, _ = yamnet
+    assert any(layer.fused for layer in engine.graph.layers)
+    graph = lower(parse((yamnet_dir / "yamnet_int8_logmel_in.tflite").read_bytes(), "yamnet"))
+    fused = graph.arena_bytes
+    plan_arena(graph, fuse=False)
+    assert fused < graph.arena_bytes

@@ -208,74 +208,87 @@ static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, in
  * a plain int8 dot product; a tap in the padding contributes filter * (-input_offset), which cancels
  * its share of the folded term exactly (the gathered patch holds -input_offset there).
  */
-static void bs_nn_conv_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
-                          const int8_t *in, int8_t *out)
+/* Output row oy of a convolution into o (OW x OC bytes). */
+static void bs_nn_conv_row_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
+                              const int8_t *in, int32_t oy, int8_t *o)
 {
     const int32_t H = ti->h, W = ti->w, C = ti->c;
-    const int32_t OH = to->h, OW = to->w, OC = to->c;
+    const int32_t OW = to->w, OC = to->c;
     const int32_t kh = L->kernel_h, kw = L->kernel_w;
     const int32_t dh = L->dilation_h, dw = L->dilation_w;
     const int32_t pad_value = -L->input_offset;
     const int32_t filter_size = kh * kw * C;
     const int pointwise = kh == 1 && kw == 1 && L->pad_top == 0 && L->pad_left == 0;
+    const int32_t iy0 = oy * L->stride_h - L->pad_top;
     int8_t patch[BS_NN_PATCH_MAX];
 
-    if ((const int8_t *)out == in) { /* planned in place: bs_nn_check verified it is a 1x1 stride-1 conv */
-        bs_nn_pointwise_in_place_s8(L, H * W, C, OC, out);
-        return;
-    }
-
-    for (int32_t oy = 0; oy < OH; ++oy) {
-        const int32_t iy0 = oy * L->stride_h - L->pad_top;
-        for (int32_t ox = 0; ox < OW; ++ox) {
-            const int32_t ix0 = ox * L->stride_w - L->pad_left;
-            int8_t *o = out + (oy * OW + ox) * OC;
-            if (pointwise) {
-                bs_nn_conv_pixel(L, in + (iy0 * W + ix0) * C, C, OC, o);
-            } else if (filter_size <= BS_NN_PATCH_MAX) {
-                int8_t *p = patch;
+    for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
+        const int32_t ix0 = ox * L->stride_w - L->pad_left;
+        if (pointwise) {
+            bs_nn_conv_pixel(L, in + (iy0 * W + ix0) * C, C, OC, o);
+        } else if (filter_size <= BS_NN_PATCH_MAX) {
+            int8_t *p = patch;
+            for (int32_t ky = 0; ky < kh; ++ky) {
+                const int32_t iy = iy0 + ky * dh;
+                for (int32_t kx = 0; kx < kw; ++kx) {
+                    const int32_t ix = ix0 + kx * dw;
+                    if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                        const int8_t *src = in + (iy * W + ix) * C;
+                        for (int32_t c = 0; c < C; ++c) {
+                            p[c] = src[c];
+                        }
+                    } else {
+                        for (int32_t c = 0; c < C; ++c) {
+                            p[c] = (int8_t)pad_value;
+                        }
+                    }
+                    p += C;
+                }
+            }
+            bs_nn_conv_pixel(L, patch, filter_size, OC, o);
+        } else {
+            /* Large filters: accumulate tap by tap straight from the input. */
+            for (int32_t oc = 0; oc < OC; ++oc) {
+                const int8_t *w = L->weights + oc * filter_size;
+                int32_t acc = L->bias[oc];
                 for (int32_t ky = 0; ky < kh; ++ky) {
                     const int32_t iy = iy0 + ky * dh;
                     for (int32_t kx = 0; kx < kw; ++kx) {
                         const int32_t ix = ix0 + kx * dw;
+                        const int8_t *wt = w + (ky * kw + kx) * C;
                         if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                            const int8_t *src = in + (iy * W + ix) * C;
-                            for (int32_t c = 0; c < C; ++c) {
-                                p[c] = src[c];
-                            }
+                            acc = bs_nn_dot_s8(in + (iy * W + ix) * C, wt, C, acc);
                         } else {
-                            for (int32_t c = 0; c < C; ++c) {
-                                p[c] = (int8_t)pad_value;
-                            }
-                        }
-                        p += C;
-                    }
-                }
-                bs_nn_conv_pixel(L, patch, filter_size, OC, o);
-            } else {
-                /* Large filters: accumulate tap by tap straight from the input. */
-                for (int32_t oc = 0; oc < OC; ++oc) {
-                    const int8_t *w = L->weights + oc * filter_size;
-                    int32_t acc = L->bias[oc];
-                    for (int32_t ky = 0; ky < kh; ++ky) {
-                        const int32_t iy = iy0 + ky * dh;
-                        for (int32_t kx = 0; kx < kw; ++kx) {
-                            const int32_t ix = ix0 + kx * dw;
-                            const int8_t *wt = w + (ky * kw + kx) * C;
-                            if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                                acc = bs_nn_dot_s8(in + (iy * W + ix) * C, wt, C, acc);
-                            } else {
-                                acc += pad_value * bs_nn_sum_s8(wt, C);
-                            }
+                            acc += pad_value * bs_nn_sum_s8(wt, C);
                         }
                     }
-                    o[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset,
-                                             L->act_min, L->act_max);
                 }
+                o[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset,
+                                         L->act_min, L->act_max);
             }
         }
     }
 }
+
+static void bs_nn_conv_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
+                          const int8_t *in, int8_t *out)
+{
+    if ((const int8_t *)out == in) { /* planned in place: bs_nn_check verified it is a 1x1 stride-1 conv */
+        bs_nn_pointwise_in_place_s8(L, ti->h * ti->w, ti->c, to->c, out);
+        return;
+    }
+    for (int32_t oy = 0; oy < to->h; ++oy) {
+        bs_nn_conv_row_s8(L, ti, to, in, oy, out + oy * to->w * to->c);
+    }
+}
+
+/* A convolution fused into the depthwise layer after it: its output rows are computed on demand. */
+typedef struct {
+    const bs_nn_layer *layer;
+    const bs_nn_tensor *input;
+    const bs_nn_tensor *output;
+    const int8_t *data;        /* the convolution's input in the arena */
+} bs_nn_producer;
 
 /* One output row of a depthwise convolution. rows[ky] points at the input row under filter row ky, or is
  * NULL in the padding. Output channel oc reads input channel oc / depth_multiplier. Weights [kh][kw][OC],
@@ -393,30 +406,36 @@ static void bs_nn_depthwise_row_s8(const bs_nn_layer *L, const int8_t *const *ro
     }
 }
 
-/* Depthwise convolution. When the plan puts the output over the input, input rows are first copied into
- * a ring of kernel_h rows in the scratch tensor and read from there; output row oy is written over the
- * start of the buffer, which bs_nn_check has verified only covers input rows already copied (true for
- * stride 1 with the same shape, and for the usual stride-2 downsampling). */
+/* Depthwise convolution. Input rows come from one of three places: straight from the input tensor; from
+ * a ring of kernel_h rows in the scratch tensor, copied there first, when the plan puts the output over
+ * the input (output row oy is written over the start of the buffer, which bs_nn_check has verified only
+ * covers input rows already copied); or from the same ring, computed there row by row by the convolution
+ * fused into this layer (`producer`), whose output tensor then never exists in full. */
 static void bs_nn_depthwise_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
-                               const int8_t *in, int8_t *out, int8_t *ring)
+                               const int8_t *in, int8_t *out, int8_t *ring, const bs_nn_producer *producer)
 {
     const int32_t H = ti->h, W = ti->w, C = ti->c;
     const int32_t OH = to->h, OW = to->w, OC = to->c;
     const int32_t kh = L->kernel_h, dh = L->dilation_h;
     const int32_t row_bytes = W * C;
-    const int in_place = (const int8_t *)out == in;
+    const int use_ring = producer != 0 || (const int8_t *)out == in;
     const int8_t *rows[16];
-    int32_t next_copy = 0;
+    int32_t next_row = 0;
 
     for (int32_t oy = 0; oy < OH; ++oy) {
         const int32_t iy0 = oy * L->stride_h - L->pad_top;
-        if (in_place) {
+        if (use_ring) {
             const int32_t last = iy0 + (kh - 1) * dh < H - 1 ? iy0 + (kh - 1) * dh : H - 1;
-            for (; next_copy <= last; ++next_copy) {
-                int8_t *dst = ring + (next_copy % kh) * row_bytes;
-                const int8_t *src = in + next_copy * row_bytes;
-                for (int32_t i = 0; i < row_bytes; ++i) {
-                    dst[i] = src[i];
+            for (; next_row <= last; ++next_row) {
+                int8_t *dst = ring + (next_row % kh) * row_bytes;
+                if (producer != 0) {
+                    bs_nn_conv_row_s8(producer->layer, producer->input, producer->output, producer->data,
+                                      next_row, dst);
+                } else {
+                    const int8_t *src = in + next_row * row_bytes;
+                    for (int32_t i = 0; i < row_bytes; ++i) {
+                        dst[i] = src[i];
+                    }
                 }
             }
         }
@@ -425,7 +444,7 @@ static void bs_nn_depthwise_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, con
             if (iy < 0 || iy >= H) {
                 rows[ky] = 0;
             } else {
-                rows[ky] = in_place ? ring + (iy % kh) * row_bytes : in + iy * row_bytes;
+                rows[ky] = use_ring ? ring + (iy % kh) * row_bytes : in + iy * row_bytes;
             }
         }
         bs_nn_depthwise_row_s8(L, rows, W, C, OW, OC, out + oy * OW * OC);
@@ -638,6 +657,42 @@ static int bs_nn_depthwise_in_place_ok(const bs_nn_graph *graph, const bs_nn_lay
     return 1;
 }
 
+/* Is tensor `index` the output of a fused convolution (never stored in the arena)? */
+static int bs_nn_is_streamed(const bs_nn_graph *graph, int32_t index)
+{
+    for (int32_t i = 0; i < graph->num_layers; ++i) {
+        if (graph->layers[i].fused && graph->layers[i].output == index) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A fused layer is a convolution whose output only the next layer, a depthwise convolution, reads, through
+ * a ring of its kernel_h rows in its scratch tensor. */
+static int bs_nn_fusion_ok(const bs_nn_graph *graph, int32_t index)
+{
+    const bs_nn_layer *P = &graph->layers[index];
+    if (P->op != BS_NN_OP_CONV_2D_S8 || index + 1 >= graph->num_layers || P->output == graph->output_tensor ||
+        P->output == graph->input_tensor) {
+        return 0;
+    }
+    const bs_nn_layer *D = &graph->layers[index + 1];
+    const bs_nn_tensor *mid = &graph->tensors[P->output];
+    if (D->op != BS_NN_OP_DEPTHWISE_CONV_2D_S8 || D->fused || D->input != P->output || D->scratch < 0 ||
+        D->kernel_h > 16 || D->dilation_h != 1 ||
+        bs_nn_tensor_size(&graph->tensors[D->scratch]) < D->kernel_h * mid->w * mid->c) {
+        return 0;
+    }
+    for (int32_t j = 0; j < graph->num_layers; ++j) {
+        const bs_nn_layer *L = &graph->layers[j];
+        if (j != index + 1 && (L->input == P->output || L->input2 == P->output)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_t arena_size)
 {
     if (graph == 0 || graph->tensors == 0 || graph->layers == 0) {
@@ -653,23 +708,34 @@ bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_
     if (!bs_nn_tensor_ok(graph, graph->input_tensor) || !bs_nn_tensor_ok(graph, graph->output_tensor)) {
         return BS_NN_ERR_GRAPH;
     }
+    for (int32_t i = 0; i < graph->num_layers; ++i) {
+        const bs_nn_layer *L = &graph->layers[i];
+        if (!bs_nn_tensor_ok(graph, L->input) || !bs_nn_tensor_ok(graph, L->output) ||
+            (L->input2 != -1 && !bs_nn_tensor_ok(graph, L->input2)) ||
+            (L->scratch != -1 && !bs_nn_tensor_ok(graph, L->scratch))) {
+            return BS_NN_ERR_GRAPH;
+        }
+    }
     for (int32_t i = 0; i < graph->num_tensors; ++i) {
         const bs_nn_tensor *t = &graph->tensors[i];
-        if (t->h <= 0 || t->w <= 0 || t->c <= 0 || t->offset % BS_NN_ARENA_ALIGN != 0 ||
-            t->offset > graph->arena_bytes ||
+        if (t->h <= 0 || t->w <= 0 || t->c <= 0) {
+            return BS_NN_ERR_GRAPH;
+        }
+        if (bs_nn_is_streamed(graph, i)) {
+            continue; /* never stored: produced row by row inside the next layer */
+        }
+        if (t->offset % BS_NN_ARENA_ALIGN != 0 || t->offset > graph->arena_bytes ||
             (uint32_t)bs_nn_tensor_size(t) > graph->arena_bytes - t->offset) {
             return BS_NN_ERR_GRAPH;
         }
     }
     for (int32_t i = 0; i < graph->num_layers; ++i) {
         const bs_nn_layer *L = &graph->layers[i];
-        if (!bs_nn_tensor_ok(graph, L->input) || !bs_nn_tensor_ok(graph, L->output)) {
-            return BS_NN_ERR_GRAPH;
-        }
         const bs_nn_tensor *ti = &graph->tensors[L->input];
         const bs_nn_tensor *to = &graph->tensors[L->output];
-        const int in_place = ti->offset == to->offset;
-        if (L->scratch != -1 && !bs_nn_tensor_ok(graph, L->scratch)) {
+        const int in_place = ti->offset == to->offset && !bs_nn_is_streamed(graph, L->input) &&
+                             !bs_nn_is_streamed(graph, L->output);
+        if (L->fused && !bs_nn_fusion_ok(graph, i)) {
             return BS_NN_ERR_GRAPH;
         }
         switch (L->op) {
@@ -742,19 +808,32 @@ static void bs_nn_copy(int8_t *dst, const int8_t *src, int32_t n)
     }
 }
 
-static void bs_nn_run_layer(const bs_nn_graph *g, const bs_nn_layer *L, uint8_t *arena)
+static void bs_nn_run_layer(const bs_nn_graph *g, int32_t index, uint8_t *arena)
 {
+    const bs_nn_layer *L = &g->layers[index];
     const bs_nn_tensor *ti = &g->tensors[L->input];
     const bs_nn_tensor *to = &g->tensors[L->output];
     const int8_t *in = (const int8_t *)(arena + ti->offset);
     int8_t *out = (int8_t *)(arena + to->offset);
+    bs_nn_producer producer;
+    if (L->fused) {
+        return; /* runs inside the next layer */
+    }
+    if (index > 0 && g->layers[index - 1].fused) {
+        const bs_nn_layer *P = &g->layers[index - 1];
+        producer.layer = P;
+        producer.input = &g->tensors[P->input];
+        producer.output = ti;
+        producer.data = (const int8_t *)(arena + producer.input->offset);
+    }
     switch (L->op) {
     case BS_NN_OP_CONV_2D_S8:
         bs_nn_conv_s8(L, ti, to, in, out);
         break;
     case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
         bs_nn_depthwise_s8(L, ti, to, in, out,
-                           L->scratch >= 0 ? (int8_t *)(arena + g->tensors[L->scratch].offset) : 0);
+                           L->scratch >= 0 ? (int8_t *)(arena + g->tensors[L->scratch].offset) : 0,
+                           index > 0 && g->layers[index - 1].fused ? &producer : 0);
         break;
     case BS_NN_OP_FULLY_CONNECTED_S8:
         bs_nn_fully_connected_s8(L, ti, to, in, out);
@@ -806,7 +885,7 @@ bs_nn_status bs_nn_invoke_hooked(const bs_nn_graph *graph, uint8_t *arena, uint3
         if (hook != 0) {
             hook(user, i, 0);
         }
-        bs_nn_run_layer(graph, &graph->layers[i], arena);
+        bs_nn_run_layer(graph, i, arena);
         if (hook != 0) {
             hook(user, i, 1);
         }

@@ -74,6 +74,11 @@ typedef struct {
  * already read (stride 1 same shape, the usual stride 2), which then needs `scratch`: a tensor of
  * kernel_h input rows (h = kernel_h, w = input w, c = input c) holding the rows under the filter.
  *
+ * Fused: a CONV_2D_S8 with fused = 1 is followed by a DEPTHWISE_CONV_2D_S8 that is its output's only
+ * reader. The depthwise layer computes the rows it needs of the convolution's output on demand into its
+ * `scratch` ring (kernel_h rows of that tensor), so the convolution's output tensor never exists in full
+ * and has no arena space.
+ *
  * CONV_2D / DEPTHWISE_CONV_2D:
  *   kernel_h/w, stride_h/w, dilation_h/w, pad_top/left (TFLite SAME/VALID resolved to explicit
  *   offsets), depth_multiplier (depthwise), input_offset (= -input zero point, used at the padded
@@ -101,6 +106,7 @@ typedef struct {
     int32_t output;             /* tensor index */
     int32_t source_index;       /* operator index in the .tflite, for messages and per-layer reports */
     int32_t scratch;            /* tensor index of the layer's scratch buffer, -1 if none (see below) */
+    int32_t fused;              /* 1: a CONV_2D_S8 run inside the next layer (see below), else 0 */
     int32_t kernel_h, kernel_w;
     int32_t stride_h, stride_w;
     int32_t dilation_h, dilation_w;

@@ -116,7 +116,7 @@ def graph_c(manifest: Manifest, graph: Graph, inputs, progress: bool = True) -> 
     for i, layer in enumerate(graph.layers):
         fields = [f".op = BS_NN_OP_{layer.op}", f".input = {layer.input}", f".input2 = {layer.input2}",
                   f".output = {layer.output}", f".source_index = {layer.source_index}",
-                  f".scratch = {layer.scratch}"]
+                  f".scratch = {layer.scratch}", f".fused = {int(layer.fused)}"]
         ints = {"dilation_h": 1, "dilation_w": 1, "depth_multiplier": 1, **layer.ints}
         fields += [f".{k} = {int(ints[k])}" for k in INT_FIELDS if k in ints]
         fields += [f".{k} = {v}" for k, v in array_names[i].items()]

@@ -45,6 +45,7 @@ class Engine:
             c.input, c.input2, c.output = layer.input, layer.input2, layer.output
             c.source_index = layer.source_index
             c.scratch = layer.scratch
+            c.fused = int(layer.fused)
             c.dilation_h = c.dilation_w = c.depth_multiplier = 1
             for name in INT_FIELDS:
                 if name in layer.ints:

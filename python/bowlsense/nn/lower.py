@@ -59,7 +59,8 @@ class Layer:
     input: int
     output: int
     input2: int = -1
-    scratch: int = -1           # scratch tensor (in-place depthwise), set by the planner
+    scratch: int = -1           # scratch tensor (in-place or fused depthwise ring), set by the planner
+    fused: bool = False         # CONV_2D run inside the next (depthwise) layer, set by the planner
     ints: dict = dataclasses.field(default_factory=dict)
     arrays: dict = dataclasses.field(default_factory=dict)
 

@@ -49,13 +49,56 @@ def _depthwise_in_place_ok(layer, ti, to) -> bool:
     return True
 
 
-def plan_arena(graph, in_place: bool = True) -> int:
+def _fusable(graph, i: int, readers: dict) -> bool:
+    """A CONV_2D followed by the DEPTHWISE_CONV_2D that alone reads its output (bs_nn_fusion_ok)."""
+    if i + 1 >= len(graph.layers):
+        return False
+    conv, dw = graph.layers[i], graph.layers[i + 1]
+    return (conv.op == "CONV_2D_S8" and dw.op == "DEPTHWISE_CONV_2D_S8" and dw.input == conv.output
+            and readers.get(conv.output) == [i + 1] and conv.output not in (graph.output_tensor, graph.input_tensor)
+            and dw.ints["kernel_h"] <= MAX_KERNEL_H and dw.ints.get("dilation_h", 1) == 1)
+
+
+def plan_arena(graph, in_place: bool = True, fuse: bool | None = None) -> int:
+    """The static plan; fuse=None tries with and without fusion and keeps the smaller arena (fusion
+    saves the intermediate tensor but keeps the convolution's input alive longer and forgoes an in-place
+    depthwise, so it does not always win)."""
+    if fuse is None:
+        fused_bytes = _plan(graph, in_place, True)
+        if _plan(graph, in_place, False) <= fused_bytes:
+            return graph.arena_bytes
+        return _plan(graph, in_place, True)
+    return _plan(graph, in_place, fuse)
+
+
+def _plan(graph, in_place: bool, fuse: bool) -> int:
+    """Set every tensor's offset and graph.arena_bytes. fuse: run a CONV_2D inside the DEPTHWISE_CONV_2D
+    after it (its output computed row by row into a ring, never stored whole); in_place: let layers write
+    over their input where the kernel allows it."""
     from .lower import GTensor  # circular at import time
 
     # Drop scratch tensors of an earlier plan (re-planning must give the same result).
     for layer in graph.layers:
         layer.scratch = -1
+        layer.fused = False
     graph.tensors[:] = [t for t in graph.tensors if t.source != -1]
+
+    readers: dict[int, list[int]] = {}
+    for i, layer in enumerate(graph.layers):
+        for t in (layer.input, layer.input2):
+            if t >= 0:
+                readers.setdefault(t, []).append(i)
+    streamed: set[int] = set()
+    if fuse:
+        for i in range(len(graph.layers) - 1):
+            if not graph.layers[i].fused and _fusable(graph, i, readers):
+                conv, dw = graph.layers[i], graph.layers[i + 1]
+                conv.fused = True
+                streamed.add(conv.output)
+                mid = graph.tensors[conv.output]
+                graph.tensors.append(GTensor(f"scratch of layer {i + 1} (rows of fused layer {i})",
+                                             dw.ints["kernel_h"], mid.w, mid.c, 0, 1.0, -1))
+                dw.scratch = len(graph.tensors) - 1
 
     n_layers = len(graph.layers)
     first: dict[int, int] = {graph.input_tensor: -1}
@@ -67,7 +110,11 @@ def plan_arena(graph, in_place: bool = True) -> int:
                 last[t] = i
         first.setdefault(layer.output, i)
         last[layer.output] = max(last.get(layer.output, i), i)
+        if layer.fused:  # its input is read while the next layer runs
+            last[layer.input] = i + 1
     last[graph.output_tensor] = n_layers
+    for t, layer in ((lay.scratch, i) for i, lay in enumerate(graph.layers) if lay.scratch >= 0):
+        first[t] = last[t] = layer
 
     parent = list(range(len(graph.tensors)))
 
@@ -79,6 +126,8 @@ def plan_arena(graph, in_place: bool = True) -> int:
 
     if in_place:
         for i, layer in enumerate(graph.layers):
+            if layer.fused or layer.input in streamed:
+                continue
             for cand in _in_place_candidates(graph, layer):
                 if last.get(cand) == i and cand != graph.output_tensor and find(cand) != find(layer.output):
                     parent[find(layer.output)] = find(cand)
@@ -93,6 +142,9 @@ def plan_arena(graph, in_place: bool = True) -> int:
 
     groups: dict[int, dict] = {}
     for t in range(len(graph.tensors)):
+        if t in streamed:
+            graph.tensors[t].offset = 0  # never stored
+            continue
         f, l_ = first.get(t, -1), last.get(t, first.get(t, -1))
         g = groups.setdefault(find(t), {"first": f, "last": l_, "size": 0, "members": []})
         g["first"] = min(g["first"], f)
