@@ -9,7 +9,6 @@ Python mirror of the event logic).
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import sys
 
@@ -89,7 +88,7 @@ class Dut:
         try:
             self._make_idle()
             return
-        except (DeviceTimeout, TransportClosed, DeviceError, OSError):
+        except (DeviceTimeout, TransportClosed, DeviceError, DeviceGone, OSError):
             pass
         self.reboots += 1
         if self.is_qemu:
@@ -106,7 +105,7 @@ class Dut:
         c = self.client
         c.clear()
         if c.hello(timeout=10.0) != self.hello:
-            raise DeviceError(P.ErrorCode.INTERNAL, P.MsgType.HELLO, 0)
+            raise DeviceGone("HELLO changed since the device was checked at boot")
         try:
             c.stream_stop()
         except DeviceError as e:
@@ -348,8 +347,4 @@ def prf(pred: np.ndarray, truth: np.ndarray) -> dict:
     r = tp / (tp + fn) if tp + fn else 0.0
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
             "tp": tp, "fp": fp, "fn": fn, "support": int(truth.sum())}
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
