@@ -25,7 +25,7 @@ help:
 
 $(VENV)/.created:
 	$(PYTHON_SYS) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip setuptools wheel
+	$(PIP) install --quiet --upgrade pip 'setuptools<81' wheel
 	touch $@
 
 # Full install when dependencies change; a fast no-deps rebuild of the cffi extensions when only C changed.
