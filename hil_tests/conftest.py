@@ -42,8 +42,8 @@ def pytest_addoption(parser):
                 help="QEMU machine when no --port is given (default mps2-an386, Cortex-M4F)")
     g.addoption("--hil-report", default=str(paths.REPO_ROOT / "build" / "hil"), metavar="DIR",
                 help="folder for results.json and summary.md (default build/hil)")
-    g.addoption("--hil-clips", type=int, default=1, metavar="N",
-                help="verified clips per label in the accuracy check (default 1; speech: twice as many short "
+    g.addoption("--hil-clips", type=int, default=2, metavar="N",
+                help="verified clips per label in the accuracy check (default 2; speech: twice as many short "
                      "utterances)")
     g.addoption("--hil-model", default=str(paths.default_model_dir()), metavar="DIR",
                 help="the model the device must be running (default models/default)")

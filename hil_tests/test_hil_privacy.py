@@ -1,5 +1,5 @@
 """Privacy gate in capture mode. The stream alternates eating and bowl sounds alone with the same
-sounds with speech mixed under or over them (0 and +6 dB speech-to-sound). Whatever the model makes of
+sounds with speech mixed under them or as loud (-6 and 0 dB speech-to-sound). Whatever the model makes of
 it, the device must never emit audio for a window it scored as speech, nor for the windows on either
 side of one (guard windows), and its counters must match the host's replay of the gate
 (bowlsense.device.events.simulate_capture) on the device's own scores. Every emitted sample must be the
@@ -22,12 +22,12 @@ def speech_run(clips, n: int) -> np.ndarray:
 
 
 def mixed_stream():
-    """(pcm, speech_mask): eating, eating+speech, bowl, bowl+speech, eating+speech(+6 dB), bowl."""
+    """(pcm, speech_mask): eating, eating+speech (0 dB), bowl, bowl+speech (0 dB), eating+speech (-6 dB), bowl."""
     n = SEGMENT_S * RATE
     eating = [fit(load_clip(c), n) for c in clips_with("eating", 2, min_s=SEGMENT_S)]
     bowl = [fit(load_clip(c), n) for c in clips_with("bowl", 2, min_s=SEGMENT_S)]
     speech = clips_with("speech", 12, max_s=1.2)
-    plan = [(eating[0], None), (eating[1], 0.0), (bowl[0], None), (bowl[1], 0.0), (eating[0], 6.0), (bowl[0], None)]
+    plan = [(eating[0], None), (eating[1], 0.0), (bowl[0], None), (bowl[1], 0.0), (eating[0], -6.0), (bowl[0], None)]
     parts, mask = [], []
     for i, (base, snr) in enumerate(plan):
         if snr is None:
