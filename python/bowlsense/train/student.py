@@ -18,7 +18,7 @@ from .yamnet import NUM_MEL, PATCH_FRAMES
 class StudentConfig:
     stem_filters: int = 24
     # (stride, filters) per depthwise-separable block
-    blocks: tuple[tuple[int, int], ...] = ((2, 48), (1, 48), (2, 96), (1, 96), (2, 128))
+    blocks: tuple[tuple[int, int], ...] = ((2, 48), (1, 48), (2, 96), (1, 96), (2, 128), (1, 128))
     max_weight_bytes: int = 64 * 1024
     max_macs: int = 6_000_000
 
