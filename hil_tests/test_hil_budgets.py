@@ -59,7 +59,9 @@ def test_inference_instructions_per_patch(measured, report, host_model):
                        + (f" = {per_patch / macs:.2f} {dut.unit}/MAC" if macs else ""))
     report.metric("quantize_per_hop", round(d["quant_cycles_total"] / d["fe_hops"]), dut.unit)
     report.metric("smoothing_gate_per_window", round(d["post_cycles_total"] / d["infer_count"]), dut.unit)
-    assert per_patch <= budget
+    assert per_patch <= budget, (
+        f"inference: {per_patch:,.0f} {dut.unit} per patch; a 0.48 s window leaves {budget:,.0f} after its 48 front "
+        f"end hops within {LOOP_LOAD_MAX:.0%} of {CORE_HZ / 1e6:.0f} MHz")
 
 
 @pytest.mark.quick

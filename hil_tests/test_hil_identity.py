@@ -62,8 +62,9 @@ def test_event_and_gate_parameters_follow_model_json(dut, host_model):
                            f"a sum of {k} (mean probability {scale * (k / n - zp):.5f}) is "
                            f"{'at or above' if host_rule[sums == k][0] else 'below'} {thr} by model.json's rule but "
                            f"{'at or above' if dev_rule[sums == k][0] else 'below'} the device's "
-                           f"({len(differ)} sums differ; the exact integer rule is the smallest S with "
-                           f"scale * (S / N - zero_point) >= {what})")
+                           f"({len(differ)} sums differ). PROTOCOL.md sets {what}_sum = N * {what}_q, which rounds the "
+                           f"threshold before averaging; model.json's rule needs the smallest S with "
+                           f"scale * (S / N - zero_point) >= {what}")
         if info.privacy:
             # Every window the host calls speech (probability >= on) must be gated; the firmware may gate
             # more (it uses the lower `off` level), never less.
