@@ -82,9 +82,13 @@ $(FW_GEN)/bs_build_info.c: FORCE
 FORCE:
 
 ifeq ($(FW_HAVE_MODEL),1)
-$(FW_MODEL_DIR)/bs_model.h $(FW_MODEL_DIR)/bs_model_graph.c &: $(FW_MODEL)/model.json $(FW_MODEL)/model.tflite
+# The generated C depends on the exporter too: a change there must regenerate it. export leaves unchanged
+# files alone, so touch them to record that they are up to date.
+$(FW_MODEL_DIR)/bs_model.h $(FW_MODEL_DIR)/bs_model_graph.c &: $(FW_MODEL)/model.json $(FW_MODEL)/model.tflite \
+		$(wildcard python/bowlsense/export/*.py python/bowlsense/nn/lower.py python/bowlsense/nn/plan.py)
 	@test -x $(VENV)/bin/bowlsense || { echo "firmware: $(VENV)/bin/bowlsense missing; run 'make setup'"; exit 1; }
 	$(VENV)/bin/bowlsense export $(FW_MODEL) $(FW_MODEL_DIR)
+	@touch $(FW_MODEL_DIR)/bs_model.h $(FW_MODEL_DIR)/bs_model_graph.c
 endif
 
 # ---- ARM images: one template per target ----------------------------------------------------------

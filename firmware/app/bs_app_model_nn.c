@@ -28,9 +28,9 @@ int32_t bs_app_model_init(void)
     params.windows = BS_MODEL_SMOOTHING_WINDOWS;
     params.min_event_windows = BS_MODEL_MIN_EVENT_WINDOWS;
     for (uint32_t l = 0; l < BS_MODEL_NUM_LABELS; ++l) {
-        /* "moving average >= on_q" decided exactly as "sum of N scores >= N * on_q" */
-        params.label[l].on_sum = (int32_t)BS_MODEL_SMOOTHING_WINDOWS * bs_model_threshold_on_q[l];
-        params.label[l].off_sum = (int32_t)BS_MODEL_SMOOTHING_WINDOWS * bs_model_threshold_off_q[l];
+        /* model.json's rule on the moving average, precomputed by the export as integer sum thresholds */
+        params.label[l].on_sum = bs_model_threshold_on_sum[l];
+        params.label[l].off_sum = bs_model_threshold_off_sum[l];
         /* the privacy gate uses the lower (off) level on each raw window score: stricter than on */
         params.label[l].gate_q = bs_model_threshold_off_q[l];
         params.label[l].privacy = bs_model_privacy[l];

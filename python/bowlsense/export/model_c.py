@@ -29,6 +29,18 @@ def threshold_q(probability: float, scale: float, zero_point: int) -> int:
     return max(-129, min(q, 32767))
 
 
+def threshold_sum(probability: float, scale: float, zero_point: int, windows: int) -> int:
+    """Smallest sum S of `windows` int8 outputs whose mean probability scale * (S / windows - zero_point)
+    reaches `probability`: model.json's rule on the moving average, decided exactly in integers (rounding
+    the per-window threshold first and multiplying by N would shift it by up to N - 1 LSB of the sum)."""
+    s = math.ceil(windows * (probability / scale + zero_point) - 1e-9)
+    while scale * ((s - 1) / windows - zero_point) >= probability:  # float noise at exact multiples
+        s -= 1
+    while scale * (s / windows - zero_point) < probability:
+        s += 1
+    return max(-129 * windows, min(s, 128 * windows))
+
+
 def header(manifest: Manifest, graph: Graph, tflite_len: int, inputs) -> str:
     n = len(manifest.labels)
     lines = [banner("bs_model.h", inputs), "#ifndef BS_MODEL_H", "#define BS_MODEL_H", "",
@@ -54,10 +66,14 @@ def header(manifest: Manifest, graph: Graph, tflite_len: int, inputs) -> str:
              "/* Labels in output order; privacy[i] is 1 for labels whose presence blocks audio export. */",
              "extern const char *const bs_model_labels[BS_MODEL_NUM_LABELS];",
              "extern const uint8_t bs_model_privacy[BS_MODEL_NUM_LABELS];", "",
-             "/* Hysteresis thresholds in the int8 output domain (int16: 1.0 may lie above 127): an event starts",
-             " * when the smoothed output is >= on_q and ends when it falls below off_q. */",
+             "/* Hysteresis thresholds in the int8 output domain (int16: 1.0 may lie above 127): on_q / off_q are",
+             " * the smallest single outputs reaching model.json's on / off probabilities (the privacy gate uses",
+             " * off_q on each raw score); on_sum / off_sum are the smallest sums of SMOOTHING_WINDOWS outputs whose",
+             " * mean reaches them: an event starts when the sum is >= on_sum and ends when it falls below off_sum. */",
              "extern const int16_t bs_model_threshold_on_q[BS_MODEL_NUM_LABELS];",
-             "extern const int16_t bs_model_threshold_off_q[BS_MODEL_NUM_LABELS];", "",
+             "extern const int16_t bs_model_threshold_off_q[BS_MODEL_NUM_LABELS];",
+             "extern const int32_t bs_model_threshold_on_sum[BS_MODEL_NUM_LABELS];",
+             "extern const int32_t bs_model_threshold_off_sum[BS_MODEL_NUM_LABELS];", "",
              "/* Front end configuration hash the model was trained with (must equal bs_frontend's), and the",
              " * sha256 of model.tflite (hex). */",
              f"#define BS_MODEL_FRONTEND_HASH {c_string(manifest.frontend_hash)}",
@@ -78,6 +94,9 @@ def graph_c(manifest: Manifest, graph: Graph, inputs, progress: bool = True) -> 
     out = graph.output
     on = [threshold_q(manifest.thresholds[lab].on, out.scale, out.zero_point) for lab in manifest.labels]
     off = [threshold_q(manifest.thresholds[lab].off, out.scale, out.zero_point) for lab in manifest.labels]
+    windows = manifest.smoothing.windows
+    on_sum = [threshold_sum(manifest.thresholds[lab].on, out.scale, out.zero_point, windows) for lab in manifest.labels]
+    off_sum = [threshold_sum(manifest.thresholds[lab].off, out.scale, out.zero_point, windows) for lab in manifest.labels]
     parts = [banner("bs_model_graph.c", inputs), '#include "bs_model.h"', "",
              "#if defined(__GNUC__)", "#define BS_MODEL_ALIGN4 __attribute__((aligned(4)))", "#else",
              "#define BS_MODEL_ALIGN4", "#endif", "",
@@ -89,6 +108,8 @@ def graph_c(manifest: Manifest, graph: Graph, inputs, progress: bool = True) -> 
              + ", ".join("1" if lab in manifest.privacy_labels else "0" for lab in manifest.labels) + "};",
              "const int16_t bs_model_threshold_on_q[BS_MODEL_NUM_LABELS] = {" + ", ".join(map(str, on)) + "};",
              "const int16_t bs_model_threshold_off_q[BS_MODEL_NUM_LABELS] = {" + ", ".join(map(str, off)) + "};",
+             "const int32_t bs_model_threshold_on_sum[BS_MODEL_NUM_LABELS] = {" + ", ".join(map(str, on_sum)) + "};",
+             "const int32_t bs_model_threshold_off_sum[BS_MODEL_NUM_LABELS] = {" + ", ".join(map(str, off_sum)) + "};",
              "const char bs_model_frontend_hash[] = BS_MODEL_FRONTEND_HASH;", ""]
     assert n == len(on)
     array_names: list[dict] = []
