@@ -23,7 +23,11 @@ def _load_state(folder: pathlib.Path, model) -> tuple[int, dict]:
         return 0, {}
     try:
         state = json.loads(state_path.read_text())
-        model.load_weights(str(weights_path))
+        import warnings
+        with warnings.catch_warnings():
+            # The Adam moments are not restored (a fresh optimizer resumes); Keras warns about exactly that.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(str(weights_path))
         return int(state["epoch"]), dict(state["history"])
     except Exception as e:  # json, h5py and Keras all raise their own kinds on a damaged file
         raise CheckpointError(

@@ -282,6 +282,8 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     run.timings["total"] = time.perf_counter() - t_start
     report.write(run.out_dir, measured, {"teacher": teacher_hist, "student": student_hist}, manifest,
                  config, run.timings, gate_summary, evalset, q, cost, int8.backend)
+    for name in ("model.tflite", "model.json", "report.md"):
+        (run.out_dir / name).chmod(0o644)  # written through a private temporary file: make them readable
     # Re-check what was written, as any consumer will read it.
     Manifest.load(run.out_dir / "model.json")
     quantize.check((run.out_dir / "model.tflite").read_bytes())
