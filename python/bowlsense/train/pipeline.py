@@ -32,6 +32,7 @@ class TrainConfig:
     silence_crops: int = 600           # short background excerpts centred in silence (see examples.py)
     speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+30 dB
     event_mixtures: int = 1500         # eating / bowl / drinking over background, -5..+15 dB
+    background_mixtures: int = 1000    # background over background, -10..+10 dB: dense scenes with no event
     unfrozen_blocks: int = 2
     teacher_epochs: int = 6
     teacher_lr: float = 3e-4
@@ -164,6 +165,7 @@ def training_windows(train, rirs, config: TrainConfig) -> Windows:
         non_speech = [s for s in train if "speech" not in s.labels]
         parts.append(mixtures(speech, non_speech, labels, (-20.0, 30.0), config.speech_mixtures, rng))
     background = by_label(train, "background")
+    parts.append(mixtures(background, background, labels, (-10.0, 10.0), config.background_mixtures, rng))
     for label in labels:
         if label != "speech":
             parts.append(mixtures(by_label(train, label), background, labels, (-5.0, 15.0),
@@ -186,7 +188,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     # Each stage's files are named by what they depend on (not by epoch counts, so that asking for more
     # epochs resumes the same checkpoint): a changed input never reuses a stale result.
     wkey = _key(config.labels, config.val_fraction, config.augmented, config.silence_crops, config.speech_mixtures,
-                config.event_mixtures, config.seed)
+                config.event_mixtures, config.background_mixtures, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment)

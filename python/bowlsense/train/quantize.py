@@ -55,9 +55,13 @@ def convert(model, patches_q10: np.ndarray, seed: int = 0) -> bytes:
 
 def details(flatbuffer: bytes) -> dict:
     """Ops, input and output quantization of an int8 TFLite model."""
+    import warnings
+
     import tensorflow as tf
-    it = tf.lite.Interpreter(model_content=flatbuffer,
-                             experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice, once per call
+        warnings.simplefilter("ignore", UserWarning)
+        it = tf.lite.Interpreter(model_content=flatbuffer,
+                                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     return {

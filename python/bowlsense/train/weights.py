@@ -97,11 +97,15 @@ def load_tflite(path) -> YamnetWeights:
 
     The layers are found by op sequence (CONV_2D, 13 x (DEPTHWISE_CONV_2D, CONV_2D), FULLY_CONNECTED), so
     any YAMNet conversion works, whatever its tensor names and whatever front end ops come before."""
+    import warnings
+
     import tensorflow as tf
     path = pathlib.Path(path)
     try:
-        interp = tf.lite.Interpreter(model_path=str(path),
-                                     experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+        with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice
+            warnings.simplefilter("ignore", UserWarning)
+            interp = tf.lite.Interpreter(
+                model_path=str(path), experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
         interp.allocate_tensors()
         ops = interp._get_ops_details()
     except Exception as e:  # the TFLite runtime raises bare RuntimeError/ValueError on a bad flatbuffer
