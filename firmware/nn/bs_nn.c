@@ -154,6 +154,125 @@ static void bs_nn_requantize_block(const int32_t *acc, const int32_t *mult, cons
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Cortex-M DSP matrix kernel (CMSIS-NN's idea: widen the input once, two channels x two pixels)  */
+
+#if BS_NN_USE_DSP
+/* Longest filter (kernel_h x kernel_w x C) the two-pixel kernel widens on the stack; longer filters take
+ * the per-pixel path. 256 keeps the widened pair at 1 KB of stack. */
+enum { BS_NN_COL_MAX = 256 };
+
+/* Rotate right by 8 (one ROR, or folded into SXTB16's rotate): bytes 1 and 3 into SXTB16's lanes. */
+static inline uint32_t bs_nn_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+
+/* Requantization of one accumulator, TFLite's MultiplyByQuantizedMultiplier + offset + clamp, written for
+ * Cortex-M4 (about 14 instructions: one SMLAL, no division, no 64-bit shifts):
+ *   h = SaturatingRoundingDoublingHighMul(acc << left, m) = (x * m + 2^30) >> 31 (exact: m is in
+ *       [0, 2^31), so the saturating case cannot occur and h > INT32_MIN);
+ *   RoundingDivideByPOT(h, r) for r = -s >= 1 is round-half-away-from-zero of h / 2^r, which equals
+ *       t = (h - [h < 0]) >> (r - 1), then (t >> 1) + (t & 1): for h >= 0 this is floor((h + 2^(r-1)) / 2^r),
+ *       for h < 0 floor((h + 2^(r-1) - 1) / 2^r), the reference's remainder-vs-threshold rule, with no
+ *       intermediate that can overflow (h - 1 > INT32_MIN - 1 because h > INT32_MIN). */
+static inline int32_t bs_nn_requantize_dsp(int32_t acc, int32_t m, int32_t s, int32_t off, int32_t lo, int32_t hi)
+{
+    const int32_t left = s & ~(s >> 31); /* max(s, 0) */
+    const int32_t x = (int32_t)((uint32_t)acc << left);
+    int32_t h = (int32_t)bs_nn_asr64((int64_t)x * (int64_t)m + ((int64_t)1 << 30), 31);
+    if (s < 0) {
+        const int32_t t = bs_nn_asr32(h + bs_nn_asr32(h, 31), ~s); /* ~s = r - 1, in 0..30 */
+        h = bs_nn_asr32(t, 1) + (t & 1);
+    }
+    h += off;
+    h = h < lo ? lo : h;
+    return h > hi ? hi : h;
+}
+
+/* Widens the filter inputs of two pixels (int8, k bytes each; x1 may equal x0) into int16 pairs in the
+ * order SXTB16 produces from a weight word: per group of 4 inputs, words (x0[0], x0[2]), (x0[1], x0[3]),
+ * (x1[0], x1[2]), (x1[1], x1[3]). The raw int8 values, not offset: the input zero point is folded into the
+ * bias. The last k % 4 inputs are not widened (the kernel reads them as bytes). */
+static void bs_nn_widen_pair(const int8_t *x0, const int8_t *x1, int32_t k, uint32_t *col)
+{
+    for (int32_t i = 0; i + 4 <= k; i += 4, col += 4) {
+        const uint32_t a = bs_nn_read_u32(x0 + i), b = bs_nn_read_u32(x1 + i);
+        col[0] = (uint32_t)__sxtb16((int8x4_t)a);
+        col[1] = (uint32_t)__sxtb16((int8x4_t)bs_nn_ror8(a));
+        col[2] = (uint32_t)__sxtb16((int8x4_t)b);
+        col[3] = (uint32_t)__sxtb16((int8x4_t)bs_nn_ror8(b));
+    }
+}
+
+/* Outputs of two pixels from their widened filter inputs col (bs_nn_widen_pair; t0, t1 the last k % 4
+ * int8 inputs of each pixel, which col lacks), weights [OC][k]: two output channels x two pixels per pass, so each weight word is
+ * loaded and sign-extended once for two pixels and each input pair once for two channels. o1 may be NULL
+ * (odd last pixel: its outputs are computed and dropped).
+ *
+ * Overflow: each SMLAD adds two products of int8 values (|p| <= 2^14) to the int32 sum; a filter of k
+ * taps adds at most k x 2^14 to the folded bias, far inside int32 for k <= BS_NN_COL_MAX, so the sum is
+ * exact and equals the reference's in any order (the reference's own int32 sum is the same integer). */
+static void bs_nn_mat2_dsp(const bs_nn_layer *L, const uint32_t *col, const int8_t *t0, const int8_t *t1,
+                           int32_t k, int32_t OC, int8_t *o0, int8_t *o1)
+{
+    const int32_t *const bias = L->bias, *const mult = L->multiplier, *const shift = L->shift;
+    const int32_t off = L->output_offset, lo = L->act_min, hi = L->act_max;
+    const int32_t k4 = k & ~3;
+    const int8_t *w = L->weights;
+    int32_t oc = 0;
+    for (; oc + 2 <= OC; oc += 2, w += 2 * k) {
+        int32_t a00 = bias[oc], a01 = a00, a10 = bias[oc + 1], a11 = a10; /* a<channel><pixel> */
+        const int8_t *wa = w, *wb = w + k;
+        const uint32_t *c = col;
+        for (int32_t i = 0; i < k4; i += 4, c += 4, wa += 4, wb += 4) {
+            const uint32_t p02 = c[0], p13 = c[1], q02 = c[2], q13 = c[3];
+            uint32_t v = bs_nn_read_u32(wa);
+            int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = __sxtb16((int8x4_t)bs_nn_ror8(v));
+            a00 = __smlad(w02, (int16x2_t)p02, a00);
+            a00 = __smlad(w13, (int16x2_t)p13, a00);
+            a01 = __smlad(w02, (int16x2_t)q02, a01);
+            a01 = __smlad(w13, (int16x2_t)q13, a01);
+            v = bs_nn_read_u32(wb);
+            w02 = __sxtb16((int8x4_t)v);
+            w13 = __sxtb16((int8x4_t)bs_nn_ror8(v));
+            a10 = __smlad(w02, (int16x2_t)p02, a10);
+            a10 = __smlad(w13, (int16x2_t)p13, a10);
+            a11 = __smlad(w02, (int16x2_t)q02, a11);
+            a11 = __smlad(w13, (int16x2_t)q13, a11);
+        }
+        for (int32_t i = 0; i < k - k4; ++i, ++wa, ++wb) {
+            a00 += (int32_t)*wa * t0[i];
+            a01 += (int32_t)*wa * t1[i];
+            a10 += (int32_t)*wb * t0[i];
+            a11 += (int32_t)*wb * t1[i];
+        }
+        o0[oc] = (int8_t)bs_nn_requantize_dsp(a00, mult[oc], shift[oc], off, lo, hi);
+        o0[oc + 1] = (int8_t)bs_nn_requantize_dsp(a10, mult[oc + 1], shift[oc + 1], off, lo, hi);
+        if (o1 != 0) {
+            o1[oc] = (int8_t)bs_nn_requantize_dsp(a01, mult[oc], shift[oc], off, lo, hi);
+            o1[oc + 1] = (int8_t)bs_nn_requantize_dsp(a11, mult[oc + 1], shift[oc + 1], off, lo, hi);
+        }
+    }
+    if (oc < OC) { /* odd channel count: the last channel alone */
+        int32_t a0 = bias[oc], a1 = a0;
+        const uint32_t *c = col;
+        const int8_t *wa = w;
+        for (int32_t i = 0; i < k4; i += 4, c += 4, wa += 4) {
+            const uint32_t v = bs_nn_read_u32(wa);
+            const int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = __sxtb16((int8x4_t)bs_nn_ror8(v));
+            a0 = __smlad(w13, (int16x2_t)c[1], __smlad(w02, (int16x2_t)c[0], a0));
+            a1 = __smlad(w13, (int16x2_t)c[3], __smlad(w02, (int16x2_t)c[2], a1));
+        }
+        for (int32_t i = 0; i < k - k4; ++i, ++wa) {
+            a0 += (int32_t)*wa * t0[i];
+            a1 += (int32_t)*wa * t1[i];
+        }
+        o0[oc] = (int8_t)bs_nn_requantize_dsp(a0, mult[oc], shift[oc], off, lo, hi);
+        if (o1 != 0) {
+            o1[oc] = (int8_t)bs_nn_requantize_dsp(a1, mult[oc], shift[oc], off, lo, hi);
+        }
+    }
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Kernels                                                                                         */
 
 /* Patches up to this many bytes are gathered on the stack (with padding filled in), so one contiguous
@@ -191,8 +310,34 @@ static void bs_nn_conv_pixel(const bs_nn_layer *L, const int8_t *patch, int32_t 
  * after its own, all already read). */
 static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, int32_t C, int32_t OC, int8_t *buf)
 {
-    int8_t tmp[BS_NN_PATCH_MAX];
     const int forward = OC <= C;
+#if BS_NN_USE_DSP
+    if (C <= BS_NN_COL_MAX) {
+        /* Two pixels at a time, widened into col before either output is written: the outputs of pixels
+         * p, p + 1 cover only input pixels already read (forward: at or before p + 1; backward, pairs
+         * (p - 1, p) in descending order: at or after p - 1). */
+        uint32_t col[BS_NN_COL_MAX];
+        for (int32_t i = 0; i < pixels; i += 2) {
+            const int two = i + 1 < pixels;
+            int32_t p = forward ? i : pixels - 2 - i;
+            if (!two) {
+                p = forward ? i : 0;
+            }
+            const int8_t *x0 = buf + p * C, *x1 = two ? x0 + C : x0;
+            int8_t tail[8];
+            const int32_t k4 = C & ~3;
+            /* the k % 4 tail inputs would be overwritten before the kernel reads them: copy them */
+            for (int32_t c = k4; c < C; ++c) {
+                tail[c - k4] = x0[c];
+                tail[4 + c - k4] = x1[c];
+            }
+            bs_nn_widen_pair(x0, x1, C, col);
+            bs_nn_mat2_dsp(L, col, tail, tail + 4, C, OC, buf + p * OC, two ? buf + (p + 1) * OC : 0);
+        }
+        return;
+    }
+#endif
+    int8_t tmp[BS_NN_PATCH_MAX];
     for (int32_t i = 0; i < pixels; ++i) {
         const int32_t p = forward ? i : pixels - 1 - i;
         bs_nn_conv_pixel(L, buf + p * C, C, OC, tmp);
@@ -208,6 +353,64 @@ static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, in
  * a plain int8 dot product; a tap in the padding contributes filter * (-input_offset), which cancels
  * its share of the folded term exactly (the gathered patch holds -input_offset there).
  */
+/* The filter window of one output pixel, input row iy0 / column ix0 at its top left, gathered into patch
+ * (kh x kw x C bytes), with -input_offset where the window lies in the padding. */
+static void bs_nn_gather_patch(const bs_nn_layer *L, const bs_nn_tensor *ti, const int8_t *in, int32_t iy0,
+                               int32_t ix0, int8_t *p)
+{
+    const int32_t H = ti->h, W = ti->w, C = ti->c;
+    const int8_t pad = (int8_t)(-L->input_offset);
+    for (int32_t ky = 0; ky < L->kernel_h; ++ky) {
+        const int32_t iy = iy0 + ky * L->dilation_h;
+        for (int32_t kx = 0; kx < L->kernel_w; ++kx, p += C) {
+            const int32_t ix = ix0 + kx * L->dilation_w;
+            if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                const int8_t *src = in + (iy * W + ix) * C;
+                for (int32_t c = 0; c < C; ++c) {
+                    p[c] = src[c];
+                }
+            } else {
+                for (int32_t c = 0; c < C; ++c) {
+                    p[c] = pad;
+                }
+            }
+        }
+    }
+}
+
+#if BS_NN_USE_DSP
+/* Output row oy of a convolution, two pixels at a time through bs_nn_mat2_dsp (filters of at most
+ * BS_NN_COL_MAX bytes). */
+static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
+                               const int8_t *in, int32_t oy, int8_t *o)
+{
+    const int32_t W = ti->w, C = ti->c;
+    const int32_t OW = to->w, OC = to->c;
+    const int32_t k = L->kernel_h * L->kernel_w * C;
+    const int pointwise = L->kernel_h == 1 && L->kernel_w == 1 && L->pad_top == 0 && L->pad_left == 0;
+    const int32_t iy0 = oy * L->stride_h - L->pad_top;
+    uint32_t col[BS_NN_COL_MAX];
+    int8_t patch[2 * BS_NN_COL_MAX];
+    for (int32_t ox = 0; ox < OW; ox += 2, o += 2 * OC) {
+        const int32_t ix0 = ox * L->stride_w - L->pad_left;
+        const int two = ox + 1 < OW;
+        const int32_t ix1 = two ? ix0 + L->stride_w : ix0;
+        const int8_t *x0, *x1;
+        if (pointwise) {
+            x0 = in + (iy0 * W + ix0) * C;
+            x1 = in + (iy0 * W + ix1) * C;
+        } else {
+            bs_nn_gather_patch(L, ti, in, iy0, ix0, patch);
+            bs_nn_gather_patch(L, ti, in, iy0, ix1, patch + BS_NN_COL_MAX);
+            x0 = patch;
+            x1 = patch + BS_NN_COL_MAX;
+        }
+        bs_nn_widen_pair(x0, x1, k, col);
+        bs_nn_mat2_dsp(L, col, x0 + (k & ~3), x1 + (k & ~3), k, OC, o, two ? o + OC : 0);
+    }
+}
+#endif
+
 /* Output row oy of a convolution into o (OW x OC bytes). */
 static void bs_nn_conv_row_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
                               const int8_t *in, int32_t oy, int8_t *o)
@@ -222,29 +425,18 @@ static void bs_nn_conv_row_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, cons
     const int32_t iy0 = oy * L->stride_h - L->pad_top;
     int8_t patch[BS_NN_PATCH_MAX];
 
+#if BS_NN_USE_DSP
+    if (filter_size <= BS_NN_COL_MAX) {
+        bs_nn_conv_row_dsp(L, ti, to, in, oy, o);
+        return;
+    }
+#endif
     for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
         const int32_t ix0 = ox * L->stride_w - L->pad_left;
         if (pointwise) {
             bs_nn_conv_pixel(L, in + (iy0 * W + ix0) * C, C, OC, o);
         } else if (filter_size <= BS_NN_PATCH_MAX) {
-            int8_t *p = patch;
-            for (int32_t ky = 0; ky < kh; ++ky) {
-                const int32_t iy = iy0 + ky * dh;
-                for (int32_t kx = 0; kx < kw; ++kx) {
-                    const int32_t ix = ix0 + kx * dw;
-                    if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                        const int8_t *src = in + (iy * W + ix) * C;
-                        for (int32_t c = 0; c < C; ++c) {
-                            p[c] = src[c];
-                        }
-                    } else {
-                        for (int32_t c = 0; c < C; ++c) {
-                            p[c] = (int8_t)pad_value;
-                        }
-                    }
-                    p += C;
-                }
-            }
+            bs_nn_gather_patch(L, ti, in, iy0, ix0, patch);
             bs_nn_conv_pixel(L, patch, filter_size, OC, o);
         } else {
             /* Large filters: accumulate tap by tap straight from the input. */
