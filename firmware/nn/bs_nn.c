@@ -161,8 +161,14 @@ static void bs_nn_requantize_block(const int32_t *acc, const int32_t *mult, cons
  * the per-pixel path. 256 keeps the widened pair at 1 KB of stack. */
 enum { BS_NN_COL_MAX = 256 };
 
-/* Rotate right by 8 (one ROR, or folded into SXTB16's rotate): bytes 1 and 3 into SXTB16's lanes. */
-static inline uint32_t bs_nn_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+/* SXTB16 of bytes 1 and 3: one SXTB16 with its built-in rotate (gcc does not fold a separate ROR into it,
+ * and arm_acle.h has no rotating form). */
+static inline int16x2_t bs_nn_sxtb16_13(uint32_t x)
+{
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
 
 /* Requantization of one accumulator, TFLite's MultiplyByQuantizedMultiplier + offset + clamp, written for
  * Cortex-M4 (about 14 instructions: one SMLAL, no division, no 64-bit shifts):
@@ -195,9 +201,9 @@ static void bs_nn_widen_pair(const int8_t *x0, const int8_t *x1, int32_t k, uint
     for (int32_t i = 0; i + 4 <= k; i += 4, col += 4) {
         const uint32_t a = bs_nn_read_u32(x0 + i), b = bs_nn_read_u32(x1 + i);
         col[0] = (uint32_t)__sxtb16((int8x4_t)a);
-        col[1] = (uint32_t)__sxtb16((int8x4_t)bs_nn_ror8(a));
+        col[1] = (uint32_t)bs_nn_sxtb16_13(a);
         col[2] = (uint32_t)__sxtb16((int8x4_t)b);
-        col[3] = (uint32_t)__sxtb16((int8x4_t)bs_nn_ror8(b));
+        col[3] = (uint32_t)bs_nn_sxtb16_13(b);
     }
 }
 
@@ -224,14 +230,14 @@ static void bs_nn_mat2_dsp(const bs_nn_layer *L, const uint32_t *col, const int8
         for (int32_t i = 0; i < k4; i += 4, c += 4, wa += 4, wb += 4) {
             const uint32_t p02 = c[0], p13 = c[1], q02 = c[2], q13 = c[3];
             uint32_t v = bs_nn_read_u32(wa);
-            int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = __sxtb16((int8x4_t)bs_nn_ror8(v));
+            int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = bs_nn_sxtb16_13(v);
             a00 = __smlad(w02, (int16x2_t)p02, a00);
             a00 = __smlad(w13, (int16x2_t)p13, a00);
             a01 = __smlad(w02, (int16x2_t)q02, a01);
             a01 = __smlad(w13, (int16x2_t)q13, a01);
             v = bs_nn_read_u32(wb);
             w02 = __sxtb16((int8x4_t)v);
-            w13 = __sxtb16((int8x4_t)bs_nn_ror8(v));
+            w13 = bs_nn_sxtb16_13(v);
             a10 = __smlad(w02, (int16x2_t)p02, a10);
             a10 = __smlad(w13, (int16x2_t)p13, a10);
             a11 = __smlad(w02, (int16x2_t)q02, a11);
@@ -256,7 +262,7 @@ static void bs_nn_mat2_dsp(const bs_nn_layer *L, const uint32_t *col, const int8
         const int8_t *wa = w;
         for (int32_t i = 0; i < k4; i += 4, c += 4, wa += 4) {
             const uint32_t v = bs_nn_read_u32(wa);
-            const int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = __sxtb16((int8x4_t)bs_nn_ror8(v));
+            const int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = bs_nn_sxtb16_13(v);
             a0 = __smlad(w13, (int16x2_t)c[1], __smlad(w02, (int16x2_t)c[0], a0));
             a1 = __smlad(w13, (int16x2_t)c[3], __smlad(w02, (int16x2_t)c[2], a1));
         }
