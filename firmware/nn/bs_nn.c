@@ -215,64 +215,103 @@ static void bs_nn_widen_pair(const int8_t *x0, const int8_t *x1, int32_t k, uint
  * Overflow: each SMLAD adds two products of int8 values (|p| <= 2^14) to the int32 sum; a filter of k
  * taps adds at most k x 2^14 to the folded bias, far inside int32 for k <= BS_NN_COL_MAX, so the sum is
  * exact and equals the reference's in any order (the reference's own int32 sum is the same integer). */
-static void bs_nn_mat2_dsp(const bs_nn_layer *L, const uint32_t *col, const int8_t *t0, const int8_t *t1,
-                           int32_t k, int32_t OC, int8_t *o0, int8_t *o1)
+/* bs_nn_requantize_dsp over n channels of one pixel: a loop of its own so that the layer's offset and
+ * clamp bounds stay in registers (inside the MAC kernels they would be spilled). `plain`: every shift of the
+ * layer is negative (no left shift, no identity case) and the clamp is the int8 range (act_min -128,
+ * act_max 127, as a ReLU with output zero point -128 or no activation), so one SSAT clamps: the same
+ * arithmetic as bs_nn_requantize_dsp in about half the instructions. */
+static void bs_nn_requantize_block_dsp(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n,
+                                       int32_t off, int32_t lo, int32_t hi, int plain, int8_t *out)
 {
-    const int32_t *const bias = L->bias, *const mult = L->multiplier, *const shift = L->shift;
-    const int32_t off = L->output_offset, lo = L->act_min, hi = L->act_max;
-    const int32_t k4 = k & ~3;
-    const int8_t *w = L->weights;
-    int32_t oc = 0;
-    for (; oc + 2 <= OC; oc += 2, w += 2 * k) {
-        int32_t a00 = bias[oc], a01 = a00, a10 = bias[oc + 1], a11 = a10; /* a<channel><pixel> */
-        const int8_t *wa = w, *wb = w + k;
-        const uint32_t *c = col;
-        for (int32_t i = 0; i < k4; i += 4, c += 4, wa += 4, wb += 4) {
-            const uint32_t p02 = c[0], p13 = c[1], q02 = c[2], q13 = c[3];
-            uint32_t v = bs_nn_read_u32(wa);
-            int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = bs_nn_sxtb16_13(v);
-            a00 = __smlad(w02, (int16x2_t)p02, a00);
-            a00 = __smlad(w13, (int16x2_t)p13, a00);
-            a01 = __smlad(w02, (int16x2_t)q02, a01);
-            a01 = __smlad(w13, (int16x2_t)q13, a01);
-            v = bs_nn_read_u32(wb);
-            w02 = __sxtb16((int8x4_t)v);
-            w13 = bs_nn_sxtb16_13(v);
-            a10 = __smlad(w02, (int16x2_t)p02, a10);
-            a10 = __smlad(w13, (int16x2_t)p13, a10);
-            a11 = __smlad(w02, (int16x2_t)q02, a11);
-            a11 = __smlad(w13, (int16x2_t)q13, a11);
+    if (plain) {
+        for (int32_t i = 0; i < n; ++i) {
+            const int32_t h = (int32_t)bs_nn_asr64((int64_t)acc[i] * (int64_t)mult[i] + ((int64_t)1 << 30), 31);
+            const int32_t t = bs_nn_asr32(h + bs_nn_asr32(h, 31), ~shift[i]);
+            out[i] = (int8_t)__ssat(bs_nn_asr32(t, 1) + (t & 1) + off, 8);
         }
-        for (int32_t i = 0; i < k - k4; ++i, ++wa, ++wb) {
-            a00 += (int32_t)*wa * t0[i];
-            a01 += (int32_t)*wa * t1[i];
-            a10 += (int32_t)*wb * t0[i];
-            a11 += (int32_t)*wb * t1[i];
-        }
-        o0[oc] = (int8_t)bs_nn_requantize_dsp(a00, mult[oc], shift[oc], off, lo, hi);
-        o0[oc + 1] = (int8_t)bs_nn_requantize_dsp(a10, mult[oc + 1], shift[oc + 1], off, lo, hi);
-        if (o1 != 0) {
-            o1[oc] = (int8_t)bs_nn_requantize_dsp(a01, mult[oc], shift[oc], off, lo, hi);
-            o1[oc + 1] = (int8_t)bs_nn_requantize_dsp(a11, mult[oc + 1], shift[oc + 1], off, lo, hi);
-        }
+        return;
     }
-    if (oc < OC) { /* odd channel count: the last channel alone */
-        int32_t a0 = bias[oc], a1 = a0;
-        const uint32_t *c = col;
-        const int8_t *wa = w;
-        for (int32_t i = 0; i < k4; i += 4, c += 4, wa += 4) {
-            const uint32_t v = bs_nn_read_u32(wa);
-            const int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = bs_nn_sxtb16_13(v);
-            a0 = __smlad(w13, (int16x2_t)c[1], __smlad(w02, (int16x2_t)c[0], a0));
-            a1 = __smlad(w13, (int16x2_t)c[3], __smlad(w02, (int16x2_t)c[2], a1));
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = (int8_t)bs_nn_requantize_dsp(acc[i], mult[i], shift[i], off, lo, hi);
+    }
+}
+
+/* May layer L requantize with bs_nn_requantize_block_dsp's `plain` loop (checked per call: OC loads)? */
+static int bs_nn_plain_requantize(const bs_nn_layer *L, int32_t OC)
+{
+    if (L->act_min != -128 || L->act_max != 127) {
+        return 0;
+    }
+    int32_t all = -1;
+    for (int32_t c = 0; c < OC; ++c) {
+        all &= L->shift[c];
+    }
+    return all < 0; /* every shift has its sign bit set */
+}
+
+static void bs_nn_mat2_dsp(const bs_nn_layer *L, const uint32_t *col, const int8_t *t0, const int8_t *t1,
+                           int32_t k, int32_t OC, int plain, int8_t *o0, int8_t *o1)
+{
+    const int32_t *const bias = L->bias;
+    const int32_t k4 = k & ~3, tail = k - k4;
+    int32_t acc0[BS_NN_REQ_BLOCK], acc1[BS_NN_REQ_BLOCK]; /* the two pixels' sums of one block of channels */
+    for (int32_t oc0 = 0; oc0 < OC; oc0 += BS_NN_REQ_BLOCK) {
+        const int32_t n = OC - oc0 < BS_NN_REQ_BLOCK ? OC - oc0 : BS_NN_REQ_BLOCK;
+        const int8_t *w = L->weights + oc0 * k;
+        int32_t j = 0;
+        for (; j + 2 <= n; j += 2, w += 2 * k) {
+            int32_t a00 = bias[oc0 + j], a01 = a00, a10 = bias[oc0 + j + 1], a11 = a10; /* a<channel><pixel> */
+            const int8_t *wa = w, *wb = w + k;
+            const uint32_t *c = col;
+            for (int32_t i = k4 >> 2; i > 0; --i, c += 4, wa += 4, wb += 4) {
+                const uint32_t p02 = c[0], p13 = c[1], q02 = c[2], q13 = c[3];
+                uint32_t v = bs_nn_read_u32(wa);
+                int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = bs_nn_sxtb16_13(v);
+                a00 = __smlad(w02, (int16x2_t)p02, a00);
+                a00 = __smlad(w13, (int16x2_t)p13, a00);
+                a01 = __smlad(w02, (int16x2_t)q02, a01);
+                a01 = __smlad(w13, (int16x2_t)q13, a01);
+                v = bs_nn_read_u32(wb);
+                w02 = __sxtb16((int8x4_t)v);
+                w13 = bs_nn_sxtb16_13(v);
+                a10 = __smlad(w02, (int16x2_t)p02, a10);
+                a10 = __smlad(w13, (int16x2_t)p13, a10);
+                a11 = __smlad(w02, (int16x2_t)q02, a11);
+                a11 = __smlad(w13, (int16x2_t)q13, a11);
+            }
+            for (int32_t i = 0; i < tail; ++i) {
+                a00 += (int32_t)wa[i] * t0[i];
+                a01 += (int32_t)wa[i] * t1[i];
+                a10 += (int32_t)wb[i] * t0[i];
+                a11 += (int32_t)wb[i] * t1[i];
+            }
+            acc0[j] = a00;
+            acc0[j + 1] = a10;
+            acc1[j] = a01;
+            acc1[j + 1] = a11;
         }
-        for (int32_t i = 0; i < k - k4; ++i, ++wa) {
-            a0 += (int32_t)*wa * t0[i];
-            a1 += (int32_t)*wa * t1[i];
+        if (j < n) { /* odd channel count: the last channel alone */
+            int32_t a0 = bias[oc0 + j], a1 = a0;
+            const uint32_t *c = col;
+            const int8_t *wa = w;
+            for (int32_t i = k4 >> 2; i > 0; --i, c += 4, wa += 4) {
+                const uint32_t v = bs_nn_read_u32(wa);
+                const int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = bs_nn_sxtb16_13(v);
+                a0 = __smlad(w13, (int16x2_t)c[1], __smlad(w02, (int16x2_t)c[0], a0));
+                a1 = __smlad(w13, (int16x2_t)c[3], __smlad(w02, (int16x2_t)c[2], a1));
+            }
+            for (int32_t i = 0; i < tail; ++i) {
+                a0 += (int32_t)wa[i] * t0[i];
+                a1 += (int32_t)wa[i] * t1[i];
+            }
+            acc0[j] = a0;
+            acc1[j] = a1;
         }
-        o0[oc] = (int8_t)bs_nn_requantize_dsp(a0, mult[oc], shift[oc], off, lo, hi);
+        bs_nn_requantize_block_dsp(acc0, L->multiplier + oc0, L->shift + oc0, n, L->output_offset, L->act_min,
+                                   L->act_max, plain, o0 + oc0);
         if (o1 != 0) {
-            o1[oc] = (int8_t)bs_nn_requantize_dsp(a1, mult[oc], shift[oc], off, lo, hi);
+            bs_nn_requantize_block_dsp(acc1, L->multiplier + oc0, L->shift + oc0, n, L->output_offset,
+                                       L->act_min, L->act_max, plain, o1 + oc0);
         }
     }
 }
@@ -323,6 +362,7 @@ static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, in
          * p, p + 1 cover only input pixels already read (forward: at or before p + 1; backward, pairs
          * (p - 1, p) in descending order: at or after p - 1). */
         uint32_t col[BS_NN_COL_MAX];
+        const int plain = bs_nn_plain_requantize(L, OC);
         for (int32_t i = 0; i < pixels; i += 2) {
             const int two = i + 1 < pixels;
             int32_t p = forward ? i : pixels - 2 - i;
@@ -338,7 +378,7 @@ static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, in
                 tail[4 + c - k4] = x1[c];
             }
             bs_nn_widen_pair(x0, x1, C, col);
-            bs_nn_mat2_dsp(L, col, tail, tail + 4, C, OC, buf + p * OC, two ? buf + (p + 1) * OC : 0);
+            bs_nn_mat2_dsp(L, col, tail, tail + 4, C, OC, plain, buf + p * OC, two ? buf + (p + 1) * OC : 0);
         }
         return;
     }
@@ -395,6 +435,7 @@ static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, con
     const int32_t k = L->kernel_h * L->kernel_w * C;
     const int pointwise = L->kernel_h == 1 && L->kernel_w == 1 && L->pad_top == 0 && L->pad_left == 0;
     const int32_t iy0 = oy * L->stride_h - L->pad_top;
+    const int plain = bs_nn_plain_requantize(L, OC);
     uint32_t col[BS_NN_COL_MAX];
     int8_t patch[2 * BS_NN_COL_MAX];
     for (int32_t ox = 0; ox < OW; ox += 2, o += 2 * OC) {
@@ -412,7 +453,7 @@ static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, con
             x1 = patch + BS_NN_COL_MAX;
         }
         bs_nn_widen_pair(x0, x1, k, col);
-        bs_nn_mat2_dsp(L, col, x0 + (k & ~3), x1 + (k & ~3), k, OC, o, two ? o + OC : 0);
+        bs_nn_mat2_dsp(L, col, x0 + (k & ~3), x1 + (k & ~3), k, OC, plain, o, two ? o + OC : 0);
     }
 }
 #endif
