@@ -537,31 +537,48 @@ typedef struct {
  * points at the input pixel under filter tap t (a row of pad values in the padding). One 32-bit load
  * brings four channels of input and of weights; SXTB16 splits them into (c0, c2) and (c1, c3) halfword
  * pairs and SMLABB / SMLATT multiply-accumulate bottom and top halves separately (channels never mix). */
-static void bs_nn_depthwise_pixel_dsp(const bs_nn_layer *L, const int8_t *const *taps, int32_t ntaps, int32_t OC,
-                                      int8_t *o)
+static inline void bs_nn_depthwise_group_dsp(const int8_t *const *taps, int32_t ntaps, const int8_t *wt, int32_t OC,
+                                             int32_t c, int32_t *acc)
 {
-    /* Layer fields in locals: stores through int8_t * may alias anything, so the compiler would
-     * otherwise reload them after every output byte. */
-    const int32_t *const bias = L->bias, *const mult = L->multiplier, *const shift = L->shift;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#pragma GCC unroll 9
+    for (int32_t t = 0; t < ntaps; ++t, wt += OC) {
+        const uint32_t xw = bs_nn_read_u32(taps[t] + c);
+        const uint32_t ww = bs_nn_read_u32(wt);
+        const int16x2_t x02 = __sxtb16((int8x4_t)xw), x13 = bs_nn_sxtb16_13(xw);
+        const int16x2_t w02 = __sxtb16((int8x4_t)ww), w13 = bs_nn_sxtb16_13(ww);
+        a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
+        a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
+        a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
+        a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+static void bs_nn_depthwise_pixel_dsp(const bs_nn_layer *L, const int8_t *const *taps, int32_t ntaps, int32_t OC,
+                                      int plain, int8_t *o)
+{
+    const int32_t *const bias = L->bias;
     const int8_t *const weights = L->weights;
-    const int32_t off = L->output_offset, lo = L->act_min, hi = L->act_max;
-    for (int32_t c = 0; c < OC; c += 4) {
-        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
-        const int8_t *wt = weights + c;
-        for (int32_t t = 0; t < ntaps; ++t, wt += OC) {
-            const uint32_t xw = bs_nn_read_u32(taps[t] + c);
-            const uint32_t ww = bs_nn_read_u32(wt);
-            const int16x2_t x02 = __sxtb16((int8x4_t)xw), x13 = __sxtb16((int8x4_t)((xw >> 8) | (xw << 24)));
-            const int16x2_t w02 = __sxtb16((int8x4_t)ww), w13 = __sxtb16((int8x4_t)((ww >> 8) | (ww << 24)));
-            a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
-            a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
-            a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
-            a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+    int32_t acc[BS_NN_REQ_BLOCK];
+    for (int32_t c0 = 0; c0 < OC; c0 += BS_NN_REQ_BLOCK) {
+        const int32_t n = OC - c0 < BS_NN_REQ_BLOCK ? OC - c0 : BS_NN_REQ_BLOCK; /* a multiple of 4 */
+        for (int32_t j = 0; j < n; j += 4) {
+            acc[j] = bias[c0 + j];
+            acc[j + 1] = bias[c0 + j + 1];
+            acc[j + 2] = bias[c0 + j + 2];
+            acc[j + 3] = bias[c0 + j + 3];
+            if (ntaps == 9) { /* 3x3: the tap loop unrolled */
+                bs_nn_depthwise_group_dsp(taps, 9, weights + c0 + j, OC, c0 + j, acc + j);
+            } else {
+                bs_nn_depthwise_group_dsp(taps, ntaps, weights + c0 + j, OC, c0 + j, acc + j);
+            }
         }
-        o[c] = bs_nn_requantize(a0, mult[c], shift[c], off, lo, hi);
-        o[c + 1] = bs_nn_requantize(a1, mult[c + 1], shift[c + 1], off, lo, hi);
-        o[c + 2] = bs_nn_requantize(a2, mult[c + 2], shift[c + 2], off, lo, hi);
-        o[c + 3] = bs_nn_requantize(a3, mult[c + 3], shift[c + 3], off, lo, hi);
+        bs_nn_requantize_block_dsp(acc, L->multiplier + c0, L->shift + c0, n, L->output_offset, L->act_min,
+                                   L->act_max, plain, o + c0);
     }
 }
 
@@ -580,6 +597,7 @@ static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *ro
     for (int32_t c = 0; c < C; ++c) {
         pad[c] = (int8_t)(-L->input_offset);
     }
+    const int plain = bs_nn_plain_requantize(L, OC);
     for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
         const int32_t ix0 = ox * L->stride_w - L->pad_left;
         for (int32_t ky = 0; ky < kh; ++ky) {
@@ -588,7 +606,7 @@ static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *ro
                 taps[ky * kw + kx] = (rows[ky] != 0 && ix >= 0 && ix < W) ? rows[ky] + ix * C : pad;
             }
         }
-        bs_nn_depthwise_pixel_dsp(L, taps, ntaps, OC, o);
+        bs_nn_depthwise_pixel_dsp(L, taps, ntaps, OC, plain, o);
     }
     return 1;
 }
