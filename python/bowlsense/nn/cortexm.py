@@ -10,64 +10,23 @@ writes the int8 outputs to OUT.raw and uint32 ticks per layer to OUT.raw.ticks.
 from __future__ import annotations
 
 import pathlib
-import shutil
 import subprocess
 import tempfile
 
 import numpy as np
 
+from ..frontend.cortexm import CPU_FLAGS, HARNESS_DIR, INSTRUCTIONS_PER_TICK, ToolMissing, need  # noqa: F401
 from ..paths import REPO_ROOT
 
 NN_DIR = REPO_ROOT / "firmware" / "nn"
-LINK_SCRIPT = REPO_ROOT / "tests" / "c" / "cortexm" / "link.ld"  # the front end's bare-metal QEMU layout
-CPU_FLAGS = {
-    "cortex-m4f": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"],
-}
-INSTRUCTIONS_PER_TICK = 40
+LINK_SCRIPT = HARNESS_DIR / "link.ld"  # the test harnesses' bare-metal QEMU layout
 
 HARNESS = r"""
 #include <stddef.h>
 #include <stdint.h>
 #include "bs_model.h"
 
-extern uint32_t __bss_start, __bss_end, __stack_top;
-int main(void);
-
-void reset_handler(void) {
-    for (uint32_t *p = &__bss_start; p < &__bss_end; p++) *p = 0;
-#if defined(__ARM_FP)
-    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CP10/CP11 on for hard-float code */
-#endif
-    main();
-    for (;;) {}
-}
-static void default_handler(void) { for (;;) {} }
-typedef void (*handler)(void);
-__attribute__((section(".vectors"), used)) static const handler vectors[4] = {
-    (handler)(uintptr_t)&__stack_top, reset_handler, default_handler, default_handler,
-};
-
-static int32_t semihost(int32_t op, const void *arg) {
-    register int32_t r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-static void exit_with(int32_t code) {
-    int32_t args[2] = {0x20026, code};
-    semihost(0x20, args);
-    for (;;) {}
-}
-static size_t length(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
-static int32_t open_file(const char *path, int32_t mode) {
-    int32_t args[3] = {(int32_t)(uintptr_t)path, mode, (int32_t)length(path)};
-    return semihost(0x01, args);
-}
-
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#include "semihost_rt.h"
 
 static uint8_t arena[BS_MODEL_ARENA_BYTES] __attribute__((aligned(16)));
 static int8_t input[BS_MODEL_INPUT_SIZE];
@@ -88,7 +47,7 @@ static void hook(void *user, int32_t layer, int32_t finished) {
 
 int main(void) {
     int32_t cmd_args[2] = {(int32_t)(uintptr_t)cmdline, sizeof(cmdline) - 1};
-    if (semihost(0x15, cmd_args) != 0) exit_with(10);
+    if (semihost(SYS_GET_CMDLINE, cmd_args) != 0) exit_with(10);
     char *words[3] = {0};
     int count = 0;
     for (char *p = cmdline; *p && count < 3;) {
@@ -109,31 +68,20 @@ int main(void) {
     SYST_CSR = 5u;
     for (;;) {
         int32_t rd[3] = {in, (int32_t)(uintptr_t)input, (int32_t)sizeof input};
-        if (semihost(0x06, rd) != 0) break; /* returns the number of bytes NOT read */
+        if (semihost(SYS_READ, rd) != 0) break; /* returns the number of bytes NOT read */
         if (bs_nn_invoke_hooked(&bs_model_graph, arena, sizeof arena, input, output, hook, 0) != BS_NN_OK) exit_with(15);
         int32_t wr[3] = {out, (int32_t)(uintptr_t)output, (int32_t)sizeof output};
-        if (semihost(0x05, wr) != 0) exit_with(16);
+        if (semihost(SYS_WRITE, wr) != 0) exit_with(16);
         int32_t wt[3] = {tk, (int32_t)(uintptr_t)ticks, (int32_t)(bs_model_graph.num_layers * sizeof(uint32_t))};
-        if (semihost(0x05, wt) != 0) exit_with(17);
+        if (semihost(SYS_WRITE, wt) != 0) exit_with(17);
     }
-    semihost(0x02, &in);
-    semihost(0x02, &out);
-    semihost(0x02, &tk);
+    semihost(SYS_CLOSE, &in);
+    semihost(SYS_CLOSE, &out);
+    semihost(SYS_CLOSE, &tk);
     exit_with(0);
     return 0;
 }
 """
-
-
-class ToolMissing(RuntimeError):
-    pass
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise ToolMissing(f"{tool} is not installed (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
-    return path
 
 
 def build_elf(model_c_dir: pathlib.Path, cpu: str, out: pathlib.Path, opt: str = "-O2") -> pathlib.Path:
@@ -145,7 +93,7 @@ def build_elf(model_c_dir: pathlib.Path, cpu: str, out: pathlib.Path, opt: str =
                *sorted(str(p) for p in NN_DIR.glob("*.c"))]
     subprocess.run([need("arm-none-eabi-gcc"), "-std=c99", opt, "-mthumb", *CPU_FLAGS[cpu],
                     "-Wall", "-Wextra", "-Werror", "-ffreestanding", "-fno-tree-loop-distribute-patterns",
-                    "-nostartfiles", "-T", str(LINK_SCRIPT), f"-I{model_c_dir}", f"-I{NN_DIR}", *sources,
+                    "-nostartfiles", "-T", str(LINK_SCRIPT), f"-I{model_c_dir}", f"-I{NN_DIR}", f"-I{HARNESS_DIR}", *sources,
                     "--specs=nano.specs", "-lc", "-lgcc", "-o", str(out)], check=True, capture_output=True, text=True)
     return out
 
