@@ -40,7 +40,7 @@ class BudgetError(ValueError):
 
 def build_student(n_labels: int, config: StudentConfig = StudentConfig()):
     """float model: (96, 64, 1) nats -> (n_labels,) probabilities."""
-    from tensorflow import keras
+    import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     L = keras.layers
     inp = keras.Input(shape=(PATCH_FRAMES, NUM_MEL, 1), name="log_mel")
     x = L.Conv2D(config.stem_filters, 3, strides=2, padding="same", use_bias=False, name="stem")(inp)
@@ -68,7 +68,7 @@ def build_student(n_labels: int, config: StudentConfig = StudentConfig()):
 
 def count_cost(model) -> dict:
     """MACs per patch and int8 weight bytes (kernels; biases are int32 and counted apart)."""
-    from tensorflow import keras
+    import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     macs = weights = bias_bytes = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.DepthwiseConv2D):

@@ -23,7 +23,7 @@ def frozen_layers(unfrozen_blocks: int) -> int:
 
 def build_frozen(weights: yamnet.YamnetWeights, unfrozen_blocks: int):
     """(96, 64) nats -> output of the last frozen layer."""
-    from tensorflow import keras
+    import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     last = frozen_layers(unfrozen_blocks)
     inp = keras.Input(shape=(yamnet.PATCH_FRAMES, yamnet.NUM_MEL), name="log_mel")
     x = keras.layers.Reshape((yamnet.PATCH_FRAMES, yamnet.NUM_MEL, 1))(inp)
@@ -35,7 +35,7 @@ def build_frozen(weights: yamnet.YamnetWeights, unfrozen_blocks: int):
 
 def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int, dropout: float = 0.2):
     """Cached activations -> the unfrozen blocks (initialised from YAMNet) -> embedding -> sigmoid head."""
-    from tensorflow import keras
+    import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     first = frozen_layers(unfrozen_blocks) + 1
     inp = keras.Input(shape=yamnet.layer_output_shape(first - 1), name="frozen_activations")
     x = inp

@@ -96,7 +96,7 @@ class YamnetWeights:
 
 
 def _activation(activation: str):
-    from tensorflow import keras
+    import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     if activation == "relu6":
         return keras.layers.ReLU(max_value=6.0)
     if activation == "relu":
@@ -106,7 +106,7 @@ def _activation(activation: str):
 
 def _block(x, i: int, activation: str):
     """YAMNet layer i (1-based, LAYER_DEFS) applied to x."""
-    from tensorflow import keras
+    import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     kind, stride, filters = LAYER_DEFS[i - 1]
     if kind == "conv":
         x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", name=f"layer{i}_conv")(x)
@@ -127,7 +127,7 @@ def layer_output_shape(layer: int) -> tuple[int, int, int]:
 
 def build_trunk(first: int = 1, last: int = len(LAYER_DEFS), activation: str = "relu", name: str = "yamnet_trunk"):
     """Layers first..last as a Keras model: input = output of layer first-1, output = output of `last`."""
-    from tensorflow import keras
+    import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     inp = keras.Input(shape=layer_output_shape(first - 1), name=f"{name}_in")
     x = inp
     for i in range(first, last + 1):
@@ -137,7 +137,7 @@ def build_trunk(first: int = 1, last: int = len(LAYER_DEFS), activation: str = "
 
 def build_yamnet(weights: YamnetWeights | None = None, activation: str | None = None):
     """The whole network: (96, 64) log-mel patch in nats -> (scores[521], embedding[1024], logits[521])."""
-    from tensorflow import keras
+    import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     activation = activation or (weights.activation if weights else "relu")
     inp = keras.Input(shape=(PATCH_FRAMES, NUM_MEL), name="log_mel")
     x = keras.layers.Reshape((PATCH_FRAMES, NUM_MEL, 1), name="add_channel")(inp)
