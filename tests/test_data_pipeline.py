@@ -316,12 +316,12 @@ def test_planted_clip_never_reaches_the_trainers_batches(small, tmp_path):
     config = TrainConfig(seed=2, augmented=30, speech_mixtures=30, event_mixtures=30)
     train, val, summary = split_sources(tmp_path, config)
     assert "left out 1 unverified" in summary
-    assert planted_path not in {s.path for s in train + val}
-    windows = training_windows(train, [], config)
-    assert len(windows) and not any(planted_path in l for l in windows.lineage)
+    assert planted_path not in {c.path for c in train.clips + val.clips}
+    windows = training_windows(train, config, FeatureCache(tmp_path / "c"))
+    assert len(windows) and not any(planted_path in l or planted_sha in l for l in windows.lineage)
     fe = FeatureCache(tmp_path / "c").frontend
     planted = fe.patches(fe.process(pad_centred(load_audio(tmp_path / planted_path), 15600)))
     flat = {p.tobytes() for p in windows.patches}
     assert not any(p.tobytes() in flat for p in planted)
-    seen = next(s for s in train if s.labels == ("speech",))  # positive control: a verified clip is there
-    assert all(p.tobytes() in flat for p in fe.patches(fe.process(pad_centred(seen.pcm, 15600))))
+    seen = next(c for c in train.clips if c.labels == ("speech",))  # positive control: a verified clip is there
+    assert all(p.tobytes() in flat for p in fe.patches(fe.process(pad_centred(seen.load(), 15600))))

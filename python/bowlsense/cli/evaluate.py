@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.audio import AudioError
     from ..data.dataset import DatasetError
     from ..train import evaluation, report
-    from ..train.examples import TrainingDataError
+    from ..train.examples import Side, TrainingDataError
     from ..train.pipeline import TrainConfig, split_sources
     from ..train.predict import ModelDirError, load_model
     try:
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(TrainConfig(), labels=tuple(manifest.labels), seed=args.seed,
                                      val_fraction=0.25 if args.split == "val" else 0.0)
         train, val, gate = split_sources(args.data_dir, config)
-        sources = val if args.split == "val" else train + val
-        evalset = evaluation.build(sources, manifest.labels, seed=args.seed + 1)
+        side = val if args.split == "val" else Side.of(train.clips + val.clips, args.data_dir)
+        evalset = evaluation.build(side, manifest.labels, seed=args.seed + 1)
     except (FileNotFoundError, ModelDirError, DatasetError, AudioError, TrainingDataError, ValueError) as e:
         print(f"bowlsense evaluate: {e}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ Modules:
     mixing     active_rms, mix_pcm, convolve_rir: the sample-level operations
     mixtures   plan_mixtures, mixture: verified clip + verified clip at -10..+10 dB, labels = union
     augment    AugmentConfig (documented ranges), plan_augment, augment
+    excerpt    plan_place: a recipe fitted into n samples (one model window) at a drawn position
     plan       plan_examples: clips -> deterministic list of lineages; patch_set: lineages -> model
                inputs + targets + per-patch origin; regenerate_patch
     cache      FeatureCache keyed by (recipe incl. parents' sha256 and parameters, front end hash)
@@ -43,6 +44,7 @@ from __future__ import annotations
 from .audio import SAMPLE_RATE, AudioError, AudioInfo, inspect_audio, load_audio, wav_bytes, write_wav
 from .augment import DEFAULT_AUGMENT, AugmentConfig, augment, plan_augment
 from .cache import FeatureCache
+from .excerpt import plan_place
 from .dataset import REJECTED, UNVERIFIED, VERIFIED, Clip, Dataset, DatasetError, TrustGate
 from .labels import BACKGROUND, EVENT_LABELS, PRODUCT_LABELS, events, multi_hot, parse_labels, union
 from .lineage import Lineage, Sources, TrustError, clip_recipe, regenerate
@@ -56,5 +58,5 @@ __all__ = [
     "REJECTED", "UNVERIFIED", "VERIFIED", "Clip", "Dataset", "DatasetError", "TrustGate",
     "BACKGROUND", "EVENT_LABELS", "PRODUCT_LABELS", "events", "multi_hot", "parse_labels", "union",
     "Lineage", "Sources", "TrustError", "clip_recipe", "regenerate",
-    "SNR_DB_RANGE", "mixture", "plan_mixtures", "plan_examples", "PatchSet", "patch_set", "regenerate_patch", "Split", "group_key", "group_split",
+    "plan_place", "SNR_DB_RANGE", "mixture", "plan_mixtures", "plan_examples", "PatchSet", "patch_set", "regenerate_patch", "Split", "group_key", "group_split",
 ]

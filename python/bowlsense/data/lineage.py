@@ -9,6 +9,7 @@ every parameter it used, drawn beforehand from the node's seed:
     {"op": "augment", "seed": s, "time_stretch_rate": r | null, "pitch_semitones": p | null,
      "rir": {"sha256", "path"} | null, "noise": {"sha256", "path", "snr_db", "position"} | null,
      "gain_db": g, "input": <recipe>}                                          (see augment.py)
+    {"op": "place", "seed": s, "length": n, "position": u, "input": <recipe>}  (see excerpt.py)
 
 Because all parameters are written down, rendering needs no random numbers: `regenerate(lineage,
 sources)` gives the same int16 samples as when the example was first made, and a feature cache can key on
@@ -106,6 +107,8 @@ def recipe_labels(recipe: dict) -> tuple[str, ...]:
         return union(recipe_labels(recipe["signal"]), recipe_labels(recipe["noise"]))
     if op == "augment":
         return recipe_labels(recipe["input"])  # added noise is verified background: no events
+    if op == "place":
+        return recipe_labels(recipe["input"])
     raise ValueError(f"unknown recipe op {op!r}")
 
 
@@ -115,7 +118,7 @@ def _walk_clips(r: dict, out: list[str]) -> None:
     elif r["op"] == "mix":
         _walk_clips(r["signal"], out)
         _walk_clips(r["noise"], out)
-    elif r["op"] == "augment":
+    elif r["op"] in ("augment", "place"):
         _walk_clips(r["input"], out)
 
 
@@ -130,6 +133,8 @@ def _walk_files(r: dict, out: list[str]) -> None:
         for extra in ("noise", "rir"):
             if r.get(extra):
                 out.append(r[extra]["sha256"])
+    elif r["op"] == "place":
+        _walk_files(r["input"], out)
 
 
 def describe(r: dict) -> str:
@@ -139,6 +144,8 @@ def describe(r: dict) -> str:
         return f"{r['path']}"
     if op == "mix":
         return f"mix({describe(r['signal'])} over {describe(r['noise'])} at {r['snr_db']:+.1f} dB)"
+    if op == "place":
+        return f"place({describe(r['input'])}: {r['length']} samples at {r['position']:.3f})"
     parts = []
     if r.get("time_stretch_rate") is not None:
         parts.append(f"stretch x{r['time_stretch_rate']:.3f}")
@@ -222,6 +229,9 @@ class Sources:
         if op == "augment":
             from .augment import render_augment
             return render_augment(recipe, self.render(recipe["input"]), self)
+        if op == "place":
+            from .excerpt import render_place
+            return render_place(recipe, self.render(recipe["input"]))
         raise ValueError(f"unknown recipe op {op!r}")
 
 

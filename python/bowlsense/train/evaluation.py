@@ -5,6 +5,8 @@ The evaluation set is built from one side of the grouped split (validation clips
   privacy    speech over eating, bowl and background at +10, 0 and -10 dB speech-to-other SNR
   curve      the same at -20..+20 dB in 5 dB steps (the privacy curve PNG)
   eating_bg  eating over background at 0 dB
+Mixtures are one window each (examples.py): a window of a speech clip over a window of the other clip, the
+SNR measured between the two excerpts' active RMS (the data layer's convention, data/mixtures.py).
 A window counts as "detected" for a label when the model's probability reaches the label's `on`
 threshold (per window, before smoothing: the strictest reading of the device's behaviour).
 """
@@ -15,7 +17,7 @@ import dataclasses
 import numpy as np
 
 from ..data.labels import BACKGROUND
-from .examples import Source, Windows, by_label, mixtures, single_windows
+from .examples import Side, Windows, by_label, plan_mixtures, plan_single, render
 
 PRIVACY_SNRS = (10.0, 0.0, -10.0)
 CURVE_SNRS = tuple(float(s) for s in range(-20, 25, 5))
@@ -36,29 +38,30 @@ class EvalSet:
     other: list[str]  # for mixtures: eating | bowl | background; else ""
 
 
-def build(sources: list[Source], labels, seed: int = 1, n_privacy: int = 60, n_curve: int = 30,
-          n_eating_bg: int = 100) -> EvalSet:
-    rng = np.random.default_rng(seed)
+def build(side: Side, labels, seed: int = 1, n_privacy: int = 60, n_curve: int = 30,
+          n_eating_bg: int = 100, cache=None) -> EvalSet:
+    """The evaluation windows of one side of the split, planned and rendered by the data layer (so every
+    window, mixtures included, has a lineage that regenerates it)."""
     parts, group, other = [], [], []
 
-    def add(w: Windows, g: str, o: str = ""):
+    def add(planned, g: str, o: str = ""):
+        w = render(planned, side.sources, labels, cache)
         parts.append(w)
         group.extend([g] * len(w))
         other.extend([o] * len(w))
 
-    add(single_windows(sources, labels), "single")
+    clips = side.clips
+    add(plan_single(clips), "single")
     if "speech" in labels:
-        speech = by_label(sources, "speech")
+        speech = by_label(clips, "speech")
         for o in OTHERS:
-            others = [s for s in by_label(sources, o) if "speech" not in s.labels]
-            for snr in PRIVACY_SNRS:
-                add(mixtures(speech, others, labels, [snr], n_privacy, rng), "privacy", o)
+            others = [c for c in by_label(clips, o) if "speech" not in c.labels]
             for snr in CURVE_SNRS:
-                if snr not in PRIVACY_SNRS:
-                    add(mixtures(speech, others, labels, [snr], n_curve, rng), "curve", o)
+                g, n = ("privacy", n_privacy) if snr in PRIVACY_SNRS else ("curve", n_curve)
+                add(plan_mixtures(speech, others, snr, n, seed, f"eval:{o}:{snr:+.0f}"), g, o)
     if "eating" in labels:
-        add(mixtures(by_label(sources, "eating"), by_label(sources, BACKGROUND), labels, [0.0], n_eating_bg, rng),
-            "eating_bg", BACKGROUND)
+        add(plan_mixtures(by_label(clips, "eating"), by_label(clips, BACKGROUND), 0.0, n_eating_bg, seed,
+                          "eval:eating_bg"), "eating_bg", BACKGROUND)
     return EvalSet(tuple(labels), Windows.concat(parts), group, other)
 
 

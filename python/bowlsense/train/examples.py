@@ -1,22 +1,47 @@
-"""Training and evaluation windows from verified clips: single-source windows, augmented copies and
-mixtures whose labels are known by construction (the union of their parents' labels).
+"""Training and evaluation windows, planned and rendered by the data layer (bowlsense.data).
 
-Every window carries its lineage (which clips, which gains and SNR), so a report can say what a number
-was measured on. Augmentation and mixing happen after the grouped split, from one side's clips only.
+Every window is a data-layer lineage: a recipe over verified clips named by sha256, with every transform
+parameter written down (clip, place, mix, augment; see data/lineage.py). This module only decides WHICH
+examples to plan (how many of each kind, from which clips, at which SNRs); the data layer renders them,
+caches their front end frames (FeatureCache: keyed by the parents' sha256, the transform parameters and
+the front end config hash) and cuts them into patches (patch_set). Each window's `lineage` entry is the
+patch_set origin JSON ({"recipe": ..., "window": k}), so `bowlsense.data.regenerate_patch(origin,
+sources)` rebuilds the exact patch from verified clips, and the labels follow from the recipe (a
+mixture's labels are the union of its parents').
 
-SNR convention for a mixture of `target` (e.g. speech) over `other` (e.g. eating): 10 log10 of the
-target's mean power over the samples where the target is placed, divided by the other's mean power over
-the same samples. So "speech at -10 dB under chewing" means the chewing is 10 dB louder than the speech
-while the speech lasts, whatever silence surrounds a short utterance.
+Kinds of window (all made after the grouped split, from one side's clips only):
+  single     every 0.96 s window of every clip, labelled like its clip
+  augmented  one window of a clip at a drawn position, then the data layer's augmentation chain
+             (time stretch, pitch, room, verified background noise, gain)
+  mixture    one window of a target clip over one window of another clip at a drawn SNR (mixtures.py's
+             convention: each part's active RMS, here over its one-window excerpt)
+Excerpts of short background clips centred in silence count as augmented.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
+import pathlib
+from typing import Sequence
 
 import numpy as np
 
-from ..data.labels import BACKGROUND, multi_hot
-from .features import HOP_SAMPLES, PATCH_SAMPLES, pcm_patches
+from ..data.augment import AugmentConfig, plan_augment
+from ..data.cache import FeatureCache
+from ..data.dataset import Clip
+from ..data.excerpt import plan_place
+from ..data.labels import BACKGROUND
+from ..data.lineage import Lineage, Sources, clip_recipe
+from ..data.mixtures import node_seed, plan_mix
+from ..data.plan import patch_set
+from .features import PATCH_SAMPLES
+
+# Names the planning scheme in the training run's cache keys: a change to what is planned bumps it.
+PLAN_VERSION = "data-layer-1"
+
+# Augmentation of training windows: the data layer's chain, with a wider gain range (-20..+6 dB) because
+# a bowl on the floor two metres away is far quieter than the recordings.
+TRAIN_AUGMENT = AugmentConfig(gain_db=(-20.0, 6.0))
 
 
 class TrainingDataError(ValueError):
@@ -24,16 +49,24 @@ class TrainingDataError(ValueError):
 
 
 @dataclasses.dataclass
-class Source:
-    """One verified clip loaded as 16 kHz int16."""
-    path: str
-    labels: tuple[str, ...]
-    group: str
-    pcm: np.ndarray
+class Side:
+    """One side of the grouped split: its verified clips and the Sources that may render them."""
+    clips: list[Clip]
+    sources: Sources
 
-    @property
-    def events(self) -> tuple[str, ...]:
-        return tuple(l for l in self.labels if l != BACKGROUND)
+    @classmethod
+    def of(cls, clips: Sequence[Clip], data_dir) -> "Side":
+        rir = pathlib.Path(data_dir) / "rir"
+        return cls(list(clips), Sources(clips, rir_dir=rir if rir.is_dir() else None))
+
+
+@dataclasses.dataclass
+class Planned:
+    """Examples of one kind, planned but not rendered. max_windows: patches kept per example."""
+    lineages: list[Lineage]
+    kind: str
+    snr_db: list[float] | None = None
+    max_windows: int | None = 1
 
 
 @dataclasses.dataclass
@@ -42,7 +75,7 @@ class Windows:
     patches: np.ndarray
     targets: np.ndarray          # (n, n_labels) float32 multi-hot
     kind: list[str]              # single | augmented | mixture
-    lineage: list[str]           # human-readable origin of each window
+    lineage: list[str]           # patch_set origin JSON: {"recipe": <lineage recipe>, "window": k}
     snr_db: np.ndarray           # NaN for single-source windows
 
     @classmethod
@@ -56,6 +89,8 @@ class Windows:
     @staticmethod
     def concat(parts: list["Windows"]) -> "Windows":
         parts = [p for p in parts if len(p)]
+        if not parts:
+            raise TrainingDataError("no windows to concatenate")
         return Windows(np.concatenate([p.patches for p in parts]), np.concatenate([p.targets for p in parts]),
                        sum((p.kind for p in parts), []), sum((p.lineage for p in parts), []),
                        np.concatenate([p.snr_db for p in parts]))
@@ -65,150 +100,92 @@ class Windows:
         return Windows(self.patches[idx], self.targets[idx], [self.kind[i] for i in idx],
                        [self.lineage[i] for i in idx], self.snr_db[idx])
 
-
-def single_windows(sources: list[Source], labels) -> Windows:
-    """Every 0.96 s window of every clip (short clips centred in one window), labelled like its clip."""
-    parts = []
-    for s in sources:
-        p = pcm_patches(s.pcm)
-        t = np.repeat(multi_hot(s.labels, labels)[None], len(p), axis=0)
-        parts.append(Windows(p, t, ["single"] * len(p), [s.path] * len(p), np.full(len(p), np.nan, np.float32)))
-    return Windows.concat(parts) if parts else Windows.empty(len(labels))
+    def describe(self, i: int) -> str:
+        """One readable line: what window i was made of."""
+        o = json.loads(self.lineage[i])
+        return f"{Lineage(o['recipe']).describe()} [window {o['window']}]"
 
 
-def _window(pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random PATCH_SAMPLES stretch of pcm (or pcm centred in silence when shorter), as float64."""
-    x = pcm.astype(np.float64)
-    if len(x) >= PATCH_SAMPLES:
-        start = int(rng.integers(0, len(x) - PATCH_SAMPLES + 1))
-        return x[start:start + PATCH_SAMPLES]
-    out = np.zeros(PATCH_SAMPLES)
-    start = (PATCH_SAMPLES - len(x)) // 2
-    out[start:start + len(x)] = x
-    return out
-
-
-def _extent(pcm: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, slice]:
-    """A target placed in one window: (window, the samples it occupies). Short clips go at a random offset."""
-    x = pcm.astype(np.float64)
-    if len(x) >= PATCH_SAMPLES:
-        return _window(pcm, rng), slice(0, PATCH_SAMPLES)
-    start = int(rng.integers(0, PATCH_SAMPLES - len(x) + 1))
-    out = np.zeros(PATCH_SAMPLES)
-    out[start:start + len(x)] = x
-    return out, slice(start, start + len(x))
-
-
-def _to_int16(x: np.ndarray) -> np.ndarray:
-    # Keep headroom rather than clip: a mixture that would clip is scaled down as a whole (a microphone
-    # with AGC would do the same), so the mixture's SNR is what was asked for.
-    peak = np.max(np.abs(x)) if len(x) else 0.0
-    if peak > 32000:
-        x = x * (32000 / peak)
-    return np.rint(x).astype(np.int16)
-
-
-def mix_parts(target: np.ndarray, other: np.ndarray, snr_db: float, rng: np.random.Generator):
-    """The two scaled components of one mixture window and where the target sits: (target, other, slice)."""
-    t, where = _extent(target, rng)
-    o = _window(other, rng)
-    p_t = np.mean(t[where] ** 2)
-    p_o = np.mean(o[where] ** 2)
-    if p_t > 0 and p_o > 0:
-        t = t * np.sqrt(p_o / p_t * 10 ** (snr_db / 10))
-    return t, o, where
-
-
-def mix(target: np.ndarray, other: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """One window of `target` over `other` at snr_db (see the module doc), as int16 PCM of one patch."""
-    t, o, _ = mix_parts(target, other, snr_db, rng)
-    return _to_int16(t + o)
-
-
-def mixtures(targets: list[Source], others: list[Source], labels, snrs, n: int,
-             rng: np.random.Generator, kind: str = "mixture") -> Windows:
-    """n windows, each a random target clip over a random other clip at an SNR drawn from `snrs`
-    (a list of values, or a (low, high) tuple for a uniform draw)."""
-    if not targets or not others or n <= 0:
+def render(planned: Planned, sources: Sources, labels, cache: FeatureCache | None = None,
+           progress: str | None = None) -> Windows:
+    """The planned examples as model inputs, through the data layer's feature cache and patch_set."""
+    if not planned.lineages:
         return Windows.empty(len(labels))
-    pcm, tg, lin, snr_out = [], [], [], []
-    for _ in range(n):
+    batch = patch_set(planned.lineages, sources, tuple(labels), cache, max_windows=planned.max_windows,
+                      progress=False)
+    if progress:
+        print(f"{progress}: {len(planned.lineages)} {planned.kind} examples -> {len(batch)} windows", flush=True)
+    n = len(batch)
+    if planned.snr_db is not None:
+        if n != len(planned.lineages):
+            raise AssertionError("one-window examples gave more than one window each")
+        snr = np.array(planned.snr_db, np.float32)
+    else:
+        snr = np.full(n, np.nan, np.float32)
+    return Windows(batch.patches, batch.targets, [planned.kind] * n, list(batch.origin), snr)
+
+
+def by_label(clips: Sequence[Clip], label: str) -> list[Clip]:
+    if label == BACKGROUND:
+        return [c for c in clips if not c.events]
+    return [c for c in clips if label in c.labels]
+
+
+def window_of(clip: Clip, seed: int) -> dict:
+    """One window's worth of a clip at a drawn position (a shorter clip sits at that offset in silence)."""
+    return plan_place(clip_recipe(clip), PATCH_SAMPLES, seed)
+
+
+def plan_single(clips: Sequence[Clip]) -> Planned:
+    """Every clip as it is; rendered into all of its windows (short clips centred in one)."""
+    return Planned([Lineage(clip_recipe(c)) for c in clips], "single", None, max_windows=None)
+
+
+def plan_mixtures(targets: Sequence[Clip], others: Sequence[Clip], snrs, n: int, seed: int, tag: str,
+                  kind: str = "mixture") -> Planned:
+    """n one-window mixtures: a random target clip over a random other clip at an SNR drawn uniformly from
+    `snrs` = (low, high), or exactly `snrs` when it is a number. Mixture i depends only on (seed, tag, i)."""
+    if not targets or not others or n <= 0:
+        return Planned([], kind, [])
+    lo, hi = (float(snrs), float(snrs)) if np.isscalar(snrs) else (float(snrs[0]), float(snrs[1]))
+    out, snr_out = [], []
+    for i in range(n):
+        rng = np.random.default_rng(node_seed(seed, tag, "pick", i))
         t = targets[int(rng.integers(len(targets)))]
         o = others[int(rng.integers(len(others)))]
-        snr = float(rng.uniform(*snrs)) if isinstance(snrs, tuple) else float(snrs[int(rng.integers(len(snrs)))])
-        pcm.append(mix(t.pcm, o.pcm, snr, rng))
-        tg.append(np.maximum(multi_hot(t.labels, labels), multi_hot(o.labels, labels)))
-        lin.append(f"{t.path} @ {snr:+.1f} dB over {o.path}")
-        snr_out.append(snr)
-    patches = np.stack([pcm_patches(x)[0] for x in pcm])
-    return Windows(patches, np.stack(tg), [kind] * n, lin, np.array(snr_out, np.float32))
+        recipe = plan_mix(window_of(t, node_seed(seed, tag, "target", i)),
+                          window_of(o, node_seed(seed, tag, "other", i)),
+                          node_seed(seed, tag, "mix", i), snr_db_range=(lo, hi), length_max=PATCH_SAMPLES)
+        out.append(Lineage(recipe))
+        snr_out.append(recipe["snr_db"])
+    return Planned(out, kind, snr_out)
 
 
-def augmented(sources: list[Source], labels, n: int, rng: np.random.Generator, rirs=()) -> Windows:
-    """n windows of random clips with a random offset, gain (-20..+6 dB) and, for a third, a room impulse
-    response. Labels are unchanged: none of these can add or remove an event."""
-    if not sources or n <= 0:
-        return Windows.empty(len(labels))
-    patches, tg, lin = [], [], []
-    for _ in range(n):
-        s = sources[int(rng.integers(len(sources)))]
-        x = _window(s.pcm, rng) if len(s.pcm) >= PATCH_SAMPLES else _extent(s.pcm, rng)[0]
-        how = []
-        if len(rirs) and rng.random() < 1 / 3:
-            k = int(rng.integers(len(rirs)))
-            x = np.convolve(x, rirs[k])[:PATCH_SAMPLES]
-            how.append(f"rir{k}")
-        gain_db = float(rng.uniform(-20, 6))
-        peak = np.max(np.abs(x)) or 1.0
-        x = x * min(10 ** (gain_db / 20), 32000 / peak)
-        how.append(f"{gain_db:+.1f} dB")
-        patches.append(pcm_patches(_to_int16(x))[0])
-        tg.append(multi_hot(s.labels, labels))
-        lin.append(f"{s.path} ({', '.join(how)})")
-    return Windows(np.stack(patches), np.stack(tg), ["augmented"] * n, lin, np.full(n, np.nan, np.float32))
+def plan_augmented(clips: Sequence[Clip], n: int, seed: int, sources: Sources,
+                   config: AugmentConfig = TRAIN_AUGMENT) -> Planned:
+    """n windows: a random clip, one window of it at a drawn position, through the augmentation chain.
+    None of these steps can add or remove an event: the labels are the clip's."""
+    out = []
+    for i in range(n if clips else 0):
+        rng = np.random.default_rng(node_seed(seed, "augment", "pick", i))
+        c = clips[int(rng.integers(len(clips)))]
+        base = window_of(c, node_seed(seed, "augment", "window", i))
+        out.append(Lineage(plan_augment(base, node_seed(seed, "augment", i), sources, config)))
+    return Planned(out, "augmented")
 
 
-def silence_padded(sources: list[Source], labels, n: int, rng: np.random.Generator) -> Windows:
-    """n windows of a short random excerpt (0.25-0.9 s) of a background clip centred in digital silence.
+def plan_silence_crops(clips: Sequence[Clip], n: int, seed: int) -> Planned:
+    """n windows of a short excerpt (0.25-0.9 s) of a background clip, placed in digital silence.
 
-    Short clips (spoken digits, commands) reach the model centred in silence, and nothing else would;
+    Short clips (spoken digits, commands) reach the model surrounded by silence, and nothing else would;
     without these windows a model learns "a sound surrounded by silence is speech". Only background clips
     are cut this way: an excerpt of background is still background, while an excerpt of an eating clip
     may hold no chewing at all."""
-    if not sources or n <= 0:
-        return Windows.empty(len(labels))
-    patches, tg, lin = [], [], []
-    for _ in range(n):
-        s = sources[int(rng.integers(len(sources)))]
-        length = min(len(s.pcm), int(rng.uniform(0.25, 0.9) * 16000))
-        start = int(rng.integers(0, len(s.pcm) - length + 1))
-        x, _ = _extent(s.pcm[start:start + length], rng)
-        patches.append(pcm_patches(_to_int16(x))[0])
-        tg.append(multi_hot(s.labels, labels))
-        lin.append(f"{s.path} [{start / 16000:.2f} s + {length / 16000:.2f} s in silence]")
-    return Windows(np.stack(patches), np.stack(tg), ["augmented"] * n, lin, np.full(n, np.nan, np.float32))
-
-
-def load_rirs(data_dir) -> list[np.ndarray]:
-    """Room impulse responses from DATA_DIR/rir (if any), 16 kHz, normalised to unit energy."""
-    import pathlib
-
-    from ..data.audio import EXTENSIONS, load_audio
-    folder = pathlib.Path(data_dir) / "rir"
     out = []
-    for path in sorted(folder.glob("*")) if folder.is_dir() else []:
-        if path.suffix.lower() in EXTENSIONS:
-            h = load_audio(path).astype(np.float64)
-            h = h[np.argmax(np.abs(h)):][:8000]  # from the direct path, at most 0.5 s
-            out.append(h / (np.sqrt(np.sum(h ** 2)) or 1.0))
-    return out
-
-
-def by_label(sources: list[Source], label: str) -> list[Source]:
-    if label == BACKGROUND:
-        return [s for s in sources if not s.events]
-    return [s for s in sources if label in s.labels]
-
-
-def hop_count(n_samples: int) -> int:
-    return 0 if n_samples < PATCH_SAMPLES else 1 + (n_samples - PATCH_SAMPLES) // HOP_SAMPLES
+    for i in range(n if clips else 0):
+        rng = np.random.default_rng(node_seed(seed, "silence", "pick", i))
+        c = clips[int(rng.integers(len(clips)))]
+        length = int(rng.uniform(0.25, 0.9) * 16000)
+        short = plan_place(clip_recipe(c), length, node_seed(seed, "silence", "excerpt", i))
+        out.append(Lineage(plan_place(short, PATCH_SAMPLES, node_seed(seed, "silence", "window", i))))
+    return Planned(out, "augmented")

@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import paths
 from ..data.labels import EVENT_LABELS
-from .examples import (TrainingDataError, Windows, augmented, by_label, load_rirs, mixtures, silence_padded,
-                       single_windows)
+from .examples import (PLAN_VERSION, Side, TrainingDataError, Windows, by_label, plan_augmented, plan_mixtures, plan_silence_crops,
+                       plan_single, render)
 from .student import StudentConfig
 
 
@@ -33,6 +33,8 @@ class TrainConfig:
     speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+30 dB
     event_mixtures: int = 1500         # eating / bowl / drinking over background, -5..+15 dB
     background_mixtures: int = 1000    # background over background, -10..+10 dB: dense scenes with no event
+    speech_snr_db: tuple[float, float] = (-20.0, 30.0)
+    event_snr_db: tuple[float, float] = (-5.0, 15.0)
     unfrozen_blocks: int = 2
     teacher_epochs: int = 6
     teacher_lr: float = 3e-4
@@ -119,12 +121,11 @@ def _load_windows(path: pathlib.Path) -> Windows | None:
         return None
 
 
-def split_sources(data_dir, config: TrainConfig):
-    """Trust gate, label checks, grouped split, then load each side's clips."""
+def split_sources(data_dir, config: TrainConfig) -> tuple[Side, Side, str]:
+    """Trust gate, label checks, grouped split: each side's verified clips with the Sources that render
+    them (sha256-checked on load)."""
     from ..data.dataset import Dataset
-    from ..data.splits import group_key, group_split
-    from .examples import Source
-    from tqdm import tqdm
+    from ..data.splits import group_split
     dataset = Dataset.load(data_dir)
     gate = dataset.verified()
     if not gate.clips:
@@ -142,35 +143,33 @@ def split_sources(data_dir, config: TrainConfig):
         raise TrainingDataError(f"{dataset.csv_path}: verified clips carry labels {unknown} that the model would "
                                 f"not output ({', '.join(config.labels)}); pass --labels listing all of them")
     split = group_split(gate.clips, config.val_fraction, config.seed)
-    bar = tqdm(total=len(gate.clips), desc="loading verified clips", unit="clip", leave=False)
-
-    def load(clips):
-        out = []
-        for c in clips:
-            out.append(Source(c.path, c.labels, group_key(c), c.load()))
-            bar.update()
-        return out
-    train, val = load(split.train), load(split.val)
-    bar.close()
-    return train, val, gate.summary()
+    folder = dataset.csv_path.parent
+    return Side.of(split.train, folder), Side.of(split.val, folder), gate.summary()
 
 
-def training_windows(train, rirs, config: TrainConfig) -> Windows:
-    rng = np.random.default_rng(config.seed)
-    labels = config.labels
-    parts = [single_windows(train, labels), augmented(train, labels, config.augmented, rng, rirs),
-             silence_padded(by_label(train, "background"), labels, config.silence_crops, rng)]
+def training_plans(train: Side, config: TrainConfig) -> list:
+    """Which training examples to make (data-layer lineages, nothing rendered yet)."""
+    labels, seed, clips = config.labels, config.seed, train.clips
+    background = by_label(clips, "background")
+    plans = [plan_single(clips), plan_augmented(clips, config.augmented, seed, train.sources),
+             plan_silence_crops(background, config.silence_crops, seed)]
     if "speech" in labels:
-        speech = by_label(train, "speech")
-        non_speech = [s for s in train if "speech" not in s.labels]
-        parts.append(mixtures(speech, non_speech, labels, (-20.0, 30.0), config.speech_mixtures, rng))
-    background = by_label(train, "background")
-    parts.append(mixtures(background, background, labels, (-10.0, 10.0), config.background_mixtures, rng))
+        speech = by_label(clips, "speech")
+        non_speech = [c for c in clips if "speech" not in c.labels]
+        plans.append(plan_mixtures(speech, non_speech, config.speech_snr_db, config.speech_mixtures, seed, "speech"))
+    plans.append(plan_mixtures(background, background, (-10.0, 10.0), config.background_mixtures, seed,
+                               "background"))
     for label in labels:
         if label != "speech":
-            parts.append(mixtures(by_label(train, label), background, labels, (-5.0, 15.0),
-                                  config.event_mixtures // max(1, len(labels) - 1), rng))
-    return Windows.concat(parts)
+            plans.append(plan_mixtures(by_label(clips, label), background, config.event_snr_db,
+                                       config.event_mixtures // max(1, len(labels) - 1), seed, f"event:{label}"))
+    return plans
+
+
+def training_windows(train: Side, config: TrainConfig, cache=None) -> Windows:
+    """Every training window, rendered (or read from the feature cache) by the data layer."""
+    return Windows.concat([render(p, train.sources, config.labels, cache, progress="training windows")
+                           for p in training_plans(train, config)])
 
 
 def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConfig(), work_dir=None,
@@ -183,12 +182,13 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     from . import weights as wl
     from ..manifest import Manifest, Quantization, Smoothing, Threshold, sha256_file, write_atomic
     from ..frontend import DEFAULT_CONFIG
+    from ..data.cache import FeatureCache
 
     fit.set_seed(config.seed)
     # Each stage's files are named by what they depend on (not by epoch counts, so that asking for more
     # epochs resumes the same checkpoint): a changed input never reuses a stale result.
-    wkey = _key(config.labels, config.val_fraction, config.augmented, config.silence_crops, config.speech_mixtures,
-                config.event_mixtures, config.background_mixtures, config.seed)
+    wkey = _key(PLAN_VERSION, config.labels, config.val_fraction, config.augmented, config.silence_crops, config.speech_mixtures,
+                config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment)
@@ -197,18 +197,19 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     with run.stage("data"):
         train_src, val_src, gate_summary = split_sources(data_dir, config)
         print(gate_summary, flush=True)
-        print(f"split grouped by source: {len(train_src)} training clips, {len(val_src)} validation clips",
-              flush=True)
-        if not val_src:
+        print(f"split grouped by source: {len(train_src.clips)} training clips, {len(val_src.clips)} validation "
+              "clips", flush=True)
+        if not val_src.clips:
             raise TrainingDataError(f"{data_dir}: every label's clips come from a single source, so nothing is "
                                     "left to validate on; add clips from more recordings")
-        rirs = load_rirs(data_dir)
+        cache = FeatureCache()
         train_w = _load_windows(run.work / f"train_windows-{wkey}.npz")
         if train_w is None:
-            train_w = training_windows(train_src, rirs, config)
+            train_w = training_windows(train_src, config, cache)
             _save_windows(run.work / f"train_windows-{wkey}.npz", train_w)
         evalset = evaluation.build(val_src, config.labels, seed=config.seed + 1, n_privacy=config.eval_privacy,
-                                   n_curve=config.eval_curve, n_eating_bg=config.eval_eating_bg)
+                                   n_curve=config.eval_curve, n_eating_bg=config.eval_eating_bg, cache=cache)
+        print(f"feature cache {cache.root}: {cache.hits} hits, {cache.misses} computed", flush=True)
         print(f"{len(train_w)} training windows, {len(evalset.windows)} evaluation windows", flush=True)
 
     with run.stage("teacher"):
@@ -267,7 +268,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
                                           evaluation.summary_row(measured["float_student"]).get(k))
                                  for k in evaluation.summary_row(measured["float_student"])},
             "targets": evaluation.TARGETS,
-            "evaluated_on": f"grouped validation split of {data_dir} ({len(val_src)} clips, "
+            "evaluated_on": f"grouped validation split of {data_dir} ({len(val_src.clips)} clips, "
                             f"{len(evalset.windows)} windows incl. mixtures), seed {config.seed}",
             "int8_path": int8.backend,
         }
