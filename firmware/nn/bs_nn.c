@@ -153,14 +153,69 @@ static void bs_nn_requantize_block(const int32_t *acc, const int32_t *mult, cons
     }
 }
 
+/* Longest CONV_2D filter (kernel_h x kernel_w x C taps) stored as weights16 (bs_nn.h); the two-pixel kernel
+ * widens that many inputs of two pixels on the stack (2 KB at most). Mirrors lower.COL_MAX. */
+enum { BS_NN_COL_MAX = 256 };
+
+/* A requant row {m, r-1, K_lo, K_hi} applied to one accumulator: (acc*m + K - [acc<0]*2^31) >> (31 + r),
+ * which is TFLite's MultiplyByQuantizedMultiplier(acc, m, -r) + output offset (derivation in
+ * bowlsense.nn.fixedpoint.requant_table; r <= 20 keeps the 64-bit sum far from overflow). Not clamped. */
+static inline int32_t bs_nn_requant_row(int32_t acc, const int32_t *q)
+{
+#if BS_NN_USE_DSP
+    /* Two SMLALs: acc * m, then 1 * -2^31 when acc < 0, both into the 64-bit constant K. */
+    uint32_t lo = (uint32_t)q[2];
+    int32_t hi = q[3];
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(q[0]));
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"((uint32_t)acc >> 31), "r"(INT32_MIN));
+    return bs_nn_asr32(hi, q[1]);
+#else
+    const int64_t k = (int64_t)q[3] * ((int64_t)1 << 32) + (int64_t)(uint32_t)q[2];
+    const int64_t x = k + (int64_t)acc * (int64_t)q[0] - (acc < 0 ? ((int64_t)1 << 31) : 0);
+    return (int32_t)bs_nn_asr64(x, 32 + q[1]);
+#endif
+}
+
+/* Requantize n consecutive channels c0.. of layer L: through its requant table when it has one, else
+ * bs_nn_requantize_block. */
+BS_NN_HOST_CLONES
+static void bs_nn_requantize_table(const int32_t *acc, const int32_t *q, int32_t n, int32_t lo, int32_t hi,
+                                   int8_t *out)
+{
+    for (int32_t i = 0; i < n; ++i, q += 4) {
+        int32_t v = bs_nn_requant_row(acc[i], q);
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        out[i] = (int8_t)v;
+    }
+}
+
+static void bs_nn_requantize_layer(const bs_nn_layer *L, const int32_t *acc, int32_t c0, int32_t n, int8_t *out)
+{
+    if (L->requant != 0) {
+        bs_nn_requantize_table(acc, L->requant + 4 * c0, n, L->act_min, L->act_max, out);
+    } else {
+        bs_nn_requantize_block(acc, L->multiplier + c0, L->shift + c0, n, L->output_offset, L->act_min,
+                               L->act_max, out);
+    }
+}
+
+/* One output channel's value from its accumulator, for kernels that requantize as they go. */
+static inline int8_t bs_nn_requantize_one(const bs_nn_layer *L, int32_t oc, int32_t acc)
+{
+    int32_t v;
+    if (L->requant != 0) {
+        v = bs_nn_requant_row(acc, L->requant + 4 * oc);
+    } else {
+        v = bs_nn_mbqm(acc, L->multiplier[oc], L->shift[oc]) + L->output_offset;
+    }
+    return (int8_t)bs_nn_clamp(v, L->act_min, L->act_max);
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Cortex-M DSP matrix kernel (CMSIS-NN's idea: widen the input once, two channels x two pixels)  */
 
 #if BS_NN_USE_DSP
-/* Longest filter (kernel_h x kernel_w x C) the two-pixel kernel widens on the stack; longer filters take
- * the per-pixel path. 256 keeps the widened pair at 1 KB of stack. */
-enum { BS_NN_COL_MAX = 256 };
-
 /* SXTB16 of bytes 1 and 3: one SXTB16 with its built-in rotate (gcc does not fold a separate ROR into it,
  * and arm_acle.h has no rotating form). */
 static inline int16x2_t bs_nn_sxtb16_13(uint32_t x)
@@ -170,14 +225,12 @@ static inline int16x2_t bs_nn_sxtb16_13(uint32_t x)
     return r;
 }
 
-/* Requantization of one accumulator, TFLite's MultiplyByQuantizedMultiplier + offset + clamp, written for
- * Cortex-M4 (about 14 instructions: one SMLAL, no division, no 64-bit shifts):
+/* Requantization of one accumulator without a requant table, TFLite's MultiplyByQuantizedMultiplier + offset +
+ * clamp, written for Cortex-M4 (one SMLAL, no division, no 64-bit shifts):
  *   h = SaturatingRoundingDoublingHighMul(acc << left, m) = (x * m + 2^30) >> 31 (exact: m is in
  *       [0, 2^31), so the saturating case cannot occur and h > INT32_MIN);
  *   RoundingDivideByPOT(h, r) for r = -s >= 1 is round-half-away-from-zero of h / 2^r, which equals
- *       t = (h - [h < 0]) >> (r - 1), then (t >> 1) + (t & 1): for h >= 0 this is floor((h + 2^(r-1)) / 2^r),
- *       for h < 0 floor((h + 2^(r-1) - 1) / 2^r), the reference's remainder-vs-threshold rule, with no
- *       intermediate that can overflow (h - 1 > INT32_MIN - 1 because h > INT32_MIN). */
+ *       t = (h - [h < 0]) >> (r - 1), then (t >> 1) + (t & 1). */
 static inline int32_t bs_nn_requantize_dsp(int32_t acc, int32_t m, int32_t s, int32_t off, int32_t lo, int32_t hi)
 {
     const int32_t left = s & ~(s >> 31); /* max(s, 0) */
@@ -192,14 +245,66 @@ static inline int32_t bs_nn_requantize_dsp(int32_t acc, int32_t m, int32_t s, in
     return h > hi ? hi : h;
 }
 
-/* Widens the filter inputs of two pixels (int8, k bytes each; x1 may equal x0) into int16 pairs in the
- * order SXTB16 produces from a weight word: per group of 4 inputs, words (x0[0], x0[2]), (x0[1], x0[3]),
- * (x1[0], x1[2]), (x1[1], x1[3]). The raw int8 values, not offset: the input zero point is folded into the
- * bias. The last k % 4 inputs are not widened (the kernel reads them as bytes). */
+/* How a layer requantizes on this path: with its table and the clamp to the int8 range only (one SSAT; the
+ * student's every layer), with its table and the activation clamp, or without a table. */
+enum { BS_NN_RQ_TABLE_S8 = 0, BS_NN_RQ_TABLE = 1, BS_NN_RQ_GENERAL = 2 };
+
+static int bs_nn_requant_mode(const bs_nn_layer *L)
+{
+    if (L->requant == 0) {
+        return BS_NN_RQ_GENERAL;
+    }
+    return L->act_min == -128 && L->act_max == 127 ? BS_NN_RQ_TABLE_S8 : BS_NN_RQ_TABLE;
+}
+
+static inline int8_t bs_nn_requantize_one_dsp(const bs_nn_layer *L, int32_t oc, int32_t acc, int mode)
+{
+    if (mode == BS_NN_RQ_TABLE_S8) {
+        return (int8_t)__ssat(bs_nn_requant_row(acc, L->requant + 4 * oc), 8);
+    }
+    if (mode == BS_NN_RQ_TABLE) {
+        return (int8_t)bs_nn_clamp(bs_nn_requant_row(acc, L->requant + 4 * oc), L->act_min, L->act_max);
+    }
+    return (int8_t)bs_nn_requantize_dsp(acc, L->multiplier[oc], L->shift[oc], L->output_offset, L->act_min,
+                                        L->act_max);
+}
+
+/* n consecutive channels c0.. of one pixel: a loop of its own so the mode test leaves the inner loop. */
+static void bs_nn_requantize_block_dsp(const bs_nn_layer *L, const int32_t *acc, int32_t c0, int32_t n, int mode,
+                                       int8_t *out)
+{
+    if (mode == BS_NN_RQ_TABLE_S8) {
+        const int32_t *q = L->requant + 4 * c0;
+        for (int32_t i = 0; i < n; ++i, q += 4) {
+            out[i] = (int8_t)__ssat(bs_nn_requant_row(acc[i], q), 8);
+        }
+        return;
+    }
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = bs_nn_requantize_one_dsp(L, c0 + i, acc[i], mode);
+    }
+}
+
+/* Widens the k filter inputs of two pixels (int8; x1 may equal x0) into int16 pairs in the order SXTB16
+ * produces from a word, which is the order of weights16: per group of 4 inputs the words (x0[0], x0[2]),
+ * (x0[1], x0[3]), (x1[0], x1[2]), (x1[1], x1[3]). A last partial group is padded with zeros (its weights
+ * are zero too). The raw int8 values, not offset: the input zero point is folded into the bias. */
 static void bs_nn_widen_pair(const int8_t *x0, const int8_t *x1, int32_t k, uint32_t *col)
 {
-    for (int32_t i = 0; i + 4 <= k; i += 4, col += 4) {
+    int32_t i = 0;
+    for (; i + 4 <= k; i += 4, col += 4) {
         const uint32_t a = bs_nn_read_u32(x0 + i), b = bs_nn_read_u32(x1 + i);
+        col[0] = (uint32_t)__sxtb16((int8x4_t)a);
+        col[1] = (uint32_t)bs_nn_sxtb16_13(a);
+        col[2] = (uint32_t)__sxtb16((int8x4_t)b);
+        col[3] = (uint32_t)bs_nn_sxtb16_13(b);
+    }
+    if (i < k) {
+        uint32_t a = 0, b = 0;
+        for (int32_t j = 0; i + j < k; ++j) {
+            a |= (uint32_t)(uint8_t)x0[i + j] << (8 * j);
+            b |= (uint32_t)(uint8_t)x1[i + j] << (8 * j);
+        }
         col[0] = (uint32_t)__sxtb16((int8x4_t)a);
         col[1] = (uint32_t)bs_nn_sxtb16_13(a);
         col[2] = (uint32_t)__sxtb16((int8x4_t)b);
@@ -207,111 +312,125 @@ static void bs_nn_widen_pair(const int8_t *x0, const int8_t *x1, int32_t k, uint
     }
 }
 
-/* Outputs of two pixels from their widened filter inputs col (bs_nn_widen_pair; t0, t1 the last k % 4
- * int8 inputs of each pixel, which col lacks), weights [OC][k]: two output channels x two pixels per pass, so each weight word is
- * loaded and sign-extended once for two pixels and each input pair once for two channels. o1 may be NULL
- * (odd last pixel: its outputs are computed and dropped).
+/* One group of 4 taps for two channels x two pixels: LDM brings the group's widened inputs of both pixels
+ * (r4..r7: p02, p13, q02, q13), each LDRD one channel's two weight words; 8 SMLADs, 16 MACs in 11
+ * instructions. */
+#define BS_NN_MAC2X2_GROUP                                  \
+    "ldmia %[c]!, {r4, r5, r6, r7}\n\t"                     \
+    "ldrd %[x], %[y], [%[w]], #8\n\t"                       \
+    "smlad %[a00], %[x], r4, %[a00]\n\t"                    \
+    "smlad %[a00], %[y], r5, %[a00]\n\t"                    \
+    "smlad %[a01], %[x], r6, %[a01]\n\t"                    \
+    "smlad %[a01], %[y], r7, %[a01]\n\t"                    \
+    "ldrd %[x], %[y], [%[w]], #8\n\t"                       \
+    "smlad %[a10], %[x], r4, %[a10]\n\t"                    \
+    "smlad %[a10], %[y], r5, %[a10]\n\t"                    \
+    "smlad %[a11], %[x], r6, %[a11]\n\t"                    \
+    "smlad %[a11], %[y], r7, %[a11]\n\t"
+
+/* acc {a00, a01, a10, a11} (a<channel><pixel>) += weights16 block w of a channel pair . col, over `groups`
+ * groups of 4 taps (>= 1). Two groups per loop pass after an odd first one.
  *
- * Overflow: each SMLAD adds two products of int8 values (|p| <= 2^14) to the int32 sum; a filter of k
- * taps adds at most k x 2^14 to the folded bias, far inside int32 for k <= BS_NN_COL_MAX, so the sum is
- * exact and equals the reference's in any order (the reference's own int32 sum is the same integer). */
-/* bs_nn_requantize_dsp over n channels of one pixel: a loop of its own so that the layer's offset and
- * clamp bounds stay in registers (inside the MAC kernels they would be spilled). `plain`: every shift of the
- * layer is negative (no left shift, no identity case) and the clamp is the int8 range (act_min -128,
- * act_max 127, as a ReLU with output zero point -128 or no activation), so one SSAT clamps: the same
- * arithmetic as bs_nn_requantize_dsp in about half the instructions. */
-static void bs_nn_requantize_block_dsp(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n,
-                                       int32_t off, int32_t lo, int32_t hi, int plain, int8_t *out)
+ * Overflow: each SMLAD adds two products of int8 values (|p| <= 2^14) to the int32 sum; a filter of k <=
+ * BS_NN_COL_MAX taps adds at most k x 2^14 to the folded bias, far inside int32, so the sum is exact and
+ * equals the reference's in any order. */
+static inline void bs_nn_mac2x2_dsp(const uint32_t *col, const int16_t *w, int32_t groups, int32_t acc[4])
 {
-    if (plain) {
-        for (int32_t i = 0; i < n; ++i) {
-            const int32_t h = (int32_t)bs_nn_asr64((int64_t)acc[i] * (int64_t)mult[i] + ((int64_t)1 << 30), 31);
-            const int32_t t = bs_nn_asr32(h + bs_nn_asr32(h, 31), ~shift[i]);
-            out[i] = (int8_t)__ssat(bs_nn_asr32(t, 1) + (t & 1) + off, 8);
-        }
-        return;
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    uint32_t x, y;
+    __asm__ volatile(
+        "lsrs %[n], %[n], #1\n\t"
+        "bcc 2f\n\t"
+        BS_NN_MAC2X2_GROUP
+        "2:\n\t"
+        "cmp %[n], #0\n\t"
+        "beq 3f\n\t"
+        "1:\n\t"
+        BS_NN_MAC2X2_GROUP
+        BS_NN_MAC2X2_GROUP
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "3:\n\t"
+        : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [c] "+r"(col), [w] "+r"(w),
+          [n] "+r"(groups), [x] "=&r"(x), [y] "=&r"(y)
+        :
+        : "r4", "r5", "r6", "r7", "cc", "memory");
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* The odd last channel of a layer: one channel x two pixels (weights16: 4 values per group). */
+static inline void bs_nn_mac1x2_dsp(const uint32_t *col, const int16_t *w, int32_t groups, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    for (; groups > 0; --groups, col += 4, w += 4) {
+        const uint32_t x = bs_nn_read_u32((const int8_t *)w), y = bs_nn_read_u32((const int8_t *)(w + 2));
+        a0 = __smlad((int16x2_t)x, (int16x2_t)col[0], a0);
+        a0 = __smlad((int16x2_t)y, (int16x2_t)col[1], a0);
+        a1 = __smlad((int16x2_t)x, (int16x2_t)col[2], a1);
+        a1 = __smlad((int16x2_t)y, (int16x2_t)col[3], a1);
     }
-    for (int32_t i = 0; i < n; ++i) {
-        out[i] = (int8_t)bs_nn_requantize_dsp(acc[i], mult[i], shift[i], off, lo, hi);
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* bs_nn_pair16_dsp for a layer with a requant table and the int8 clamp (BS_NN_RQ_TABLE_S8): each channel's
+ * row {m, r-1, K} is loaded once for both pixels, and its four outputs need no per-output dispatch. o1 is
+ * never NULL here (the caller passes o0 for a missing second pixel, whose inputs, and so outputs, then equal
+ * the first's). */
+static void bs_nn_pair16_s8_dsp(const int32_t *bias, const int16_t *w, const int32_t *q, const uint32_t *col,
+                                int32_t kp, int32_t OC, int8_t *o0, int8_t *o1)
+{
+    const int32_t groups = kp >> 2;
+    int32_t oc = 0;
+    for (; oc + 2 <= OC; oc += 2, w += 2 * kp, q += 8) {
+        int32_t acc[4] = {bias[oc], bias[oc], bias[oc + 1], bias[oc + 1]};
+        bs_nn_mac2x2_dsp(col, w, groups, acc);
+        o0[oc] = (int8_t)__ssat(bs_nn_requant_row(acc[0], q), 8);
+        o1[oc] = (int8_t)__ssat(bs_nn_requant_row(acc[1], q), 8);
+        o0[oc + 1] = (int8_t)__ssat(bs_nn_requant_row(acc[2], q + 4), 8);
+        o1[oc + 1] = (int8_t)__ssat(bs_nn_requant_row(acc[3], q + 4), 8);
+    }
+    if (oc < OC) {
+        int32_t acc[2] = {bias[oc], bias[oc]};
+        bs_nn_mac1x2_dsp(col, w, groups, acc);
+        o0[oc] = (int8_t)__ssat(bs_nn_requant_row(acc[0], q), 8);
+        o1[oc] = (int8_t)__ssat(bs_nn_requant_row(acc[1], q), 8);
     }
 }
 
-/* May layer L requantize with bs_nn_requantize_block_dsp's `plain` loop (checked per call: OC loads)? */
-static int bs_nn_plain_requantize(const bs_nn_layer *L, int32_t OC)
-{
-    if (L->act_min != -128 || L->act_max != 127) {
-        return 0;
-    }
-    int32_t all = -1;
-    for (int32_t c = 0; c < OC; ++c) {
-        all &= L->shift[c];
-    }
-    return all < 0; /* every shift has its sign bit set */
-}
-
-static void bs_nn_mat2_dsp(const bs_nn_layer *L, const uint32_t *col, const int8_t *t0, const int8_t *t1,
-                           int32_t k, int32_t OC, int plain, int8_t *o0, int8_t *o1)
+/* All OC outputs of two pixels from their widened inputs col (bs_nn_widen_pair, kp = k rounded up to 4)
+ * with the layer's weights16: two channels x two pixels per pass, each requantized as soon as its sum is
+ * done. o1 may be NULL (odd last pixel: its outputs are computed and dropped). */
+static void bs_nn_pair16_dsp(const bs_nn_layer *L, const uint32_t *col, int32_t kp, int32_t OC, int mode,
+                             int8_t *o0, int8_t *o1)
 {
     const int32_t *const bias = L->bias;
-    const int32_t k4 = k & ~3, tail = k - k4;
-    int32_t acc0[BS_NN_REQ_BLOCK], acc1[BS_NN_REQ_BLOCK]; /* the two pixels' sums of one block of channels */
-    for (int32_t oc0 = 0; oc0 < OC; oc0 += BS_NN_REQ_BLOCK) {
-        const int32_t n = OC - oc0 < BS_NN_REQ_BLOCK ? OC - oc0 : BS_NN_REQ_BLOCK;
-        const int8_t *w = L->weights + oc0 * k;
-        int32_t j = 0;
-        for (; j + 2 <= n; j += 2, w += 2 * k) {
-            int32_t a00 = bias[oc0 + j], a01 = a00, a10 = bias[oc0 + j + 1], a11 = a10; /* a<channel><pixel> */
-            const int8_t *wa = w, *wb = w + k;
-            const uint32_t *c = col;
-            for (int32_t i = k4 >> 2; i > 0; --i, c += 4, wa += 4, wb += 4) {
-                const uint32_t p02 = c[0], p13 = c[1], q02 = c[2], q13 = c[3];
-                uint32_t v = bs_nn_read_u32(wa);
-                int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = bs_nn_sxtb16_13(v);
-                a00 = __smlad(w02, (int16x2_t)p02, a00);
-                a00 = __smlad(w13, (int16x2_t)p13, a00);
-                a01 = __smlad(w02, (int16x2_t)q02, a01);
-                a01 = __smlad(w13, (int16x2_t)q13, a01);
-                v = bs_nn_read_u32(wb);
-                w02 = __sxtb16((int8x4_t)v);
-                w13 = bs_nn_sxtb16_13(v);
-                a10 = __smlad(w02, (int16x2_t)p02, a10);
-                a10 = __smlad(w13, (int16x2_t)p13, a10);
-                a11 = __smlad(w02, (int16x2_t)q02, a11);
-                a11 = __smlad(w13, (int16x2_t)q13, a11);
-            }
-            for (int32_t i = 0; i < tail; ++i) {
-                a00 += (int32_t)wa[i] * t0[i];
-                a01 += (int32_t)wa[i] * t1[i];
-                a10 += (int32_t)wb[i] * t0[i];
-                a11 += (int32_t)wb[i] * t1[i];
-            }
-            acc0[j] = a00;
-            acc0[j + 1] = a10;
-            acc1[j] = a01;
-            acc1[j + 1] = a11;
-        }
-        if (j < n) { /* odd channel count: the last channel alone */
-            int32_t a0 = bias[oc0 + j], a1 = a0;
-            const uint32_t *c = col;
-            const int8_t *wa = w;
-            for (int32_t i = k4 >> 2; i > 0; --i, c += 4, wa += 4) {
-                const uint32_t v = bs_nn_read_u32(wa);
-                const int16x2_t w02 = __sxtb16((int8x4_t)v), w13 = bs_nn_sxtb16_13(v);
-                a0 = __smlad(w13, (int16x2_t)c[1], __smlad(w02, (int16x2_t)c[0], a0));
-                a1 = __smlad(w13, (int16x2_t)c[3], __smlad(w02, (int16x2_t)c[2], a1));
-            }
-            for (int32_t i = 0; i < tail; ++i) {
-                a0 += (int32_t)wa[i] * t0[i];
-                a1 += (int32_t)wa[i] * t1[i];
-            }
-            acc0[j] = a0;
-            acc1[j] = a1;
-        }
-        bs_nn_requantize_block_dsp(acc0, L->multiplier + oc0, L->shift + oc0, n, L->output_offset, L->act_min,
-                                   L->act_max, plain, o0 + oc0);
+    const int16_t *w = L->weights16;
+    const int32_t groups = kp >> 2;
+    if (mode == BS_NN_RQ_TABLE_S8) {
+        bs_nn_pair16_s8_dsp(bias, w, L->requant, col, kp, OC, o0, o1 != 0 ? o1 : o0);
+        return;
+    }
+    int32_t oc = 0;
+    for (; oc + 2 <= OC; oc += 2, w += 2 * kp) {
+        int32_t acc[4] = {bias[oc], bias[oc], bias[oc + 1], bias[oc + 1]};
+        bs_nn_mac2x2_dsp(col, w, groups, acc);
+        o0[oc] = bs_nn_requantize_one_dsp(L, oc, acc[0], mode);
+        o0[oc + 1] = bs_nn_requantize_one_dsp(L, oc + 1, acc[2], mode);
         if (o1 != 0) {
-            bs_nn_requantize_block_dsp(acc1, L->multiplier + oc0, L->shift + oc0, n, L->output_offset,
-                                       L->act_min, L->act_max, plain, o1 + oc0);
+            o1[oc] = bs_nn_requantize_one_dsp(L, oc, acc[1], mode);
+            o1[oc + 1] = bs_nn_requantize_one_dsp(L, oc + 1, acc[3], mode);
+        }
+    }
+    if (oc < OC) {
+        int32_t acc[2] = {bias[oc], bias[oc]};
+        bs_nn_mac1x2_dsp(col, w, groups, acc);
+        o0[oc] = bs_nn_requantize_one_dsp(L, oc, acc[0], mode);
+        if (o1 != 0) {
+            o1[oc] = bs_nn_requantize_one_dsp(L, oc, acc[1], mode);
         }
     }
 }
@@ -324,7 +443,7 @@ static void bs_nn_mat2_dsp(const bs_nn_layer *L, const uint32_t *col, const int8
  * dot product per output channel covers the whole filter. */
 enum { BS_NN_PATCH_MAX = 1024 };
 
-/* Output channels of one pixel from a contiguous patch of k bytes (weights [OC][k]). */
+/* Output channels of one pixel from a contiguous patch of k bytes (int8 weights [OC][k]). */
 static void bs_nn_conv_pixel(const bs_nn_layer *L, const int8_t *patch, int32_t k, int32_t OC, int8_t *o)
 {
     const int32_t *const bias = L->bias;
@@ -344,25 +463,58 @@ static void bs_nn_conv_pixel(const bs_nn_layer *L, const int8_t *patch, int32_t 
         for (; j < n; ++j) {
             acc[j] = bs_nn_dot_s8(patch, weights + (oc0 + j) * k, k, bias[oc0 + j]);
         }
-        bs_nn_requantize_block(acc, L->multiplier + oc0, L->shift + oc0, n, L->output_offset, L->act_min,
-                               L->act_max, o + oc0);
+        bs_nn_requantize_layer(L, acc, oc0, n, o + oc0);
     }
 }
 
-/* A 1x1 stride-1 convolution whose output occupies its input's buffer. Each pixel's outputs go through
- * a stack buffer; pixels run forward when the output pixel is no wider than the input pixel (a write
- * only covers input pixels already read) and backward otherwise (a write only covers input pixels at or
- * after its own, all already read). */
+/* Output channels of one pixel from a contiguous patch of k <= BS_NN_COL_MAX bytes with the layer's
+ * weights16 (portable C: host and cores without the DSP extension). */
+static void bs_nn_conv_pixel16(const bs_nn_layer *L, const int8_t *x, int32_t k, int32_t OC, int8_t *o)
+{
+    const int32_t kp = (k + 3) & ~3;
+    int8_t xp[BS_NN_COL_MAX]; /* the patch with its last group padded with zeros */
+    int32_t acc[BS_NN_REQ_BLOCK];
+    for (int32_t i = 0; i < kp; ++i) {
+        xp[i] = i < k ? x[i] : 0;
+    }
+    for (int32_t oc0 = 0; oc0 < OC; oc0 += BS_NN_REQ_BLOCK) {
+        const int32_t n = OC - oc0 < BS_NN_REQ_BLOCK ? OC - oc0 : BS_NN_REQ_BLOCK; /* even unless the last */
+        for (int32_t j = 0; j < n; j += 2) {
+            const int32_t oc = oc0 + j;
+            const int16_t *w = L->weights16 + oc * kp;
+            if (oc + 1 < OC) {
+                int32_t a = L->bias[oc], b = L->bias[oc + 1];
+                for (int32_t i = 0; i < kp; i += 4, w += 8) {
+                    a += w[0] * xp[i] + w[1] * xp[i + 2] + w[2] * xp[i + 1] + w[3] * xp[i + 3];
+                    b += w[4] * xp[i] + w[5] * xp[i + 2] + w[6] * xp[i + 1] + w[7] * xp[i + 3];
+                }
+                acc[j] = a;
+                acc[j + 1] = b;
+            } else {
+                int32_t a = L->bias[oc];
+                for (int32_t i = 0; i < kp; i += 4, w += 4) {
+                    a += w[0] * xp[i] + w[1] * xp[i + 2] + w[2] * xp[i + 1] + w[3] * xp[i + 3];
+                }
+                acc[j] = a;
+            }
+        }
+        bs_nn_requantize_layer(L, acc, oc0, n, o + oc0);
+    }
+}
+
+/* A 1x1 stride-1 convolution whose output occupies its input's buffer. Pixels run forward when the output
+ * pixel is no wider than the input pixel (a write only covers input pixels already read) and backward
+ * otherwise (a write only covers input pixels at or after its own, all already read). */
 static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, int32_t C, int32_t OC, int8_t *buf)
 {
     const int forward = OC <= C;
 #if BS_NN_USE_DSP
-    if (C <= BS_NN_COL_MAX) {
+    if (L->weights16 != 0) {
         /* Two pixels at a time, widened into col before either output is written: the outputs of pixels
          * p, p + 1 cover only input pixels already read (forward: at or before p + 1; backward, pairs
          * (p - 1, p) in descending order: at or after p - 1). */
         uint32_t col[BS_NN_COL_MAX];
-        const int plain = bs_nn_plain_requantize(L, OC);
+        const int mode = bs_nn_requant_mode(L);
         for (int32_t i = 0; i < pixels; i += 2) {
             const int two = i + 1 < pixels;
             int32_t p = forward ? i : pixels - 2 - i;
@@ -370,15 +522,8 @@ static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, in
                 p = forward ? i : 0;
             }
             const int8_t *x0 = buf + p * C, *x1 = two ? x0 + C : x0;
-            int8_t tail[8];
-            const int32_t k4 = C & ~3;
-            /* the k % 4 tail inputs would be overwritten before the kernel reads them: copy them */
-            for (int32_t c = k4; c < C; ++c) {
-                tail[c - k4] = x0[c];
-                tail[4 + c - k4] = x1[c];
-            }
             bs_nn_widen_pair(x0, x1, C, col);
-            bs_nn_mat2_dsp(L, col, tail, tail + 4, C, OC, plain, buf + p * OC, two ? buf + (p + 1) * OC : 0);
+            bs_nn_pair16_dsp(L, col, (C + 3) & ~3, OC, mode, buf + p * OC, two ? buf + (p + 1) * OC : 0);
         }
         return;
     }
@@ -386,7 +531,11 @@ static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, in
     int8_t tmp[BS_NN_PATCH_MAX];
     for (int32_t i = 0; i < pixels; ++i) {
         const int32_t p = forward ? i : pixels - 1 - i;
-        bs_nn_conv_pixel(L, buf + p * C, C, OC, tmp);
+        if (L->weights16 != 0) {
+            bs_nn_conv_pixel16(L, buf + p * C, C, OC, tmp);
+        } else {
+            bs_nn_conv_pixel(L, buf + p * C, C, OC, tmp);
+        }
         for (int32_t c = 0; c < OC; ++c) {
             buf[p * OC + c] = tmp[c];
         }
@@ -425,8 +574,7 @@ static void bs_nn_gather_patch(const bs_nn_layer *L, const bs_nn_tensor *ti, con
 }
 
 #if BS_NN_USE_DSP
-/* Output row oy of a convolution, two pixels at a time through bs_nn_mat2_dsp (filters of at most
- * BS_NN_COL_MAX bytes). */
+/* Output row oy of a convolution with weights16, two pixels at a time through bs_nn_pair16_dsp. */
 static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
                                const int8_t *in, int32_t oy, int8_t *o)
 {
@@ -435,7 +583,7 @@ static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, con
     const int32_t k = L->kernel_h * L->kernel_w * C;
     const int pointwise = L->kernel_h == 1 && L->kernel_w == 1 && L->pad_top == 0 && L->pad_left == 0;
     const int32_t iy0 = oy * L->stride_h - L->pad_top;
-    const int plain = bs_nn_plain_requantize(L, OC);
+    const int mode = bs_nn_requant_mode(L);
     uint32_t col[BS_NN_COL_MAX];
     int8_t patch[2 * BS_NN_COL_MAX];
     for (int32_t ox = 0; ox < OW; ox += 2, o += 2 * OC) {
@@ -453,7 +601,7 @@ static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, con
             x1 = patch + BS_NN_COL_MAX;
         }
         bs_nn_widen_pair(x0, x1, k, col);
-        bs_nn_mat2_dsp(L, col, x0 + (k & ~3), x1 + (k & ~3), k, OC, plain, o, two ? o + OC : 0);
+        bs_nn_pair16_dsp(L, col, (k + 3) & ~3, OC, mode, o, two ? o + OC : 0);
     }
 }
 #endif
@@ -472,12 +620,22 @@ static void bs_nn_conv_row_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, cons
     const int32_t iy0 = oy * L->stride_h - L->pad_top;
     int8_t patch[BS_NN_PATCH_MAX];
 
+    if (L->weights16 != 0) { /* filter_size <= BS_NN_COL_MAX (bs_nn_check) */
 #if BS_NN_USE_DSP
-    if (filter_size <= BS_NN_COL_MAX) {
         bs_nn_conv_row_dsp(L, ti, to, in, oy, o);
+#else
+        for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
+            const int32_t ix0 = ox * L->stride_w - L->pad_left;
+            if (pointwise) {
+                bs_nn_conv_pixel16(L, in + (iy0 * W + ix0) * C, C, OC, o);
+            } else {
+                bs_nn_gather_patch(L, ti, in, iy0, ix0, patch);
+                bs_nn_conv_pixel16(L, patch, filter_size, OC, o);
+            }
+        }
+#endif
         return;
     }
-#endif
     for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
         const int32_t ix0 = ox * L->stride_w - L->pad_left;
         if (pointwise) {
@@ -502,8 +660,7 @@ static void bs_nn_conv_row_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, cons
                         }
                     }
                 }
-                o[oc] = bs_nn_requantize(acc, L->multiplier[oc], L->shift[oc], L->output_offset,
-                                         L->act_min, L->act_max);
+                o[oc] = bs_nn_requantize_one(L, oc, acc);
             }
         }
     }
@@ -559,7 +716,7 @@ static inline void bs_nn_depthwise_group_dsp(const int8_t *const *taps, int32_t 
 }
 
 static void bs_nn_depthwise_pixel_dsp(const bs_nn_layer *L, const int8_t *const *taps, int32_t ntaps, int32_t OC,
-                                      int plain, int8_t *o)
+                                      int mode, int8_t *o)
 {
     const int32_t *const bias = L->bias;
     const int8_t *const weights = L->weights;
@@ -577,8 +734,7 @@ static void bs_nn_depthwise_pixel_dsp(const bs_nn_layer *L, const int8_t *const 
                 bs_nn_depthwise_group_dsp(taps, ntaps, weights + c0 + j, OC, c0 + j, acc + j);
             }
         }
-        bs_nn_requantize_block_dsp(acc, L->multiplier + c0, L->shift + c0, n, L->output_offset, L->act_min,
-                                   L->act_max, plain, o + c0);
+        bs_nn_requantize_block_dsp(L, acc, c0, n, mode, o + c0);
     }
 }
 
@@ -597,7 +753,7 @@ static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *ro
     for (int32_t c = 0; c < C; ++c) {
         pad[c] = (int8_t)(-L->input_offset);
     }
-    const int plain = bs_nn_plain_requantize(L, OC);
+    const int mode = bs_nn_requant_mode(L);
     for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
         const int32_t ix0 = ox * L->stride_w - L->pad_left;
         for (int32_t ky = 0; ky < kh; ++ky) {
@@ -606,7 +762,7 @@ static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *ro
                 taps[ky * kw + kx] = (rows[ky] != 0 && ix >= 0 && ix < W) ? rows[ky] + ix * C : pad;
             }
         }
-        bs_nn_depthwise_pixel_dsp(L, taps, ntaps, OC, plain, o);
+        bs_nn_depthwise_pixel_dsp(L, taps, ntaps, OC, mode, o);
     }
     return 1;
 }
@@ -657,8 +813,7 @@ static void bs_nn_depthwise_row_s8(const bs_nn_layer *L, const int8_t *const *ro
                     }
                 }
             }
-            bs_nn_requantize_block(acc, L->multiplier + c0, L->shift + c0, n, L->output_offset, L->act_min,
-                                   L->act_max, o + c0);
+            bs_nn_requantize_layer(L, acc, c0, n, o + c0);
         }
     }
 }
@@ -999,12 +1154,21 @@ bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_
         case BS_NN_OP_CONV_2D_S8:
         case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
         case BS_NN_OP_FULLY_CONNECTED_S8:
-            if (L->weights == 0 || L->bias == 0 || L->multiplier == 0 || L->shift == 0) {
+            /* weights16 only for a CONV_2D whose filter fits the two-pixel kernel, and then instead of weights */
+            if ((L->weights16 != 0) != (L->op == BS_NN_OP_CONV_2D_S8 && L->weights == 0) ||
+                (L->weights16 != 0 && L->kernel_h * L->kernel_w * ti->c > BS_NN_COL_MAX) ||
+                (L->weights == 0 && L->weights16 == 0) || L->bias == 0 || L->multiplier == 0 || L->shift == 0 ||
+                (L->requant != 0 && L->op == BS_NN_OP_FULLY_CONNECTED_S8)) {
                 return BS_NN_ERR_GRAPH;
             }
             const int32_t channels = L->op == BS_NN_OP_FULLY_CONNECTED_S8 ? bs_nn_tensor_size(to) : to->c;
             for (int32_t c = 0; c < channels; ++c) {
                 if (L->multiplier[c] < 0 || L->shift[c] < -31 || L->shift[c] > 30) {
+                    return BS_NN_ERR_GRAPH;
+                }
+                /* a requant row: the channel's multiplier, r - 1 = -shift - 1 in 0..19 (bs_nn_requant_row) */
+                const int32_t *q = L->requant != 0 ? L->requant + 4 * c : 0;
+                if (q != 0 && (q[0] != L->multiplier[c] || q[1] != -L->shift[c] - 1 || q[1] < 0 || q[1] > 19)) {
                     return BS_NN_ERR_GRAPH;
                 }
             }

@@ -27,7 +27,7 @@ extern "C" {
 
 /* Version of the bs_nn_graph layout. Generated graphs carry the version they were written for;
  * bs_nn_check refuses any other. */
-enum { BS_NN_GRAPH_VERSION = 1 };
+enum { BS_NN_GRAPH_VERSION = 2 };
 
 /* The arena must start on this boundary (bytes); every tensor offset in a plan is a multiple of it. */
 enum { BS_NN_ARENA_ALIGN = 16 };
@@ -86,6 +86,15 @@ typedef struct {
  *   weights: conv [cout][kh][kw][cin] (TFLite OHWI); depthwise [kh][kw][cout] (TFLite's layout, so
  *   one tap of all channels is contiguous). bias[cout]: int32 bias + input_offset * sum(weights of channel),
  *   so kernels accumulate raw int8 products. multiplier[cout] (Q31) and shift[cout] (>0: left).
+ *   weights16 (CONV_2D only, instead of weights, for filters of K = kh*kw*cin <= 256 taps): the same
+ *   values as int16, K padded with zeros to kp = K rounded up to a multiple of 4; per pair of output
+ *   channels (2j, 2j+1) a block of 2*kp values, per group of 4 taps t0..t3 of the OHWI filter:
+ *   a_t0, a_t2, a_t1, a_t3, b_t0, b_t2, b_t1, b_t3 (a = channel 2j, b = 2j+1): the order SXTB16 gives an
+ *   input word, so each 32-bit weight word feeds one SMLAD. An odd last channel: a_t0, a_t2, a_t1, a_t3.
+ *   requant (optional, conv and depthwise): per output channel 4 int32 {m, r-1, K_lo, K_hi}, present when
+ *   every channel shifts right by r in 1..20; out = clamp((acc*m + K - [acc<0]*2^31) >> (31 + r)), with
+ *   K = 2^30 + 2^(30+r) + output_offset*2^(31+r) (64-bit): TFLite's double rounding and the output
+ *   offset in one SMLAL (derivation in bowlsense.nn.fixedpoint.requant_table).
  * FULLY_CONNECTED: weights [cout][cin]; bias, multiplier, shift per cout as above (a per-tensor
  *   model repeats its one multiplier); output_offset, act_min/max.
  * MEAN: input_offset (= -input zero point), output_offset, output_multiplier/output_shift: TFLite's
@@ -127,6 +136,8 @@ typedef struct {
     const int32_t *shift;       /* per output channel, > 0 shifts left */
     const int8_t *lut;
     const int32_t *exp_lut;
+    const int16_t *weights16;   /* CONV_2D packed weights (see above), or NULL */
+    const int32_t *requant;     /* per-channel {m, r-1, K_lo, K_hi} (see above), or NULL */
 } bs_nn_layer;
 
 /* A whole model: tensors, layers in execution order, and the static memory plan. */

@@ -14,8 +14,8 @@ from ..manifest import Manifest
 from ..nn.lower import ARRAY_FIELDS, INT_FIELDS, Graph
 from .cgen import banner, c_array_body, c_comment, c_float, c_string, hex_bytes_body
 
-C_TYPES = {np.int8: "int8_t", np.int32: "int32_t"}
-GRAPH_VERSION = 1  # BS_NN_GRAPH_VERSION
+C_TYPES = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t"}
+GRAPH_VERSION = 2  # BS_NN_GRAPH_VERSION
 
 
 def threshold_q(probability: float, scale: float, zero_point: int) -> int:

@@ -10,7 +10,7 @@ from .fixedpoint import round_half_away_f32
 from .lower import ARRAY_FIELDS, INT_FIELDS, OP_CODES, Graph, lower
 from .tflite import load
 
-GRAPH_VERSION = 1  # BS_NN_GRAPH_VERSION in bs_nn.h
+GRAPH_VERSION = 2  # BS_NN_GRAPH_VERSION in bs_nn.h
 
 
 class EngineError(RuntimeError):

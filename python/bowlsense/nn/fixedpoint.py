@@ -68,6 +68,46 @@ def mbqm(x: int, multiplier: int, shift: int) -> int:
     return rdbp(srdhm(wrap32(x * (1 << left)), multiplier), right)
 
 
+# Right shifts (1..REQUANT_MAX_RIGHT) a layer must use on every channel to get a requant table: with the
+# output offset folded in, |K| <= 2^(30 + r) + 2^30 + 128 * 2^(31 + r), and |acc * m| < 2^62, so the 64-bit
+# sum cannot overflow for r <= 20.
+REQUANT_MAX_RIGHT = 20
+
+
+def requant_table(multipliers, shifts, output_offset: int) -> np.ndarray | None:
+    """Per-channel constants of bs_nn's single-rounding requantization, (channels, 4) int32
+    {m, r - 1, K_lo, K_hi} with K = 2^30 + 2^(30 + r) + output_offset * 2^(31 + r), r = -shift; or None
+    when a channel shifts left or by 0 or more than REQUANT_MAX_RIGHT (the kernels then use the general path).
+
+    Why it is exact: with h = SaturatingRoundingDoublingHighMul(acc, m) = floor((acc * m + 2^30) / 2^31)
+    (m >= 0, no saturating case), RoundingDivideByPOT(h, r) = floor((h + 2^(r-1) - [h < 0]) / 2^r), and
+    floor((floor(A / B) + c) / D) = floor((A + c * B) / (B * D)) for integers, so
+    MultiplyByQuantizedMultiplier(acc, m, -r) + offset = floor((acc * m + K - [h < 0] * 2^31) / 2^(31 + r)).
+    [h < 0] may be replaced by [acc < 0]: they differ only when acc < 0 and h = 0, where both constants
+    give 0. See requant_apply and bs_nn_requant in bs_nn.c."""
+    m = np.asarray(multipliers, np.int64)
+    s = np.asarray(shifts, np.int64)
+    if m.size == 0 or np.any(s >= 0) or np.any(s < -REQUANT_MAX_RIGHT) or np.any(m < 0) or np.any(m > INT32_MAX):
+        return None
+    rows = []
+    for mi, si in zip(m.tolist(), s.tolist()):
+        r = -si
+        k = (1 << 30) + (1 << (30 + r)) + output_offset * (1 << (31 + r))
+        k_lo = wrap32(k & 0xFFFFFFFF)
+        k_hi = k >> 32
+        assert INT32_MIN <= k_hi <= INT32_MAX
+        rows.append((mi, r - 1, k_lo, k_hi))
+    return np.array(rows, np.int64).astype(np.int32)
+
+
+def requant_apply(acc: int, row) -> int:
+    """The table's arithmetic in Python integers (before the activation clamp): what bs_nn computes."""
+    m, rm1, k_lo, k_hi = (int(v) for v in row)
+    k = (k_hi << 32) + (k_lo & 0xFFFFFFFF)
+    x = acc * m + k - ((1 << 31) if acc < 0 else 0)
+    return x >> (32 + rm1)
+
+
 def sat_rounding_mul_pot(x: int, exponent: int) -> int:
     """gemmlowp SaturatingRoundingMultiplyByPOT."""
     if exponent == 0:

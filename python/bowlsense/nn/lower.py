@@ -28,7 +28,11 @@ INT_FIELDS = ("kernel_h", "kernel_w", "stride_h", "stride_w", "dilation_h", "dil
               "output_offset", "left_shift", "input_multiplier", "input_shift", "input2_multiplier",
               "input2_shift", "output_multiplier", "output_shift", "diff_min")
 ARRAY_FIELDS = {"weights": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32,
-                "lut": np.int8, "exp_lut": np.int32}
+                "lut": np.int8, "exp_lut": np.int32, "weights16": np.int16, "requant": np.int32}
+
+# BS_NN_COL_MAX in bs_nn.c: CONV_2D filters (kernel_h x kernel_w x C) of at most this many taps get their
+# weights packed as int16 for the two-channel x two-pixel kernel (pack_conv_weights16).
+COL_MAX = 256
 
 
 class UnsupportedModelError(ValueError):
@@ -106,6 +110,36 @@ class Graph:
 
     def macs(self) -> int:
         return sum(self.layer_macs(layer) for layer in self.layers)
+
+
+def pack_conv_weights16(w: np.ndarray) -> np.ndarray:
+    """CONV_2D weights [OC][K] (int8) in the layout bs_nn's two-channel kernel reads (bs_nn.h, weights16):
+    K padded with zeros to a multiple of 4 (kp); for each pair of channels (2j, 2j + 1) a block of 2 x kp
+    int16, per group of 4 taps t0..t3: a_t0, a_t2, a_t1, a_t3, b_t0, b_t2, b_t1, b_t3 (a = channel 2j,
+    b = 2j + 1), the order SXTB16 gives an input word, so each 32-bit word feeds one SMLAD; an odd last
+    channel alone: a_t0, a_t2, a_t1, a_t3 per group."""
+    oc, k = w.shape
+    kp = (k + 3) // 4 * 4
+    padded = np.zeros((oc, kp), np.int16)
+    padded[:, :k] = w
+    groups = padded.reshape(oc, kp // 4, 4)[:, :, [0, 2, 1, 3]]   # (oc, groups, 4)
+    pairs = oc // 2
+    out = [groups[:2 * pairs].reshape(pairs, 2, kp // 4, 4).transpose(0, 2, 1, 3).reshape(-1)]
+    if oc % 2:
+        out.append(groups[-1].reshape(-1))
+    return np.concatenate(out).astype(np.int16)
+
+
+def unpack_conv_weights16(packed: np.ndarray, oc: int, k: int) -> np.ndarray:
+    """Inverse of pack_conv_weights16 (for tests): [OC][K] int8."""
+    kp = (k + 3) // 4 * 4
+    pairs = oc // 2
+    head = packed[:2 * pairs * kp].reshape(pairs, kp // 4, 2, 4).transpose(0, 2, 1, 3).reshape(2 * pairs, kp // 4, 4)
+    groups = [head]
+    if oc % 2:
+        groups.append(packed[2 * pairs * kp:].reshape(1, kp // 4, 4))
+    g = np.concatenate(groups)[:, :, [0, 2, 1, 3]].reshape(oc, kp)
+    return g[:, :k].astype(np.int8)
 
 
 def _hwc(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
@@ -268,6 +302,13 @@ class _Lowering:
                     output_offset=to.zero_point, **self.activation(op, to))
         arrays = dict(weights=weights.reshape(-1), bias=self.fold(self.bias(op, 2, oc), sums, input_offset),
                       multiplier=mult, shift=shift)
+        if not depthwise and kh * kw * ic <= COL_MAX:
+            # the int8 OHWI weights are replaced by the packed int16 layout the kernel reads
+            arrays["weights16"] = pack_conv_weights16(weights.reshape(oc, -1))
+            del arrays["weights"]
+        table = fp.requant_table(mult, shift, to.zero_point)
+        if table is not None:
+            arrays["requant"] = table.reshape(-1)
         self.add(Layer("DEPTHWISE_CONV_2D_S8" if depthwise else "CONV_2D_S8", op.index, op.op, x, y,
                        ints=ints, arrays=arrays))
 
