@@ -110,57 +110,208 @@ static int32_t log_q24(uint64_t v, int exponent) {
     return (int32_t)(len - 1 - exponent) * bs_frontend_tables_ln2_q24 + mant;
 }
 
-/* In-place radix-2 decimation-in-time FFT of HALF complex values (interleaved re, im), input in
- * bit-reversed order, halving at every stage so values never grow: a' = a/2 + W b/2, b' = a/2 - W b/2
- * (README.md, "Why int32 cannot overflow"). Output is the DFT / HALF.
+/* The FFT: 256-point complex, radix-2 decimation in time, input in bit-reversed order, halving at every
+ * stage so values never grow (README.md, "Why int32 cannot overflow"): a' = a/2 + W b/2,
+ * b' = a/2 - W b/2, with W b/2 from rounded Q31 products, except for the twiddle 1, which the algorithm
+ * applies as a shift (b >> 1). Output is the DFT / HALF.
  *
- * The first two stages run fused over groups of four: their twiddles are 1 and -i, for which the
- * rounded Q31 products reduce exactly to shifts (W b/2 = b >> 1 for 1; for -i, with the table's
- * cos = 0 and -sin = -2^31, the product rounds to ((im + 1) >> 1, (1 - re) >> 1)). Same bits as the
- * generic stage, without multiplies or per-group loop overhead. */
-static void fft_half_scaled(int32_t *z) {
+ * The eight radix-2 stages run as four passes of two stages each, fused over groups of four values
+ * held in registers: every value is loaded and stored once per two stages, and each butterfly still
+ * rounds exactly as its radix-2 stage does (python/bowlsense/frontend/reference.py computes them stage
+ * by stage). The first pass also windows the samples. */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BS_ALWAYS_INLINE inline __attribute__((always_inline))
+#define BS_NOINLINE __attribute__((noinline))
+#else
+#define BS_ALWAYS_INLINE inline
+#define BS_NOINLINE
+#endif
+
+/* One butterfly with twiddle (wr, wi) from the table. */
+static BS_ALWAYS_INLINE void butterfly(int32_t *ar, int32_t *ai, int32_t *br, int32_t *bi, int32_t wr,
+                                       int32_t wi) {
+    int32_t tr = mls_q31(mul_q31(*br, wr), *bi, wi);
+    int32_t ti = mla_q31(mul_q31(*br, wi), *bi, wr);
+    int32_t hr = asr_s32(*ar, 1), hi = asr_s32(*ai, 1);
+    *ar = hr + tr; *ai = hi + ti;
+    *br = hr - tr; *bi = hi - ti;
+}
+
+/* The butterfly with twiddle 1: W b/2 = b >> 1. */
+static BS_ALWAYS_INLINE void butterfly_1(int32_t *ar, int32_t *ai, int32_t *br, int32_t *bi) {
+    int32_t tr = asr_s32(*br, 1), ti = asr_s32(*bi, 1);
+    int32_t hr = asr_s32(*ar, 1), hi = asr_s32(*ai, 1);
+    *ar = hr + tr; *ai = hi + ti;
+    *br = hr - tr; *bi = hi - ti;
+}
+
+/* The butterfly with twiddle -i: the table holds cos = 0 and -sin = -2^31 for it, for which the
+ * rounded products reduce exactly to W b/2 = ((bi + 1) >> 1, (1 - br) >> 1). */
+static BS_ALWAYS_INLINE void butterfly_minus_i(int32_t *ar, int32_t *ai, int32_t *br, int32_t *bi) {
+    int32_t tr = asr_s32(*bi + 1, 1), ti = asr_s32(1 - *br, 1);
+    int32_t hr = asr_s32(*ar, 1), hi = asr_s32(*ai, 1);
+    *ar = hr + tr; *ai = hi + ti;
+    *br = hr - tr; *bi = hi - ti;
+}
+
+/* The complex value x[0] + i x[1] times gain and the window pair w[0], w[1], rounded like SMMULR. */
+static BS_ALWAYS_INLINE void windowed(const int16_t *x, const int32_t *w, int32_t gain, int32_t *re,
+                                      int32_t *im) {
+    *re = mul_q31(x[0] * gain, w[0]);
+    *im = mul_q31(x[1] * gain, w[1]);
+}
+
+/* Bit-reversed positions 4g .. 4g+3 hold inputs n0, n0 + HALF/2, n0 + HALF/4, n0 + 3 HALF/4
+ * (n0 = bitrev[4g] < HALF/4): the first three always lie inside the window; the fourth is zero padding
+ * when it lies past it (has_q3 = 0), which lets the compiler drop its arithmetic. The window pointer
+ * aims at input n0 + 3 HALF/8 so that all four offsets fit one LDRD (+-1020 bytes). */
+typedef char bs_check_first_three_inside_window[3 * HALF / 4 <= BS_FRONTEND_WINDOW_SAMPLES / 2 ? 1 : -1];
+#define WMID (3 * HALF / 4) /* ints from input n0's window pair to the pointer */
+
+static BS_ALWAYS_INLINE void window_group_stages_1_2(int32_t *q, const int16_t *x, const int32_t *w,
+                                                     int32_t gain, int has_q3) {
+    int32_t r0, i0, r1, i1, r2, i2, r3 = 0, i3 = 0;
+    windowed(x, w - WMID, gain, &r0, &i0);
+    windowed(x + HALF, w - WMID + HALF, gain, &r1, &i1);
+    windowed(x + HALF / 2, w - WMID + HALF / 2, gain, &r2, &i2);
+    if (has_q3) windowed(x + 3 * HALF / 2, w - WMID + 3 * HALF / 2, gain, &r3, &i3);
+    butterfly_1(&r0, &i0, &r1, &i1);       /* stage 1: twiddle 1 */
+    butterfly_1(&r2, &i2, &r3, &i3);
+    butterfly_1(&r0, &i0, &r2, &i2);       /* stage 2: twiddles 1 and -i */
+    butterfly_minus_i(&r1, &i1, &r3, &i3);
+    q[0] = r0; q[1] = i0; q[2] = r1; q[3] = i1;
+    q[4] = r2; q[5] = i2; q[6] = r3; q[7] = i3;
+}
+
+/* Window and scale the frame, pack it as HALF complex values z[n] = v[2n] + i v[2n+1] in bit-reversed
+ * order (zero past the window) and run the first two stages, whose twiddles are 1 and -i. */
+static BS_NOINLINE void window_and_stages_1_2(int32_t *z, const int16_t *x, int32_t gain) {
     for (int32_t *q = z; q < z + 2 * HALF; q += 8) {
-        /* stage 1: (q0, q1) and (q2, q3), twiddle 1 */
-        int32_t h0r = asr_s32(q[0], 1), h0i = asr_s32(q[1], 1), h1r = asr_s32(q[2], 1), h1i = asr_s32(q[3], 1);
-        int32_t h2r = asr_s32(q[4], 1), h2i = asr_s32(q[5], 1), h3r = asr_s32(q[6], 1), h3i = asr_s32(q[7], 1);
-        int32_t u0r = h0r + h1r, u0i = h0i + h1i, u1r = h0r - h1r, u1i = h0i - h1i;
-        int32_t u2r = h2r + h3r, u2i = h2i + h3i, u3r = h2r - h3r, u3i = h2i - h3i;
-        /* stage 2: (u0, u2) with twiddle 1, (u1, u3) with twiddle -i */
-        int32_t tr = asr_s32(u2r, 1), ti = asr_s32(u2i, 1);
-        int32_t ar = asr_s32(u0r, 1), ai = asr_s32(u0i, 1);
-        q[0] = ar + tr; q[1] = ai + ti;
-        q[4] = ar - tr; q[5] = ai - ti;
-        tr = asr_s32(u3i + 1, 1);
-        ti = asr_s32(1 - u3r, 1);
-        ar = asr_s32(u1r, 1);
-        ai = asr_s32(u1i, 1);
-        q[2] = ar + tr; q[3] = ai + ti;
-        q[6] = ar - tr; q[7] = ai - ti;
+        int n0 = bs_frontend_tables_bitrev[(q - z) / 2];
+        const int32_t *w = bs_frontend_tables_window + 2 * n0 + WMID;
+        if (n0 + 3 * HALF / 4 < BS_FRONTEND_WINDOW_SAMPLES / 2)
+            window_group_stages_1_2(q, x + 2 * n0, w, gain, 1);
+        else
+            window_group_stages_1_2(q, x + 2 * n0, w, gain, 0);
     }
-    for (int h = 4; h < HALF; h <<= 1) {
-        int step = 2 * (HALF / h); /* W_(2h)^j == W_FFT_SIZE^(j * HALF / h); 2 ints per twiddle */
-        for (int start = 0; start < HALF; start += 2 * h) {
-            int32_t *a = &z[2 * start];
-            int32_t *b = a + 2 * h;
-            /* j == 0: the twiddle is 1, so W b / 2 is b / 2 without a multiply */
-            int32_t ar = asr_s32(a[0], 1), ai = asr_s32(a[1], 1);
-            int32_t tr = asr_s32(b[0], 1), ti = asr_s32(b[1], 1);
-            a[0] = ar + tr; a[1] = ai + ti;
-            b[0] = ar - tr; b[1] = ai - ti;
-            const int32_t *w = &bs_frontend_tables_twiddle[step];
-            for (int j = 1; j < h; j++, w += step) {
-                a += 2;
-                b += 2;
-                int32_t wr = w[0], wi = w[1];
-                tr = mls_q31(mul_q31(b[0], wr), b[1], wi);
-                ti = mla_q31(mul_q31(b[0], wi), b[1], wr);
-                ar = asr_s32(a[0], 1);
-                ai = asr_s32(a[1], 1);
-                a[0] = ar + tr; a[1] = ai + ti;
-                b[0] = ar - tr; b[1] = ai - ti;
-            }
+}
+
+/* Two radix-2 stages with butterfly spans h and 2h, over groups of four values z[j], z[j+h], z[j+2h],
+ * z[j+3h]: the first stage pairs (0,1) and (2,3) with W_2h^j, the second (0,2) with W_4h^j and (1,3)
+ * with W_4h^(j+h). Twiddle W_M^j is table entry j * FFT_SIZE / M; W_4h^h = W_FFT_SIZE^(HALF/2) = -i.
+ * Pointers aim at the middle of what they address so that every offset fits one load or store
+ * instruction (LDRD/STRD reach +-1020 bytes on Cortex-M). */
+static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
+    const int step1 = 2 * (HALF / h), step2 = HALF / h; /* ints per j in the table (re, im pairs) */
+    for (int32_t *p = z + 3 * h; p < z + 2 * HALF; p += 8 * h) {
+        int32_t *q = p; /* the four values are q[-3h], q[-h], q[h], q[3h] (re, im each) */
+        {
+            int32_t r0 = q[-3 * h], i0 = q[-3 * h + 1], r1 = q[-h], i1 = q[-h + 1];
+            int32_t r2 = q[h], i2 = q[h + 1], r3 = q[3 * h], i3 = q[3 * h + 1];
+            butterfly_1(&r0, &i0, &r1, &i1);
+            butterfly_1(&r2, &i2, &r3, &i3);
+            butterfly_1(&r0, &i0, &r2, &i2);
+            butterfly_minus_i(&r1, &i1, &r3, &i3);
+            q[-3 * h] = r0; q[-3 * h + 1] = i0; q[-h] = r1; q[-h + 1] = i1;
+            q[h] = r2; q[h + 1] = i2; q[3 * h] = r3; q[3 * h + 1] = i3;
+        }
+        const int32_t *w1 = bs_frontend_tables_twiddle + step1;
+        const int32_t *w2 = bs_frontend_tables_twiddle + step2 + HALF / 2; /* W_4h^j at w2[-HALF/2] */
+        for (q += 2; q < p + 2 * h; q += 2, w1 += step1, w2 += step2) {
+            int32_t r0 = q[-3 * h], i0 = q[-3 * h + 1], r1 = q[-h], i1 = q[-h + 1];
+            int32_t r2 = q[h], i2 = q[h + 1], r3 = q[3 * h], i3 = q[3 * h + 1];
+            butterfly(&r0, &i0, &r1, &i1, w1[0], w1[1]);
+            butterfly(&r2, &i2, &r3, &i3, w1[0], w1[1]);
+            butterfly(&r0, &i0, &r2, &i2, w2[-HALF / 2], w2[-HALF / 2 + 1]);
+            butterfly(&r1, &i1, &r3, &i3, w2[HALF / 2], w2[HALF / 2 + 1]);
+            q[-3 * h] = r0; q[-3 * h + 1] = i0; q[-h] = r1; q[-h + 1] = i1;
+            q[h] = r2; q[h + 1] = i2; q[3 * h] = r3; q[3 * h + 1] = i3;
         }
     }
+}
+
+/* Separate functions: inlined into one big body, the compiler runs out of registers for the loops. */
+static BS_NOINLINE void stages_3_4(int32_t *z) { fused_stages(z, 4); }
+static BS_NOINLINE void stages_5_6(int32_t *z) { fused_stages(z, 16); }
+static BS_NOINLINE void stages_7_8(int32_t *z) { fused_stages(z, 64); }
+
+static void fft_stages_3_to_8(int32_t *z) {
+    stages_3_4(z);
+    stages_5_6(z);
+    stages_7_8(z);
+}
+
+/* max |x[n]| over the window. On Cortex-M4 (DSP extension) two samples at a time: SSUB16 sets the
+ * GE flags per halfword, SEL keeps the larger (smaller) halfword, so the running maximum and minimum
+ * are exactly the C loop's. */
+#if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
+typedef char bs_check_window_in_blocks_of_8[BS_FRONTEND_WINDOW_SAMPLES % 8 == 0 ? 1 : -1];
+#endif
+
+static uint32_t peak_magnitude(const int16_t *x) {
+    int32_t hi = 0, lo = 0;
+#if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
+    if (((uintptr_t)x & 3u) == 0) {
+        uint32_t mx = 0, mn = 0, t;
+        /* fixed registers in ascending order, as LDM loads them */
+        register uint32_t a __asm__("r4"), b __asm__("r5"), c __asm__("r6"), d __asm__("r8");
+        const int16_t *p = x;
+        for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES / 8; n++) {
+            __asm__("ldmia %[p]!, {%[a], %[b], %[c], %[d]}\n\t"
+                    "ssub16 %[t], %[a], %[mx]\n\t" "sel %[mx], %[a], %[mx]\n\t"
+                    "ssub16 %[t], %[a], %[mn]\n\t" "sel %[mn], %[mn], %[a]\n\t"
+                    "ssub16 %[t], %[b], %[mx]\n\t" "sel %[mx], %[b], %[mx]\n\t"
+                    "ssub16 %[t], %[b], %[mn]\n\t" "sel %[mn], %[mn], %[b]\n\t"
+                    "ssub16 %[t], %[c], %[mx]\n\t" "sel %[mx], %[c], %[mx]\n\t"
+                    "ssub16 %[t], %[c], %[mn]\n\t" "sel %[mn], %[mn], %[c]\n\t"
+                    "ssub16 %[t], %[d], %[mx]\n\t" "sel %[mx], %[d], %[mx]\n\t"
+                    "ssub16 %[t], %[d], %[mn]\n\t" "sel %[mn], %[mn], %[d]"
+                    : [p] "+r"(p), [mx] "+r"(mx), [mn] "+r"(mn), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
+                      [d] "=&r"(d), [t] "=&r"(t)
+                    :
+                    : "cc", "memory");
+        }
+        int32_t m0 = (int16_t)(mx & 0xFFFFu), m1 = (int16_t)(mx >> 16);
+        int32_t n0 = (int16_t)(mn & 0xFFFFu), n1 = (int16_t)(mn >> 16);
+        hi = m0 > m1 ? m0 : m1;
+        lo = n0 < n1 ? n0 : n1;
+        return (uint32_t)(-lo > hi ? -lo : hi);
+    }
+#endif
+    for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES; n++) {
+        int32_t v = x[n];
+        hi = v > hi ? v : hi;
+        lo = v < lo ? v : lo;
+    }
+    return (uint32_t)(-lo > hi ? -lo : hi);
+}
+
+/* Copy n int16 samples; a word at a time where source and destination share their alignment
+ * (newlib-nano's memcpy and memmove go byte by byte). Forward copy: safe for the overlap shift, whose
+ * destination lies below its source. */
+static void copy_samples(int16_t *dst, const int16_t *src, size_t n) {
+#if defined(__GNUC__) || defined(__clang__)
+    if ((((uintptr_t)dst ^ (uintptr_t)src) & 3u) == 0) {
+        if (((uintptr_t)dst & 3u) && n) { *dst++ = *src++; n--; }
+#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_7M__)
+        for (; n >= 8; n -= 8) { /* 16 bytes per LDM/STM pair; registers in ascending order */
+            register uint32_t a __asm__("r4"), b __asm__("r5"), c __asm__("r6"), d __asm__("r8");
+            __asm__("ldmia %[s]!, {%[a], %[b], %[c], %[d]}\n\t"
+                    "stmia %[t]!, {%[a], %[b], %[c], %[d]}"
+                    : [s] "+r"(src), [t] "+r"(dst), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
+                    :
+                    : "memory");
+        }
+#endif
+        for (; n >= 2; n -= 2, dst += 2, src += 2) {
+            uint32_t w;
+            __builtin_memcpy(&w, src, 4);
+            __builtin_memcpy(dst, &w, 4);
+        }
+    }
+#endif
+    for (size_t i = 0; i < n; i++) dst[i] = src[i];
 }
 
 static int valid_state(const bs_frontend_state *st) {
@@ -216,30 +367,13 @@ bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_
 
     /* Block scaling: find the bit length b of the loudest sample, then window x * 2^(29-b) so the
      * windowed values use 28 bits whatever the level (quiet frames keep their precision). */
-    int32_t hi = 0, lo = 0;
-    for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES; n++) {
-        int32_t x = window[n];
-        hi = x > hi ? x : hi;
-        lo = x < lo ? x : lo;
-    }
-    uint32_t peak = (uint32_t)(-lo > hi ? -lo : hi);
+    uint32_t peak = peak_magnitude(window);
     int bits = bit_length_u32(peak); /* 0..16 */
     int32_t gain = (int32_t)1 << (FFT_INPUT_BITS + 1 - bits);
 
-    /* Window, scale, and pack the real signal as HALF complex values z[n] = v[2n] + i v[2n+1],
-     * written straight into bit-reversed positions; samples past the window are zero padding. */
     int32_t *z = st->fft;
-    for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES / 2; n++) {
-        int r = 2 * bs_frontend_tables_bitrev[n];
-        z[r] = mul_q31(window[2 * n] * gain, bs_frontend_tables_window[2 * n]);
-        z[r + 1] = mul_q31(window[2 * n + 1] * gain, bs_frontend_tables_window[2 * n + 1]);
-    }
-    for (int n = BS_FRONTEND_WINDOW_SAMPLES / 2; n < HALF; n++) {
-        int r = 2 * bs_frontend_tables_bitrev[n];
-        z[r] = 0;
-        z[r + 1] = 0;
-    }
-    fft_half_scaled(z);
+    window_and_stages_1_2(z, window, gain);
+    fft_stages_3_to_8(z);
 
     /* Split the half-size complex spectrum Z into the real signal's spectrum (halved):
      * Y[k] / 2 = (Z[k] + conj Z[HALF-k]) / 2 - i (W^k (Z[k] - conj Z[HALF-k])) / 2, then |Y[k] / 2|.
@@ -304,15 +438,15 @@ bs_frontend_status bs_frontend_process(bs_frontend_state *st, const int16_t *pcm
         size_t space = (size_t)(BS_FRONTEND_WINDOW_SAMPLES - st->filled);
         size_t take = n - used < space ? n - used : space;
         int16_t *dst = &st->history[st->filled];
-        for (size_t i = 0; i < take; i++) dst[i] = pcm[used + i];
+        copy_samples(dst, &pcm[used], take);
         st->filled += (int32_t)take;
         used += take;
         if (st->filled == BS_FRONTEND_WINDOW_SAMPLES) {
             bs_frontend_compute_frame(st, st->history, &out[*frames_out * BS_FRONTEND_NUM_MEL]);
             (*frames_out)++;
-            /* keep the overlap; a plain loop, since newlib-nano's memmove goes byte by byte */
-            for (int i = 0; i < BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES; i++)
-                st->history[i] = st->history[i + BS_FRONTEND_HOP_SAMPLES];
+            /* keep the overlap */
+            copy_samples(st->history, &st->history[BS_FRONTEND_HOP_SAMPLES],
+                         BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES);
             st->filled = BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES;
         }
     }
