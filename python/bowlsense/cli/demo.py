@@ -58,18 +58,24 @@ class Stage:
 
 
 def _bowlsense(*args: str, capture: bool = False) -> str:
-    """Run a bowlsense command as a user would, showing its output; stop the demo if it fails."""
+    """Run a bowlsense command as a user would, showing its output as it comes (events appear live);
+    with capture, also return that output for the report. Stop the demo if the command fails."""
     cmd = [sys.executable, "-m", "bowlsense", *map(str, args)]
     print("   $ bowlsense " + " ".join(map(str, args)), flush=True)
     if capture:
-        result = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-        sys.stdout.write(result.stdout)
+        lines = []
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1) as proc:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                lines.append(line)
+        returncode = proc.returncode
     else:
-        result = subprocess.run(cmd)
-    if result.returncode != 0:
+        returncode = subprocess.run(cmd).returncode
+    if returncode != 0:
         raise SystemExit(f"demo stopped: `bowlsense {' '.join(map(str, args))}` failed "
-                         f"(exit {result.returncode}); fix the problem above and run the demo again to continue")
-    return result.stdout if capture else ""
+                         f"(exit {returncode}); fix the problem above and run the demo again to continue")
+    return "".join(lines) if capture else ""
 
 
 def _choose_data(args) -> tuple[pathlib.Path, str]:
@@ -157,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     with Stage("report"):
         report = write_report(work, model, data, origin, listen, bench, time.monotonic() - started)
         print(f"   {report}")
-    print(summary(model))
+    print(summary(model, bench))
     print(f"\ndemo finished in {(time.monotonic() - started) / 60:.1f} min; report: {report}")
     return 0
 
@@ -166,18 +172,42 @@ def _metrics(model: pathlib.Path) -> dict:
     return json.loads((model / "model.json").read_text()).get("metrics", {})
 
 
-def summary(model: pathlib.Path) -> str:
-    """The headline figures from the model manifest, flattened to 'key: value' lines."""
-    lines = ["", "== summary (validation split of the data, from model.json)"]
+# Metrics of the training report, in the order a reader asks about them, with the issue's targets.
+_SUMMARY_ROWS = [
+    # (metric key in model.json, target key, "higher" or "lower" is better)
+    ("macro_f1", "teacher_macro_f1", "higher"),
+    ("speech_detect_+10dB", "speech_detect_+10dB", "higher"),
+    ("speech_detect_+0dB", "speech_detect_+0dB", "higher"),
+    ("speech_detect_-10dB", "speech_detect_-10dB", "higher"),
+    ("speech_false_positive", "speech_false_positive", "lower"),
+    ("eating_detect_alone", "eating_detect_alone", "higher"),
+    ("eating_detect_0dB_under_background", "eating_detect_0dB_under_background", "higher"),
+    ("background_false_event", "background_false_event", "lower"),
+]
+_MODELS = ("teacher", "float_student", "int8_student")
 
-    def walk(prefix, value):
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else k, v)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            lines.append(f"   {prefix:58s} {value:.4g}")
 
-    walk("", _metrics(model))
+def summary(model: pathlib.Path, bench_text: str = "") -> str:
+    """The headline figures: one table of accuracy and privacy for teacher, float and int8 student
+    against the targets (from model.json), then the device's instructions and memory (from bench)."""
+    metrics = _metrics(model)
+    per_model = metrics.get("summary", {})
+    targets = metrics.get("targets", {})
+    lines = ["", f"== summary: {metrics.get('evaluated_on', 'validation split')}",
+             f"   {'':36s}{'teacher':>9s}{'float':>9s}{'int8':>9s}   target"]
+    for key, target_key, better in _SUMMARY_ROWS:
+        values = [per_model.get(m, {}).get(key) for m in _MODELS]
+        if all(v is None for v in values):
+            continue
+        cells = "".join(f"{v:9.3f}" if isinstance(v, (int, float)) else f"{'-':>9s}" for v in values)
+        target = targets.get(target_key)
+        goal = "" if target is None else (">= " if better == "higher" else "<= ") + f"{target:g}"
+        if key == "macro_f1" and "student_macro_f1_gap" in targets:
+            goal += f" (teacher), int8 within {targets['student_macro_f1_gap']:g}"
+        lines.append(f"   {key:36s}{cells}   {goal}")
+    device = [line.rstrip() for line in bench_text.splitlines() if line.startswith("  ")]
+    if device:
+        lines += ["", "== device (Cortex-M4 on QEMU, from `bowlsense device bench`)"] + [" " + d for d in device]
     return "\n".join(lines)
 
 
