@@ -232,14 +232,106 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
 }
 
 /* Separate functions: inlined into one big body, the compiler runs out of registers for the loops. */
-static BS_NOINLINE void stages_3_4(int32_t *z) { fused_stages(z, 4); }
-static BS_NOINLINE void stages_5_6(int32_t *z) { fused_stages(z, 16); }
-static BS_NOINLINE void stages_7_8(int32_t *z) { fused_stages(z, 64); }
+#if defined(__ARM_ARCH_7EM__) && defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+#define BS_FRONTEND_M4_ASM 1
+#define U __attribute__((unused)) /* naked functions read their arguments from r0-r3 */
+/* fused_stages() for Cortex-M4, 48 instructions per group of four values where the compiler needs
+ * about 60 (it spills: the loop needs all 14 registers, so these are naked functions). The butterflies
+ * are butterfly(), butterfly_1() and butterfly_minus_i(), operation for operation:
+ *   smmulr t, br, wr; smmulr br, br, wi; smmlsr t, bi, wi, t (tr); smmlar bi, bi, wr, br (ti);
+ *   a' = tr + (ar >> 1), b' = (ar >> 1) - tr (ADD/RSB with shifted operand), same for the imaginary parts.
+ * r0 points at the middle of the four values (offsets -12h, -4h, 4h, 12h bytes fit LDRD/STRD), r1 at
+ * W_2h^j (S1 bytes per j), r2 at W_4h^j + 512 bytes (S2 bytes per j; W_4h^(j+h) is 1024 bytes on).
+ * Stack: [sp] end of the group's j loop, [sp, #4] end of the groups, [sp, #8] twiddle table. */
+#define BS_FUSED_STAGES_ASM(H, S1, S2) \
+    "push   {r4-r11, lr}\n\t" \
+    "sub    sp, sp, #16\n\t" \
+    "add    r0, r0, #12*" #H "\n\t" \
+    "str    r1, [sp, #8]\n\t" \
+    "add    r3, r0, #4 * 2 * 256\n\t" \
+    "str    r3, [sp, #4]\n" \
+    "2:\n\t" /* j = 0: twiddles 1, 1, 1, -i */ \
+    "ldrd   r4, r5, [r0, #-12*" #H "]\n\t" \
+    "ldrd   r6, r7, [r0, #-4*" #H "]\n\t" \
+    "ldrd   r8, r9, [r0, #4*" #H "]\n\t" \
+    "ldrd   r10, r11, [r0, #12*" #H "]\n\t" \
+    "asr    r3, r6, #1\n\t" "rsb    r6, r3, r4, asr #1\n\t" "add    r4, r3, r4, asr #1\n\t" \
+    "asr    r3, r7, #1\n\t" "rsb    r7, r3, r5, asr #1\n\t" "add    r5, r3, r5, asr #1\n\t" \
+    "asr    r3, r10, #1\n\t" "rsb    r10, r3, r8, asr #1\n\t" "add    r8, r3, r8, asr #1\n\t" \
+    "asr    r3, r11, #1\n\t" "rsb    r11, r3, r9, asr #1\n\t" "add    r9, r3, r9, asr #1\n\t" \
+    "asr    r3, r8, #1\n\t" "rsb    r8, r3, r4, asr #1\n\t" "add    r4, r3, r4, asr #1\n\t" \
+    "asr    r3, r9, #1\n\t" "rsb    r9, r3, r5, asr #1\n\t" "add    r5, r3, r5, asr #1\n\t" \
+    "add    r3, r11, #1\n\t" "asr    r3, r3, #1\n\t"   /* tr = (bi + 1) >> 1 */ \
+    "rsb    r11, r10, #1\n\t" "asr    r11, r11, #1\n\t" /* ti = (1 - br) >> 1 */ \
+    "rsb    r10, r3, r6, asr #1\n\t" "add    r6, r3, r6, asr #1\n\t" \
+    "rsb    r3, r11, r7, asr #1\n\t" "add    r7, r11, r7, asr #1\n\t" \
+    "strd   r4, r5, [r0, #-12*" #H "]\n\t" \
+    "strd   r6, r7, [r0, #-4*" #H "]\n\t" \
+    "strd   r8, r9, [r0, #4*" #H "]\n\t" \
+    "strd   r10, r3, [r0, #12*" #H "]\n\t" \
+    "add    r3, r0, #8*" #H "\n\t" \
+    "str    r3, [sp]\n\t" \
+    "ldr    r1, [sp, #8]\n\t" \
+    "add    r2, r1, #512 + " #S2 "\n\t" \
+    "add    r1, r1, #" #S1 "\n\t" \
+    "add    r0, r0, #8\n" \
+    "1:\n\t" /* j = 1 .. h-1 */ \
+    "ldrd   r4, r5, [r0, #-12*" #H "]\n\t" \
+    "ldrd   r6, r7, [r0, #-4*" #H "]\n\t" \
+    "ldrd   r12, lr, [r1], #" #S1 "\n\t" \
+    "smmulr r3, r6, r12\n\t" "smmulr r6, r6, lr\n\t" "smmlsr r3, r7, lr, r3\n\t" "smmlar r7, r7, r12, r6\n\t" \
+    "rsb    r6, r3, r4, asr #1\n\t" "add    r4, r3, r4, asr #1\n\t" \
+    "rsb    r3, r7, r5, asr #1\n\t" "add    r5, r7, r5, asr #1\n\t" /* q1 = (r6, r3) */ \
+    "ldrd   r8, r9, [r0, #4*" #H "]\n\t" \
+    "ldrd   r10, r11, [r0, #12*" #H "]\n\t" \
+    "smmulr r7, r10, r12\n\t" "smmulr r10, r10, lr\n\t" "smmlsr r7, r11, lr, r7\n\t" "smmlar r11, r11, r12, r10\n\t" \
+    "rsb    r10, r7, r8, asr #1\n\t" "add    r8, r7, r8, asr #1\n\t" \
+    "rsb    r7, r11, r9, asr #1\n\t" "add    r9, r11, r9, asr #1\n\t" /* q3 = (r10, r7) */ \
+    "ldrd   r12, lr, [r2, #-512]\n\t" \
+    "smmulr r11, r8, r12\n\t" "smmulr r8, r8, lr\n\t" "smmlsr r11, r9, lr, r11\n\t" "smmlar r9, r9, r12, r8\n\t" \
+    "rsb    r8, r11, r4, asr #1\n\t" "add    r4, r11, r4, asr #1\n\t" \
+    "rsb    r11, r9, r5, asr #1\n\t" "add    r5, r9, r5, asr #1\n\t" /* q2 = (r8, r11) */ \
+    "strd   r4, r5, [r0, #-12*" #H "]\n\t" \
+    "strd   r8, r11, [r0, #4*" #H "]\n\t" \
+    "ldrd   r12, lr, [r2, #512]\n\t" \
+    "add    r2, r2, #" #S2 "\n\t" \
+    "smmulr r4, r10, r12\n\t" "smmulr r10, r10, lr\n\t" "smmlsr r4, r7, lr, r4\n\t" "smmlar r7, r7, r12, r10\n\t" \
+    "rsb    r10, r4, r6, asr #1\n\t" "add    r6, r4, r6, asr #1\n\t" \
+    "rsb    r4, r7, r3, asr #1\n\t" "add    r3, r7, r3, asr #1\n\t" \
+    "strd   r6, r3, [r0, #-4*" #H "]\n\t" \
+    "strd   r10, r4, [r0, #12*" #H "]\n\t" \
+    "add    r0, r0, #8\n\t" \
+    "ldr    r4, [sp]\n\t" \
+    "cmp    r0, r4\n\t" \
+    "bne    1b\n\t" \
+    "add    r0, r0, #24*" #H "\n\t" /* next group */ \
+    "ldr    r3, [sp, #4]\n\t" \
+    "cmp    r0, r3\n\t" \
+    "bne    2b\n\t" \
+    "add    sp, sp, #16\n\t" \
+    "pop    {r4-r11, pc}\n\t"
+
+__attribute__((naked, noinline)) static void stages_3_4(U int32_t *z, U const int32_t *tw) {
+    __asm__ volatile(BS_FUSED_STAGES_ASM(4, 512, 256));
+}
+__attribute__((naked, noinline)) static void stages_5_6(U int32_t *z, U const int32_t *tw) {
+    __asm__ volatile(BS_FUSED_STAGES_ASM(16, 128, 64));
+}
+__attribute__((naked, noinline)) static void stages_7_8(U int32_t *z, U const int32_t *tw) {
+    __asm__ volatile(BS_FUSED_STAGES_ASM(64, 32, 16));
+}
+typedef char bs_check_fft_asm_shape[HALF == 256 ? 1 : -1];
+#undef U
+#else
+static BS_NOINLINE void stages_3_4(int32_t *z, const int32_t *tw) { (void)tw; fused_stages(z, 4); }
+static BS_NOINLINE void stages_5_6(int32_t *z, const int32_t *tw) { (void)tw; fused_stages(z, 16); }
+static BS_NOINLINE void stages_7_8(int32_t *z, const int32_t *tw) { (void)tw; fused_stages(z, 64); }
+#endif
 
 static void fft_stages_3_to_8(int32_t *z) {
-    stages_3_4(z);
-    stages_5_6(z);
-    stages_7_8(z);
+    stages_3_4(z, bs_frontend_tables_twiddle);
+    stages_5_6(z, bs_frontend_tables_twiddle);
+    stages_7_8(z, bs_frontend_tables_twiddle);
 }
 
 /* max |x[n]| over the window. On Cortex-M4 (DSP extension) two samples at a time: SSUB16 sets the
@@ -332,8 +424,7 @@ static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag) {
     }
 }
 
-#if defined(__ARM_ARCH_7EM__) && defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
-#define BS_FRONTEND_M4_ASM 1
+#ifdef BS_FRONTEND_M4_ASM
 /* The same loop for Cortex-M4, 44 instructions per bin where the compiler needs about 60 (all 13
  * registers in use, so a naked function rather than inline asm). Bins k in [1, HALF), so Z[k] and
  * Z[HALF-k] need no wrap. The magnitude steps are magnitude()'s, written without branches:
