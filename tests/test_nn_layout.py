@@ -64,3 +64,16 @@ def test_packed_weights_round_trip_and_order(oc, k):
         assert packed[:8].tolist() == [padded[0, i] for i in (0, 2, 1, 3)] + [padded[1, i] for i in (0, 2, 1, 3)]
     if oc % 2:
         assert packed[-4:].tolist() == [padded[-1, kp - 4 + i] for i in (0, 2, 1, 3)]
+
+
+@pytest.mark.parametrize("taps,oc", [(9, 4), (9, 24), (1, 8), (25, 128)])
+def test_packed_depthwise_weights_round_trip_and_order(taps, oc):
+    from bowlsense.nn.lower import pack_depthwise_weights16, unpack_depthwise_weights16
+    rng = np.random.default_rng(taps * 1000 + oc)
+    w = rng.integers(-128, 128, (taps, oc)).astype(np.int8)
+    packed = pack_depthwise_weights16(w)
+    assert packed.dtype == np.int16 and packed.size == taps * oc
+    assert np.array_equal(unpack_depthwise_weights16(packed, taps, oc), w)
+    # the documented order: per group of 4 channels, tap after tap: w_t(c0) w_t(c2) w_t(c1) w_t(c3)
+    first_group = packed[:4 * taps].reshape(taps, 4)
+    assert first_group.tolist() == [[w[t, i] for i in (0, 2, 1, 3)] for t in range(taps)]

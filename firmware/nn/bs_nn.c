@@ -555,6 +555,17 @@ static void bs_nn_gather_patch(const bs_nn_layer *L, const bs_nn_tensor *ti, con
 {
     const int32_t H = ti->h, W = ti->w, C = ti->c;
     const int8_t pad = (int8_t)(-L->input_offset);
+    const int32_t kh = L->kernel_h, span = L->kernel_w * C; /* bytes of one filter row */
+    if (L->dilation_w == 1 && iy0 >= 0 && iy0 + (kh - 1) * L->dilation_h < H && ix0 >= 0 && ix0 + L->kernel_w <= W) {
+        /* the window lies inside the image: kernel_h contiguous runs (the stem: 3 runs of 3 bytes) */
+        const int8_t *src = in + (iy0 * W + ix0) * C;
+        for (int32_t ky = 0; ky < kh; ++ky, src += L->dilation_h * W * C, p += span) {
+            for (int32_t i = 0; i < span; ++i) {
+                p[i] = src[i];
+            }
+        }
+        return;
+    }
     for (int32_t ky = 0; ky < L->kernel_h; ++ky) {
         const int32_t iy = iy0 + ky * L->dilation_h;
         for (int32_t kx = 0; kx < L->kernel_w; ++kx, p += C) {
@@ -688,17 +699,90 @@ typedef struct {
 
 /* One output row of a depthwise convolution. rows[ky] points at the input row under filter row ky, or is
  * NULL in the padding. Output channel oc reads input channel oc / depth_multiplier. Weights [kh][kw][OC],
- * so one tap of BS_NN_DW_CHUNK channels is contiguous in both input (multiplier 1) and weights. */
+ * so one tap of BS_NN_DW_CHUNK channels is contiguous in both input (multiplier 1) and weights; or, when the
+ * layer has weights16 (multiplier 1, OC a multiple of 4), per group of 4 channels and per tap t the int16
+ * values w_t(c0), w_t(c2), w_t(c1), w_t(c3): SXTB16's order, so a group's taps are one contiguous run. */
+enum { BS_NN_DW_MAX_TAPS = 64 };
+
+/* The input pixel under each filter tap of output column ox (a row of pad values in the padding). */
+static void bs_nn_depthwise_taps(const bs_nn_layer *L, const int8_t *const *rows, int32_t W, int32_t C, int32_t ox,
+                                 const int8_t *pad, const int8_t **taps)
+{
+    const int32_t kh = L->kernel_h, kw = L->kernel_w, dw = L->dilation_w;
+    const int32_t ix0 = ox * L->stride_w - L->pad_left;
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        for (int32_t kx = 0; kx < kw; ++kx) {
+            const int32_t ix = ix0 + kx * dw;
+            taps[ky * kw + kx] = (rows[ky] != 0 && ix >= 0 && ix < W) ? rows[ky] + ix * C : pad;
+        }
+    }
+}
+
 #if BS_NN_USE_DSP
-/* Cortex-M with DSP, one output pixel: four channels at a time with the accumulators in registers. taps[t]
- * points at the input pixel under filter tap t (a row of pad values in the padding). One 32-bit load
- * brings four channels of input and of weights; SXTB16 splits them into (c0, c2) and (c1, c3) halfword
- * pairs and SMLABB / SMLATT multiply-accumulate bottom and top halves separately (channels never mix). */
+/* One filter tap of four channels c..c+3 (bs_nn_depthwise_pixel16_dsp): the tap's input pointer, its four
+ * int8 inputs, the two pre-widened weight words; SXTB16 splits the inputs into (c0, c2) and (c1, c3). */
+#define BS_NN_DW_TAP(OFF)                                   \
+    "ldr %[p], [%[taps], #" OFF "]\n\t"                     \
+    "ldr %[x], [%[p], %[c]]\n\t"                            \
+    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                     \
+    "sxtb16 %[p], %[x]\n\t"                                 \
+    "sxtb16 %[x], %[x], ror #8\n\t"                         \
+    "smlabb %[a0], %[p], %[w0], %[a0]\n\t"                  \
+    "smlatt %[a2], %[p], %[w0], %[a2]\n\t"                  \
+    "smlabb %[a1], %[x], %[w1], %[a1]\n\t"                  \
+    "smlatt %[a3], %[x], %[w1], %[a3]\n\t"
+
+/* Cortex-M with DSP, one output pixel, weights16: four channels at a time with the accumulators in registers.
+ * One 32-bit load brings four channels of input; SXTB16 splits them into (c0, c2) and (c1, c3) halfword pairs,
+ * which SMLABB / SMLATT multiply with the matching halves of the two pre-widened weight words (channels never
+ * mix). 9 instructions per tap and 4 channels; each group is requantized as soon as it is done. */
+static void bs_nn_depthwise_pixel16_dsp(const bs_nn_layer *L, const int8_t *const *taps, int32_t ntaps, int32_t OC,
+                                        int mode, int8_t *o)
+{
+    const uint32_t *w = (const uint32_t *)(const void *)L->weights16;
+    const int32_t *const bias = L->bias;
+    for (int32_t c = 0; c < OC; c += 4) {
+        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+        if (ntaps == 9) { /* 3x3: the tap loop unrolled, in assembly (gcc spills this one) */
+            const uint32_t *wp = w;
+            uint32_t p, x, w0, w1;
+            __asm__(BS_NN_DW_TAP("0") BS_NN_DW_TAP("4") BS_NN_DW_TAP("8") BS_NN_DW_TAP("12") BS_NN_DW_TAP("16")
+                    BS_NN_DW_TAP("20") BS_NN_DW_TAP("24") BS_NN_DW_TAP("28") BS_NN_DW_TAP("32")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [p] "=&r"(p),
+                      [x] "=&r"(x), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                    : [taps] "r"(taps), [c] "r"(c)
+                    : "memory");
+            w += 18;
+        } else {
+            for (int32_t t = 0; t < ntaps; ++t, w += 2) {
+                const uint32_t x = bs_nn_read_u32(taps[t] + c);
+                const int32_t x02 = (int32_t)__sxtb16((int8x4_t)x), x13 = (int32_t)bs_nn_sxtb16_13(x);
+                a0 = __smlabb(x02, (int32_t)w[0], a0);
+                a2 = __smlatt(x02, (int32_t)w[0], a2);
+                a1 = __smlabb(x13, (int32_t)w[1], a1);
+                a3 = __smlatt(x13, (int32_t)w[1], a3);
+            }
+        }
+        if (mode == BS_NN_RQ_TABLE_S8) {
+            const int32_t *q = L->requant + 4 * c;
+            o[c] = (int8_t)__ssat(bs_nn_requant_row(a0, q), 8);
+            o[c + 1] = (int8_t)__ssat(bs_nn_requant_row(a1, q + 4), 8);
+            o[c + 2] = (int8_t)__ssat(bs_nn_requant_row(a2, q + 8), 8);
+            o[c + 3] = (int8_t)__ssat(bs_nn_requant_row(a3, q + 12), 8);
+        } else {
+            o[c] = bs_nn_requantize_one_dsp(L, c, a0, mode);
+            o[c + 1] = bs_nn_requantize_one_dsp(L, c + 1, a1, mode);
+            o[c + 2] = bs_nn_requantize_one_dsp(L, c + 2, a2, mode);
+            o[c + 3] = bs_nn_requantize_one_dsp(L, c + 3, a3, mode);
+        }
+    }
+}
+
+/* The same with int8 weights [taps][OC] (a graph without weights16): SXTB16 on the weights too. */
 static inline void bs_nn_depthwise_group_dsp(const int8_t *const *taps, int32_t ntaps, const int8_t *wt, int32_t OC,
                                              int32_t c, int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-#pragma GCC unroll 9
     for (int32_t t = 0; t < ntaps; ++t, wt += OC) {
         const uint32_t xw = bs_nn_read_u32(taps[t] + c);
         const uint32_t ww = bs_nn_read_u32(wt);
@@ -718,33 +802,24 @@ static inline void bs_nn_depthwise_group_dsp(const int8_t *const *taps, int32_t 
 static void bs_nn_depthwise_pixel_dsp(const bs_nn_layer *L, const int8_t *const *taps, int32_t ntaps, int32_t OC,
                                       int mode, int8_t *o)
 {
-    const int32_t *const bias = L->bias;
-    const int8_t *const weights = L->weights;
     int32_t acc[BS_NN_REQ_BLOCK];
     for (int32_t c0 = 0; c0 < OC; c0 += BS_NN_REQ_BLOCK) {
         const int32_t n = OC - c0 < BS_NN_REQ_BLOCK ? OC - c0 : BS_NN_REQ_BLOCK; /* a multiple of 4 */
         for (int32_t j = 0; j < n; j += 4) {
-            acc[j] = bias[c0 + j];
-            acc[j + 1] = bias[c0 + j + 1];
-            acc[j + 2] = bias[c0 + j + 2];
-            acc[j + 3] = bias[c0 + j + 3];
-            if (ntaps == 9) { /* 3x3: the tap loop unrolled */
-                bs_nn_depthwise_group_dsp(taps, 9, weights + c0 + j, OC, c0 + j, acc + j);
-            } else {
-                bs_nn_depthwise_group_dsp(taps, ntaps, weights + c0 + j, OC, c0 + j, acc + j);
-            }
+            acc[j] = L->bias[c0 + j];
+            acc[j + 1] = L->bias[c0 + j + 1];
+            acc[j + 2] = L->bias[c0 + j + 2];
+            acc[j + 3] = L->bias[c0 + j + 3];
+            bs_nn_depthwise_group_dsp(taps, ntaps, L->weights + c0 + j, OC, c0 + j, acc + j);
         }
         bs_nn_requantize_block_dsp(L, acc, c0, n, mode, o + c0);
     }
 }
 
-enum { BS_NN_DW_MAX_TAPS = 64 };
-
 static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *rows, int32_t W, int32_t C,
                                    int32_t OW, int32_t OC, int8_t *o)
 {
-    const int32_t kh = L->kernel_h, kw = L->kernel_w, dw = L->dilation_w;
-    const int32_t ntaps = kh * kw;
+    const int32_t ntaps = L->kernel_h * L->kernel_w;
     const int8_t *taps[BS_NN_DW_MAX_TAPS];
     int8_t pad[BS_NN_PATCH_MAX];
     if (L->depth_multiplier != 1 || (OC & 3) != 0 || ntaps > BS_NN_DW_MAX_TAPS || C > BS_NN_PATCH_MAX) {
@@ -755,18 +830,49 @@ static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *ro
     }
     const int mode = bs_nn_requant_mode(L);
     for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
-        const int32_t ix0 = ox * L->stride_w - L->pad_left;
-        for (int32_t ky = 0; ky < kh; ++ky) {
-            for (int32_t kx = 0; kx < kw; ++kx) {
-                const int32_t ix = ix0 + kx * dw;
-                taps[ky * kw + kx] = (rows[ky] != 0 && ix >= 0 && ix < W) ? rows[ky] + ix * C : pad;
-            }
+        bs_nn_depthwise_taps(L, rows, W, C, ox, pad, taps);
+        if (L->weights16 != 0) {
+            bs_nn_depthwise_pixel16_dsp(L, taps, ntaps, OC, mode, o);
+        } else {
+            bs_nn_depthwise_pixel_dsp(L, taps, ntaps, OC, mode, o);
         }
-        bs_nn_depthwise_pixel_dsp(L, taps, ntaps, OC, mode, o);
     }
     return 1;
 }
 #endif
+
+/* Portable depthwise row with weights16 (multiplier 1, OC a multiple of 4). */
+static void bs_nn_depthwise_row16(const bs_nn_layer *L, const int8_t *const *rows, int32_t W, int32_t C,
+                                  int32_t OW, int32_t OC, int8_t *o)
+{
+    const int32_t ntaps = L->kernel_h * L->kernel_w;
+    const int8_t *taps[BS_NN_DW_MAX_TAPS];
+    int8_t pad[BS_NN_PATCH_MAX];
+    int32_t acc[4];
+    for (int32_t c = 0; c < C; ++c) {
+        pad[c] = (int8_t)(-L->input_offset);
+    }
+    for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
+        bs_nn_depthwise_taps(L, rows, W, C, ox, pad, taps);
+        const int16_t *w = L->weights16;
+        for (int32_t c = 0; c < OC; c += 4) {
+            for (int32_t i = 0; i < 4; ++i) {
+                acc[i] = L->bias[c + i];
+            }
+            for (int32_t t = 0; t < ntaps; ++t, w += 4) {
+                const int8_t *x = taps[t] + c;
+                acc[0] += w[0] * x[0];
+                acc[2] += w[1] * x[2];
+                acc[1] += w[2] * x[1];
+                acc[3] += w[3] * x[3];
+            }
+            for (int32_t i = 0; i < 4; ++i) {
+                o[c + i] = bs_nn_requantize_one(L, c + i, acc[i]);
+            }
+        }
+    }
+}
+
 
 static void bs_nn_depthwise_row_s8(const bs_nn_layer *L, const int8_t *const *rows, int32_t W, int32_t C,
                                    int32_t OW, int32_t OC, int8_t *o)
@@ -776,6 +882,10 @@ static void bs_nn_depthwise_row_s8(const bs_nn_layer *L, const int8_t *const *ro
         return;
     }
 #endif
+    if (L->weights16 != 0) {
+        bs_nn_depthwise_row16(L, rows, W, C, OW, OC, o);
+        return;
+    }
     const int32_t kh = L->kernel_h, kw = L->kernel_w;
     const int32_t dw = L->dilation_w;
     const int32_t dm = L->depth_multiplier;
@@ -1154,9 +1264,14 @@ bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_
         case BS_NN_OP_CONV_2D_S8:
         case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
         case BS_NN_OP_FULLY_CONNECTED_S8:
-            /* weights16 only for a CONV_2D whose filter fits the two-pixel kernel, and then instead of weights */
-            if ((L->weights16 != 0) != (L->op == BS_NN_OP_CONV_2D_S8 && L->weights == 0) ||
-                (L->weights16 != 0 && L->kernel_h * L->kernel_w * ti->c > BS_NN_COL_MAX) ||
+            /* weights16 instead of weights: a CONV_2D whose filter fits the two-pixel kernel, or a multiplier-1
+             * DEPTHWISE_CONV_2D with channels in groups of 4 */
+            if ((L->weights16 != 0 && L->weights != 0) || (L->weights16 != 0 && L->op == BS_NN_OP_FULLY_CONNECTED_S8) ||
+                (L->weights16 != 0 && L->op == BS_NN_OP_CONV_2D_S8 &&
+                 L->kernel_h * L->kernel_w * ti->c > BS_NN_COL_MAX) ||
+                (L->weights16 != 0 && L->op == BS_NN_OP_DEPTHWISE_CONV_2D_S8 &&
+                 (L->depth_multiplier != 1 || (to->c & 3) != 0 || L->kernel_h * L->kernel_w > BS_NN_DW_MAX_TAPS ||
+                  ti->c > BS_NN_PATCH_MAX)) ||
                 (L->weights == 0 && L->weights16 == 0) || L->bias == 0 || L->multiplier == 0 || L->shift == 0 ||
                 (L->requant != 0 && L->op == BS_NN_OP_FULLY_CONNECTED_S8)) {
                 return BS_NN_ERR_GRAPH;

@@ -33,6 +33,8 @@ ARRAY_FIELDS = {"weights": np.int8, "bias": np.int32, "multiplier": np.int32, "s
 # BS_NN_COL_MAX in bs_nn.c: CONV_2D filters (kernel_h x kernel_w x C) of at most this many taps get their
 # weights packed as int16 for the two-channel x two-pixel kernel (pack_conv_weights16).
 COL_MAX = 256
+DW_MAX_TAPS = 64      # BS_NN_DW_MAX_TAPS
+PATCH_MAX = 1024      # BS_NN_PATCH_MAX
 
 
 class UnsupportedModelError(ValueError):
@@ -128,6 +130,21 @@ def pack_conv_weights16(w: np.ndarray) -> np.ndarray:
     if oc % 2:
         out.append(groups[-1].reshape(-1))
     return np.concatenate(out).astype(np.int16)
+
+
+def pack_depthwise_weights16(w: np.ndarray) -> np.ndarray:
+    """DEPTHWISE_CONV_2D weights [taps][OC] (int8, multiplier 1, OC a multiple of 4) as bs_nn's weights16:
+    per group of 4 channels c0..c3 and per tap t, w_t(c0), w_t(c2), w_t(c1), w_t(c3) (int16): SXTB16's order
+    of an input word, and each group's taps one contiguous run."""
+    taps, oc = w.shape
+    g = w.astype(np.int16).reshape(taps, oc // 4, 4)[:, :, [0, 2, 1, 3]]   # (taps, groups, 4)
+    return np.ascontiguousarray(g.transpose(1, 0, 2)).reshape(-1)
+
+
+def unpack_depthwise_weights16(packed: np.ndarray, taps: int, oc: int) -> np.ndarray:
+    """Inverse of pack_depthwise_weights16 (for tests): [taps][OC] int8."""
+    g = packed.reshape(oc // 4, taps, 4)[:, :, [0, 2, 1, 3]]
+    return np.ascontiguousarray(g.transpose(1, 0, 2)).reshape(taps, oc).astype(np.int8)
 
 
 def unpack_conv_weights16(packed: np.ndarray, oc: int, k: int) -> np.ndarray:
@@ -302,9 +319,12 @@ class _Lowering:
                     output_offset=to.zero_point, **self.activation(op, to))
         arrays = dict(weights=weights.reshape(-1), bias=self.fold(self.bias(op, 2, oc), sums, input_offset),
                       multiplier=mult, shift=shift)
+        # the int8 weights are replaced by the packed int16 layout the kernel reads, where it has one
         if not depthwise and kh * kw * ic <= COL_MAX:
-            # the int8 OHWI weights are replaced by the packed int16 layout the kernel reads
             arrays["weights16"] = pack_conv_weights16(weights.reshape(oc, -1))
+            del arrays["weights"]
+        elif depthwise and dm == 1 and oc % 4 == 0 and kh * kw <= DW_MAX_TAPS and ti.c <= PATCH_MAX:
+            arrays["weights16"] = pack_depthwise_weights16(weights.reshape(kh * kw, oc))
             del arrays["weights"]
         table = fp.requant_table(mult, shift, to.zero_point)
         if table is not None:
