@@ -410,8 +410,8 @@ static void copy_samples(int16_t *dst, const int16_t *src, size_t n) {
  * magnitude, for the bins the mel bands use:
  * Y[k] / 2 = (Z[k] + conj Z[HALF-k]) / 2 - i (W^k (Z[k] - conj Z[HALF-k])) / 2, then |Y[k] / 2|.
  * The Q31 multiply supplies the second halving. */
-static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag) {
-    for (int k = bs_frontend_tables_mel_bin_lo; k < bs_frontend_tables_mel_bin_hi; k++) {
+static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag, int lo, int hi) {
+    for (int k = lo; k < hi; k++) {
         const int32_t *zk = &z[2 * (k & (HALF - 1))];
         const int32_t *zc = &z[2 * ((HALF - k) & (HALF - 1))];
         int32_t er = zk[0] + zc[0], ei = zk[1] - zc[1];
@@ -425,17 +425,16 @@ static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag) {
 }
 
 #ifdef BS_FRONTEND_M4_ASM
-/* The same loop for Cortex-M4, 44 instructions per bin where the compiler needs about 60 (all 13
- * registers in use, so a naked function rather than inline asm). Bins k in [1, HALF), so Z[k] and
- * Z[HALF-k] need no wrap. The magnitude steps are magnitude()'s, written without branches:
+/* The same loop for Cortex-M4, two bins per turn, about 40 instructions per bin where the compiler
+ * needs about 60 (all 14 registers in use, so a naked function rather than inline asm). Bins k in
+ * [1, HALF), so Z[k] and Z[HALF-k] need no wrap. The magnitude steps are magnitude()'s:
  *  - drop = max(17 - clz(|re| | |im|), 0) by USAT;
  *  - n == 0 gives clz 32, n << 32 == 0 (register shifts use the low byte; 32 and more give 0), table
- *    entry 0 == 0 and frac 0, hence 0, as magnitude() returns;
- *  - shift = drop - up: r << shift is 0 when shift < 0 (low byte >= 32), and the rounded right shift,
- *    (r + 2^(m-1)) >> m with m = -shift, equals ((r >> (m - 1)) + 1) >> 1 for r >= 0, which is 0 when
- *    shift >= 0 (then m - 1 = ~shift has low byte >= 32); the sum of the two is the result.
- * Arguments: r0 = &Z[lo], r1 = &Z[HALF-lo], r2 = &twiddle[lo], r3 = &mag[lo], [sp] = bins,
- * [sp+4] = sqrt table. */
+ *    entry 0 == 0 and frac 0, hence r == 0 and a result of 0, as magnitude() returns;
+ *  - for shift < 0 the rounded right shift (r + 2^(m-1)) >> m, m = -shift, is computed as
+ *    ((r >> (m - 1)) + 1) >> 1, equal for r >= 0 (m - 1 = ~shift).
+ * Arguments: r0 = &Z[lo], r1 = &Z[HALF-lo], r2 = &twiddle[lo], r3 = &mag[lo], [sp] = number of bins
+ * (even, > 0), [sp+4] = sqrt table. */
 #define U __attribute__((unused)) /* the asm reads the arguments from their registers */
 __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32_t *zk, U const int32_t *zc,
                                                                    U const int32_t *w, U uint32_t *mag,
@@ -474,7 +473,7 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
         "clz    r5, r4\n\t"
         "bic    r5, r5, #1\n\t"              /* 2 up */
         "lsl    r4, r4, r5\n\t"
-        "sub    r7, r7, r5, lsr #1\n\t"      /* shift = drop - up */
+        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */
         "lsr    r6, r4, #24\n\t"             /* i */
         "ubfx   r4, r4, #8, #16\n\t"         /* frac */
         "add    r6, r12, r6, lsl #2\n\t"
@@ -482,29 +481,80 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
         "sub    r9, r9, r8\n\t"
         "mul    r9, r9, r4\n\t"
         "add    r8, r8, r9, lsr #16\n\t"     /* r */
-        "lsl    r4, r8, r7\n\t"
+        "bmi    3f\n\t"
+        "lsl    lr, r8, r7\n"
+        "4:\n\t"
+        "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
+        "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
+        "add    r8, r4, r6\n\t"              /* er */
+        "sub    r4, r4, r6\n\t"              /* dr */
+        "sub    r6, r5, r7\n\t"              /* ei */
+        "add    r5, r5, r7\n\t"              /* di */
+        "ldrd   r7, r9, [r2], #8\n\t"        /* wr, wi */
+        "smmulr r10, r4, r7\n\t"
+        "smmulr r4, r4, r9\n\t"
+        "smmlsr r10, r5, r9, r10\n\t"        /* pr */
+        "smmlar r4, r5, r7, r4\n\t"          /* pi */
+        "add    r8, r4, r8, asr #1\n\t"      /* yr */
+        "rsb    r6, r10, r6, asr #1\n\t"     /* yi */
+        "eor    r4, r8, r8, asr #31\n\t"
+        "sub    r4, r4, r8, asr #31\n\t"     /* a = |yr| */
+        "eor    r5, r6, r6, asr #31\n\t"
+        "sub    r5, r5, r6, asr #31\n\t"     /* b = |yi| */
+        "orr    r7, r4, r5\n\t"
+        "clz    r7, r7\n\t"
+        "rsb    r7, r7, #17\n\t"
+        "usat   r7, #5, r7\n\t"              /* drop */
+        "lsr    r4, r4, r7\n\t"
+        "lsr    r5, r5, r7\n\t"
+        "mul    r4, r4, r4\n\t"
+        "mla    r4, r5, r5, r4\n\t"          /* n */
+        "clz    r5, r4\n\t"
+        "bic    r5, r5, #1\n\t"              /* 2 up */
+        "lsl    r4, r4, r5\n\t"
+        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */
+        "lsr    r6, r4, #24\n\t"             /* i */
+        "ubfx   r4, r4, #8, #16\n\t"         /* frac */
+        "add    r6, r12, r6, lsl #2\n\t"
+        "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
+        "sub    r9, r9, r8\n\t"
+        "mul    r9, r9, r4\n\t"
+        "add    r8, r8, r9, lsr #16\n\t"     /* r */
+        "bmi    5f\n\t"
+        "lsl    r4, r8, r7\n"
+        "6:\n\t"
+        "strd   lr, r4, [r3], #8\n\t"
+        "cmp    r0, r11\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r11, pc}\n\t"
+        "3:\n\t"                              /* shift < 0: round */
         "mvn    r5, r7\n\t"
         "lsr    r6, r8, r5\n\t"
         "add    r6, r6, #1\n\t"
-        "add    r4, r4, r6, lsr #1\n\t"
-        "str    r4, [r3], #4\n\t"
-        "cmp    r0, r11\n\t"
-        "bne    1b\n\t"
-        "pop    {r4-r11, pc}\n\t");
+        "lsr    lr, r6, #1\n\t"
+        "b      4b\n\t"
+        "5:\n\t"                              /* shift < 0: round */
+        "mvn    r5, r7\n\t"
+        "lsr    r6, r8, r5\n\t"
+        "add    r6, r6, #1\n\t"
+        "lsr    r4, r6, #1\n\t"
+        "b      6b\n\t"
+    );
 }
 #undef U
 #endif
 
 static void spectrum_magnitude(const int32_t *z, uint32_t *mag) {
-#ifdef BS_FRONTEND_M4_ASM
     int lo = bs_frontend_tables_mel_bin_lo, hi = bs_frontend_tables_mel_bin_hi;
-    if (lo >= 1 && hi <= HALF && hi > lo) {
-        spectrum_magnitude_m4(&z[2 * lo], &z[2 * (HALF - lo)], &bs_frontend_tables_twiddle[2 * lo], &mag[lo],
-                              hi - lo, bs_frontend_tables_sqrt);
-        return;
+#ifdef BS_FRONTEND_M4_ASM
+    if (lo >= 1 && hi <= HALF && hi - lo >= 2) {
+        int even = (hi - lo) & ~1;
+        spectrum_magnitude_m4(&z[2 * lo], &z[2 * (HALF - lo)], &bs_frontend_tables_twiddle[2 * lo], &mag[lo], even,
+                              bs_frontend_tables_sqrt);
+        lo += even;
     }
 #endif
-    spectrum_magnitude_c(z, mag);
+    spectrum_magnitude_c(z, mag, lo, hi);
 }
 
 static int valid_state(const bs_frontend_state *st) {
