@@ -10,6 +10,13 @@
 #include "bs_frontend_tables.h"
 
 #define BS_FRONTEND_MAGIC 0x62734645u /* "bsFE" */
+
+/* Cortex-M4 (ARMv7E-M with the DSP extension) gets hand-scheduled loops for the hot stages, each a
+ * naked function doing exactly the operations of the portable C next to it (the tests compare the
+ * QEMU-run M4 build with the numpy reference bit for bit); every other target compiles the C. */
+#if defined(__ARM_ARCH_7EM__) && defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+#define BS_FRONTEND_M4_ASM 1
+#endif
 #define HALF (BS_FRONTEND_FFT_SIZE / 2)
 #define FFT_INPUT_BITS 28   /* |windowed sample| < 2^28: see README.md, "Why int32 cannot overflow" */
 #define LOG_FRAC_BITS 24
@@ -186,7 +193,8 @@ static BS_ALWAYS_INLINE void window_group_stages_1_2(int32_t *q, const int16_t *
 
 /* Window and scale the frame, pack it as HALF complex values z[n] = v[2n] + i v[2n+1] in bit-reversed
  * order (zero past the window) and run the first two stages, whose twiddles are 1 and -i. */
-static BS_NOINLINE void window_and_stages_1_2(int32_t *z, const int16_t *x, int32_t gain) {
+#ifndef BS_FRONTEND_M4_ASM
+static BS_NOINLINE void window_and_stages_1_2_c(int32_t *z, const int16_t *x, int32_t gain) {
     for (int32_t *q = z; q < z + 2 * HALF; q += 8) {
         int n0 = bs_frontend_tables_bitrev[(q - z) / 2];
         const int32_t *w = bs_frontend_tables_window + 2 * n0 + WMID;
@@ -195,6 +203,102 @@ static BS_NOINLINE void window_and_stages_1_2(int32_t *z, const int16_t *x, int3
         else
             window_group_stages_1_2(q, x + 2 * n0, w, gain, 0);
     }
+}
+#else
+/* window_and_stages_1_2_c() for Cortex-M4: about 58 instructions per group of four where the compiler
+ * needs about 70. Arguments: r0 = z, r1 = x, r2 = gain, r3 = bitrev, [sp] = &window[WMID].
+ * Registers: r12 = &x[2 n0], lr = &window[2 n0 + WMID] (offsets fit LDRSH and LDRD), r4-r11 the four
+ * complex values. Stack: [sp] window + WMID, [sp, #4] end of z. */
+typedef char bs_check_window_asm_shape[HALF == 256 && WMID == 192 && BS_FRONTEND_WINDOW_SAMPLES == 400 ? 1 : -1];
+#define U __attribute__((unused))
+__attribute__((naked, noinline)) static void window_and_stages_1_2_m4(U int32_t *z, U const int16_t *x, U int32_t gain,
+                                                                      U const uint8_t *bitrev,
+                                                                      U const int32_t *window_mid) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #8\n\t"
+        "ldr    r4, [sp, #44]\n\t"           /* window + WMID */
+        "str    r4, [sp]\n\t"
+        "add    r4, r0, #4 * 2 * 256\n\t"
+        "str    r4, [sp, #4]\n"
+        "2:\n\t"
+        "ldrb   r4, [r3], #4\n\t"            /* n0 = bitrev[4g] */
+        "add    r12, r1, r4, lsl #2\n\t"     /* &x[2 n0] */
+        "ldr    lr, [sp]\n\t"
+        "add    lr, lr, r4, lsl #3\n\t"      /* &window[2 n0] + 768 bytes */
+        "cmp    r4, #8\n\t"                  /* n0 + 192 < 200: the fourth input lies in the window */
+        /* input n0 */
+        "ldrsh  r4, [r12]\n\t"
+        "ldrsh  r5, [r12, #2]\n\t"
+        "ldrd   r8, r9, [lr, #-768]\n\t"
+        "mul    r4, r4, r2\n\t"
+        "mul    r5, r5, r2\n\t"
+        "smmulr r4, r4, r8\n\t"
+        "smmulr r5, r5, r9\n\t"
+        /* input n0 + 128 */
+        "ldrsh  r6, [r12, #512]\n\t"
+        "ldrsh  r7, [r12, #514]\n\t"
+        "ldrd   r8, r9, [lr, #256]\n\t"
+        "mul    r6, r6, r2\n\t"
+        "mul    r7, r7, r2\n\t"
+        "smmulr r6, r6, r8\n\t"
+        "smmulr r7, r7, r9\n\t"
+        /* stage 1 on (q0, q1), twiddle 1 */
+        "asr    r8, r6, #1\n\t" "rsb    r6, r8, r4, asr #1\n\t" "add    r4, r8, r4, asr #1\n\t"
+        "asr    r8, r7, #1\n\t" "rsb    r7, r8, r5, asr #1\n\t" "add    r5, r8, r5, asr #1\n\t"
+        /* input n0 + 64 */
+        "ldrsh  r8, [r12, #256]\n\t"
+        "ldrsh  r9, [r12, #258]\n\t"
+        "ldrd   r10, r11, [lr, #-256]\n\t"
+        "mul    r8, r8, r2\n\t"
+        "mul    r9, r9, r2\n\t"
+        "smmulr r8, r8, r10\n\t"
+        "smmulr r9, r9, r11\n\t"
+        "bhs    5f\n\t"
+        /* input n0 + 192, then stage 1 on (q2, q3) */
+        "ldrsh  r10, [r12, #768]\n\t"
+        "ldrsh  r11, [r12, #770]\n\t"
+        "mul    r10, r10, r2\n\t"
+        "mul    r11, r11, r2\n\t"
+        "ldr    r12, [lr, #768]\n\t"
+        "smmulr r10, r10, r12\n\t"
+        "ldr    r12, [lr, #772]\n\t"
+        "smmulr r11, r11, r12\n\t"
+        "asr    r12, r10, #1\n\t" "rsb    r10, r12, r8, asr #1\n\t" "add    r8, r12, r8, asr #1\n\t"
+        "asr    r12, r11, #1\n\t" "rsb    r11, r12, r9, asr #1\n\t" "add    r9, r12, r9, asr #1\n\t"
+        "b      6f\n"
+        "5:\n\t"                             /* fourth input zero: stage 1 gives q2 >> 1 twice */
+        "asr    r10, r8, #1\n\t"
+        "asr    r11, r9, #1\n\t"
+        "mov    r8, r10\n\t"
+        "mov    r9, r11\n"
+        "6:\n\t"
+        /* stage 2: (q0, q2) with twiddle 1, (q1, q3) with -i */
+        "asr    r12, r8, #1\n\t" "rsb    r8, r12, r4, asr #1\n\t" "add    r4, r12, r4, asr #1\n\t"
+        "asr    r12, r9, #1\n\t" "rsb    r9, r12, r5, asr #1\n\t" "add    r5, r12, r5, asr #1\n\t"
+        "add    r12, r11, #1\n\t" "asr    r12, r12, #1\n\t"     /* tr = (bi + 1) >> 1 */
+        "rsb    r11, r10, #1\n\t" "asr    r11, r11, #1\n\t"     /* ti = (1 - br) >> 1 */
+        "rsb    r10, r12, r6, asr #1\n\t" "add    r6, r12, r6, asr #1\n\t"
+        "rsb    r12, r11, r7, asr #1\n\t" "add    r7, r11, r7, asr #1\n\t"
+        "strd   r4, r5, [r0], #8\n\t"
+        "strd   r6, r7, [r0], #8\n\t"
+        "strd   r8, r9, [r0], #8\n\t"
+        "strd   r10, r12, [r0], #8\n\t"
+        "ldr    r4, [sp, #4]\n\t"
+        "cmp    r0, r4\n\t"
+        "bne    2b\n\t"
+        "add    sp, sp, #8\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+#undef U
+#endif
+
+static void window_and_stages_1_2(int32_t *z, const int16_t *x, int32_t gain) {
+#ifdef BS_FRONTEND_M4_ASM
+    window_and_stages_1_2_m4(z, x, gain, bs_frontend_tables_bitrev, bs_frontend_tables_window + WMID);
+#else
+    window_and_stages_1_2_c(z, x, gain);
+#endif
 }
 
 /* Two radix-2 stages with butterfly spans h and 2h, over groups of four values z[j], z[j+h], z[j+2h],
@@ -232,8 +336,7 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
 }
 
 /* Separate functions: inlined into one big body, the compiler runs out of registers for the loops. */
-#if defined(__ARM_ARCH_7EM__) && defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
-#define BS_FRONTEND_M4_ASM 1
+#ifdef BS_FRONTEND_M4_ASM
 #define U __attribute__((unused)) /* naked functions read their arguments from r0-r3 */
 /* fused_stages() for Cortex-M4, 48 instructions per group of four values where the compiler needs
  * about 60 (it spills: the loop needs all 14 registers, so these are naked functions). The butterflies
