@@ -660,6 +660,88 @@ static void spectrum_magnitude(const int32_t *z, uint32_t *mag) {
     spectrum_magnitude_c(z, mag, lo, hi);
 }
 
+/* Mel bands: bin k feeds band[k] and band[k] + 1, and band[k] rises by at most one from bin to bin
+ * (the generator checks both), so two running sums suffice: the lower one is complete when the band
+ * index moves on. The sums are exact integers, so any grouping gives the same bits. */
+static void mel_sums_c(const uint32_t *mag, uint64_t *mel) {
+    for (int b = 0; b < BS_FRONTEND_NUM_MEL; b++) mel[b] = 0;
+    int cur = bs_frontend_tables_mel_band[bs_frontend_tables_mel_bin_lo];
+    uint64_t sum_lo = 0, sum_hi = 0;
+    for (int k = bs_frontend_tables_mel_bin_lo; k < bs_frontend_tables_mel_bin_hi; k++) {
+        if (bs_frontend_tables_mel_band[k] != cur) {
+            mel[cur] = sum_lo;
+            sum_lo = sum_hi;
+            sum_hi = 0;
+            cur++;
+        }
+        uint64_t m = mag[k];
+        sum_lo += m * bs_frontend_tables_mel_w0[k];
+        sum_hi += m * bs_frontend_tables_mel_w1[k];
+    }
+    mel[cur] = sum_lo;
+    if (cur + 1 < BS_FRONTEND_NUM_MEL) mel[cur + 1] = sum_hi;
+}
+
+#ifdef BS_FRONTEND_M4_ASM
+/* mel_sums_c() for Cortex-M4: 8 instructions per bin (UMLAL into the two 64-bit sums) and a band
+ * change detected by the band index of the next bin; the caller makes sure the bin past the last has
+ * another band index (the table marks it -1), which ends the last band. Arguments: r0 = &mag[lo],
+ * r1 = &w0[lo], r2 = &w1[lo], r3 = &band[lo], [sp] = mel, [sp+4] = bins (> 0). Stores every band the
+ * bins feed and returns the highest, or 64 (BS_FRONTEND_NUM_MEL) when the bins feed the last one. */
+typedef char bs_check_mel_asm_bands[BS_FRONTEND_NUM_MEL == 64 ? 1 : -1];
+#define U __attribute__((unused))
+__attribute__((naked, noinline)) static int32_t mel_sums_m4(U const uint32_t *mag, U const uint16_t *w0,
+                                                            U const uint16_t *w1, U const int8_t *band,
+                                                            U uint64_t *mel, U int32_t bins) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldr    r9, [sp, #36]\n\t"           /* mel */
+        "ldr    r10, [sp, #40]\n\t"
+        "add    r10, r0, r10, lsl #2\n\t"    /* end of mag */
+        "ldrsb  r4, [r3]\n\t"                /* cur */
+        "mov    r5, #0\n\t" "mov    r6, #0\n\t" "mov    r7, #0\n\t" "mov    r8, #0\n"
+        "1:\n\t"
+        "ldr    r11, [r0], #4\n\t"
+        "ldrh   r12, [r1], #2\n\t"
+        "ldrh   lr, [r2], #2\n\t"
+        "umlal  r5, r6, r11, r12\n\t"        /* sum_lo += m * w0 */
+        "umlal  r7, r8, r11, lr\n\t"         /* sum_hi += m * w1 */
+        "ldrsb  r12, [r3, #1]!\n\t"          /* band of the next bin */
+        "cmp    r12, r4\n\t"
+        "beq    1b\n\t"
+        "add    r11, r9, r4, lsl #3\n\t"     /* band complete: mel[cur] = sum_lo */
+        "strd   r5, r6, [r11]\n\t"
+        "mov    r5, r7\n\t" "mov    r6, r8\n\t" "mov    r7, #0\n\t" "mov    r8, #0\n\t"
+        "add    r4, r4, #1\n\t"
+        "cmp    r0, r10\n\t"
+        "bne    1b\n\t"
+        "cmp    r4, #64\n\t"                /* the last high sum belongs to band cur, if any */
+        "bge    2f\n\t"
+        "add    r11, r9, r4, lsl #3\n\t"
+        "strd   r5, r6, [r11]\n"
+        "2:\n\t"
+        "mov    r0, r4\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+#undef U
+#endif
+
+static void mel_sums(const uint32_t *mag, uint64_t *mel) {
+#ifdef BS_FRONTEND_M4_ASM
+    int lo = bs_frontend_tables_mel_bin_lo, hi = bs_frontend_tables_mel_bin_hi;
+    int first = bs_frontend_tables_mel_band[lo];
+    if (hi > lo && hi < BS_FRONTEND_NUM_BINS && first >= 0 &&
+        bs_frontend_tables_mel_band[hi] != bs_frontend_tables_mel_band[hi - 1]) {
+        for (int b = 0; b < first; b++) mel[b] = 0; /* bands no bin feeds */
+        int32_t top = mel_sums_m4(&mag[lo], &bs_frontend_tables_mel_w0[lo], &bs_frontend_tables_mel_w1[lo],
+                                  &bs_frontend_tables_mel_band[lo], mel, hi - lo);
+        for (int b = top + 1; b < BS_FRONTEND_NUM_MEL; b++) mel[b] = 0; /* bands no bin feeds */
+        return;
+    }
+#endif
+    mel_sums_c(mag, mel);
+}
+
 static int valid_state(const bs_frontend_state *st) {
     return st->magic == BS_FRONTEND_MAGIC && st->filled >= 0 && st->filled < BS_FRONTEND_WINDOW_SAMPLES;
 }
@@ -723,27 +805,7 @@ bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_
 
     spectrum_magnitude(z, st->mag);
 
-    /* Mel bands: bin k feeds band[k] and band[k] + 1, and band[k] rises by at most one from bin to
-     * bin (the generator checks both), so two running sums suffice: the lower one is complete when
-     * the band index moves on. */
-    for (int b = 0; b < BS_FRONTEND_NUM_MEL; b++) st->mel[b] = 0;
-    {
-        int cur = bs_frontend_tables_mel_band[bs_frontend_tables_mel_bin_lo];
-        uint64_t sum_lo = 0, sum_hi = 0;
-        for (int k = bs_frontend_tables_mel_bin_lo; k < bs_frontend_tables_mel_bin_hi; k++) {
-            if (bs_frontend_tables_mel_band[k] != cur) {
-                st->mel[cur] = sum_lo;
-                sum_lo = sum_hi;
-                sum_hi = 0;
-                cur++;
-            }
-            uint64_t m = st->mag[k];
-            sum_lo += m * bs_frontend_tables_mel_w0[k];
-            sum_hi += m * bs_frontend_tables_mel_w1[k];
-        }
-        st->mel[cur] = sum_lo;
-        if (cur + 1 < BS_FRONTEND_NUM_MEL) st->mel[cur + 1] = sum_hi;
-    }
+    mel_sums(st->mag, st->mel);
 
     /* mel accumulators hold mel * 2^exponent (see README.md); add the log offset at that scale. */
     int exponent = MEL_EXPONENT_BASE - bits;
