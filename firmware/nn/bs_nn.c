@@ -376,6 +376,47 @@ static inline void bs_nn_mac1x2_dsp(const uint32_t *col, const int16_t *w, int32
     acc[1] = a1;
 }
 
+/* bs_nn_requant_row + SSAT + store, for one accumulator ACC whose requant row's {m, r-1} are in %[m], %[s] and
+ * whose K sits at byte offset KOFF from %[q]: LDRD K; SMLAL acc*m; acc's sign bit times -2^31 (%[neg]) by a
+ * second SMLAL; ASR by r-1; SSAT; STRB. 7 instructions (the acc register is consumed). */
+#define BS_NN_RQ_S8(ACC, KOFF, OUT, OOFF)                   \
+    "ldrd %[lo], %[hi], [%[q], #" KOFF "]\n\t"              \
+    "smlal %[lo], %[hi], %[" ACC "], %[m]\n\t"              \
+    "lsr %[" ACC "], %[" ACC "], #31\n\t"                    \
+    "smlal %[lo], %[hi], %[" ACC "], %[neg]\n\t"            \
+    "asr %[hi], %[hi], %[s]\n\t"                            \
+    "ssat %[hi], #8, %[hi]\n\t"                             \
+    "strb %[hi], [%[" OUT "], #" OOFF "]\n\t"
+
+/* Two channels (requant rows q, q + 4) x two pixels (o0, o1; o1 may equal o0) requantized to int8. */
+static inline void bs_nn_requant2x2_s8_dsp(int32_t a00, int32_t a01, int32_t a10, int32_t a11, const int32_t *q,
+                                           int8_t *o0, int8_t *o1)
+{
+    uint32_t lo, hi, m, s;
+    __asm__ volatile("ldrd %[m], %[s], [%[q]]\n\t"
+                     BS_NN_RQ_S8("a00", "8", "o0", "0") BS_NN_RQ_S8("a01", "8", "o1", "0")
+                     "ldrd %[m], %[s], [%[q], #16]\n\t"
+                     BS_NN_RQ_S8("a10", "24", "o0", "1") BS_NN_RQ_S8("a11", "24", "o1", "1")
+                     : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [lo] "=&r"(lo),
+                       [hi] "=&r"(hi), [m] "=&r"(m), [s] "=&r"(s)
+                     : [q] "r"(q), [o0] "r"(o0), [o1] "r"(o1), [neg] "r"(INT32_MIN)
+                     : "memory");
+}
+
+/* Four consecutive channels of one pixel (requant rows q .. q + 12, outputs o[0..3]) requantized to int8. */
+static inline void bs_nn_requant4_s8_dsp(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *q, int8_t *o)
+{
+    uint32_t lo, hi, m, s;
+    __asm__ volatile("ldrd %[m], %[s], [%[q]]\n\t" BS_NN_RQ_S8("a0", "8", "o", "0")
+                     "ldrd %[m], %[s], [%[q], #16]\n\t" BS_NN_RQ_S8("a1", "24", "o", "1")
+                     "ldrd %[m], %[s], [%[q], #32]\n\t" BS_NN_RQ_S8("a2", "40", "o", "2")
+                     "ldrd %[m], %[s], [%[q], #48]\n\t" BS_NN_RQ_S8("a3", "56", "o", "3")
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [lo] "=&r"(lo), [hi] "=&r"(hi),
+                       [m] "=&r"(m), [s] "=&r"(s)
+                     : [q] "r"(q), [o] "r"(o), [neg] "r"(INT32_MIN)
+                     : "memory");
+}
+
 /* bs_nn_pair16_dsp for a layer with a requant table and the int8 clamp (BS_NN_RQ_TABLE_S8): each channel's
  * row {m, r-1, K} is loaded once for both pixels, and its four outputs need no per-output dispatch. o1 is
  * never NULL here (the caller passes o0 for a missing second pixel, whose inputs, and so outputs, then equal
@@ -388,10 +429,7 @@ static void bs_nn_pair16_s8_dsp(const int32_t *bias, const int16_t *w, const int
     for (; oc + 2 <= OC; oc += 2, w += 2 * kp, q += 8) {
         int32_t acc[4] = {bias[oc], bias[oc], bias[oc + 1], bias[oc + 1]};
         bs_nn_mac2x2_dsp(col, w, groups, acc);
-        o0[oc] = (int8_t)__ssat(bs_nn_requant_row(acc[0], q), 8);
-        o1[oc] = (int8_t)__ssat(bs_nn_requant_row(acc[1], q), 8);
-        o0[oc + 1] = (int8_t)__ssat(bs_nn_requant_row(acc[2], q + 4), 8);
-        o1[oc + 1] = (int8_t)__ssat(bs_nn_requant_row(acc[3], q + 4), 8);
+        bs_nn_requant2x2_s8_dsp(acc[0], acc[1], acc[2], acc[3], q, o0 + oc, o1 + oc);
     }
     if (oc < OC) {
         int32_t acc[2] = {bias[oc], bias[oc]};
@@ -559,7 +597,16 @@ static void bs_nn_gather_patch(const bs_nn_layer *L, const bs_nn_tensor *ti, con
     if (L->dilation_w == 1 && iy0 >= 0 && iy0 + (kh - 1) * L->dilation_h < H && ix0 >= 0 && ix0 + L->kernel_w <= W) {
         /* the window lies inside the image: kernel_h contiguous runs (the stem: 3 runs of 3 bytes) */
         const int8_t *src = in + (iy0 * W + ix0) * C;
-        for (int32_t ky = 0; ky < kh; ++ky, src += L->dilation_h * W * C, p += span) {
+        const int32_t step = L->dilation_h * W * C;
+        if (span == 3) { /* a 1-channel 3-wide filter (the stem): the run unrolled */
+            for (int32_t ky = 0; ky < kh; ++ky, src += step, p += 3) {
+                p[0] = src[0];
+                p[1] = src[1];
+                p[2] = src[2];
+            }
+            return;
+        }
+        for (int32_t ky = 0; ky < kh; ++ky, src += step, p += span) {
             for (int32_t i = 0; i < span; ++i) {
                 p[i] = src[i];
             }
@@ -710,6 +757,16 @@ static void bs_nn_depthwise_taps(const bs_nn_layer *L, const int8_t *const *rows
 {
     const int32_t kh = L->kernel_h, kw = L->kernel_w, dw = L->dilation_w;
     const int32_t ix0 = ox * L->stride_w - L->pad_left;
+    if (kh == 3 && kw == 3 && dw == 1 && ix0 >= 0 && ix0 + 2 < W && rows[0] != 0 && rows[1] != 0 && rows[2] != 0) {
+        /* 3x3 inside the image (most pixels): three consecutive input pixels of each row */
+        for (int32_t ky = 0; ky < 3; ++ky, taps += 3) {
+            const int8_t *x = rows[ky] + ix0 * C;
+            taps[0] = x;
+            taps[1] = x + C;
+            taps[2] = x + 2 * C;
+        }
+        return;
+    }
     for (int32_t ky = 0; ky < kh; ++ky) {
         for (int32_t kx = 0; kx < kw; ++kx) {
             const int32_t ix = ix0 + kx * dw;
@@ -764,17 +821,32 @@ static void bs_nn_depthwise_pixel16_dsp(const bs_nn_layer *L, const int8_t *cons
             }
         }
         if (mode == BS_NN_RQ_TABLE_S8) {
-            const int32_t *q = L->requant + 4 * c;
-            o[c] = (int8_t)__ssat(bs_nn_requant_row(a0, q), 8);
-            o[c + 1] = (int8_t)__ssat(bs_nn_requant_row(a1, q + 4), 8);
-            o[c + 2] = (int8_t)__ssat(bs_nn_requant_row(a2, q + 8), 8);
-            o[c + 3] = (int8_t)__ssat(bs_nn_requant_row(a3, q + 12), 8);
+            bs_nn_requant4_s8_dsp(a0, a1, a2, a3, L->requant + 4 * c, o + c);
         } else {
             o[c] = bs_nn_requantize_one_dsp(L, c, a0, mode);
             o[c + 1] = bs_nn_requantize_one_dsp(L, c + 1, a1, mode);
             o[c + 2] = bs_nn_requantize_one_dsp(L, c + 2, a2, mode);
             o[c + 3] = bs_nn_requantize_one_dsp(L, c + 3, a3, mode);
         }
+    }
+}
+
+/* bs_nn_depthwise_pixel16_dsp for the common case, a 3x3 filter requantized with a table to the int8 range
+ * (BS_NN_RQ_TABLE_S8): the 9 taps and the four requantizations in assembly, the weights, biases, requant rows and
+ * outputs walked by pointers. */
+static void bs_nn_depthwise_pixel3x3_s8_dsp(const int32_t *bias, const uint32_t *w, const int32_t *q,
+                                            const int8_t *const *taps, int32_t OC, int8_t *o)
+{
+    for (int32_t c = 0; c < OC; c += 4, bias += 4, q += 16, o += 4) {
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+        uint32_t p, x, w0, w1;
+        __asm__(BS_NN_DW_TAP("0") BS_NN_DW_TAP("4") BS_NN_DW_TAP("8") BS_NN_DW_TAP("12") BS_NN_DW_TAP("16")
+                BS_NN_DW_TAP("20") BS_NN_DW_TAP("24") BS_NN_DW_TAP("28") BS_NN_DW_TAP("32")
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [p] "=&r"(p), [x] "=&r"(x),
+                  [w0] "=&r"(w0), [w1] "=&r"(w1)
+                : [taps] "r"(taps), [c] "r"(c)
+                : "memory");
+        bs_nn_requant4_s8_dsp(a0, a1, a2, a3, q, o);
     }
 }
 
@@ -831,7 +903,10 @@ static int bs_nn_depthwise_row_dsp(const bs_nn_layer *L, const int8_t *const *ro
     const int mode = bs_nn_requant_mode(L);
     for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
         bs_nn_depthwise_taps(L, rows, W, C, ox, pad, taps);
-        if (L->weights16 != 0) {
+        if (L->weights16 != 0 && ntaps == 9 && mode == BS_NN_RQ_TABLE_S8) {
+            bs_nn_depthwise_pixel3x3_s8_dsp(L->bias, (const uint32_t *)(const void *)L->weights16, L->requant, taps,
+                                            OC, o);
+        } else if (L->weights16 != 0) {
             bs_nn_depthwise_pixel16_dsp(L, taps, ntaps, OC, mode, o);
         } else {
             bs_nn_depthwise_pixel_dsp(L, taps, ntaps, OC, mode, o);
