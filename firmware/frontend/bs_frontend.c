@@ -106,7 +106,7 @@ static uint32_t magnitude(int32_t re, int32_t im) {
 
 /* ln(v * 2^-exponent) in Q24: v = 2^(L-1) * (1 + f), ln = (L-1-exponent) ln 2 + ln(1+f), with
  * ln(1+f) interpolated linearly in a 257-entry table (error < 2e-6 nats). v > 0. */
-static int32_t log_q24(uint64_t v, int exponent) {
+static inline int32_t log_q24(uint64_t v, int exponent) {
     int len = bit_length_u64(v);
     uint64_t m = v << (64 - len); /* top bit set; the 63 bits below it are the fraction f */
     uint32_t idx = (uint32_t)(m >> 55) & 0xFFu;
@@ -742,6 +742,87 @@ static void mel_sums(const uint32_t *mag, uint64_t *mel) {
     mel_sums_c(mag, mel);
 }
 
+/* out[b] = ln(mel[b] + 0.001) in Q10. The mel accumulators hold mel * 2^exponent (see README.md);
+ * the log offset is added at that scale. */
+#ifndef BS_FRONTEND_M4_ASM
+static void log_mel_c(const uint64_t *mel, int exponent, uint64_t offset, int16_t *out) {
+    for (int b = 0; b < BS_FRONTEND_NUM_MEL; b++) {
+        int32_t l = log_q24(mel[b] + offset, exponent);
+        out[b] = (int16_t)round_shift_s64(l, OUT_SHIFT);
+    }
+}
+#else
+/* log_mel_c() for Cortex-M4, 29 instructions per band. With v = mel + offset split in 32-bit halves
+ * and c = clz(hi) (hi != 0; otherwise hi := lo, lo := 0 and c grows by 32), m = v << c has top word
+ * (hi << c) | (lo >> (32 - c)) (a register shift by 32 gives 0) and low word lo << c, so
+ * idx = m[62:55] = top[30:23] and frac = m[54:31] = (top << 1 | low >> 31) & 0xFFFFFF; len - 1 - exponent
+ * = (63 - exponent) - c. (hi - lo) * frac >= 0 (the table rises), so UMULL gives the signed product;
+ * |l| < 2^30 (README.md), so the rounding shift fits 32 bits. Arguments: r0 = mel, r1 = out, r2 = ln 2
+ * (Q24), r3 = log table, [sp] = offset low word, [sp+4] = offset high word, [sp+8] = 63 - exponent. */
+typedef char bs_check_log_asm_shape[OUT_SHIFT == 14 && LOG_FRAC_BITS == 24 ? 1 : -1];
+#define U __attribute__((unused))
+__attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U int16_t *out, U int32_t ln2_q24,
+                                                        U const int32_t *log_table, U uint32_t offset_lo,
+                                                        U uint32_t offset_hi, U int32_t e63) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldr    r6, [sp, #36]\n\t"
+        "ldr    r7, [sp, #40]\n\t"
+        "ldr    r9, [sp, #44]\n\t"
+        "add    r12, r0, #8 * 64\n"          /* end of mel */
+        "1:\n\t"
+        "ldrd   r4, r5, [r0], #8\n\t"
+        "adds   r4, r4, r6\n\t"
+        "adcs   r5, r5, r7\n\t"              /* v = mel + offset; Z: high word 0 */
+        "beq    5f\n\t"
+        "clz    r8, r5\n\t"                  /* c */
+        "lsl    r5, r5, r8\n\t"
+        "rsb    r10, r8, #32\n\t"
+        "lsr    r10, r4, r10\n\t"
+        "orr    r5, r5, r10\n\t"             /* top word of m */
+        "lsl    r4, r4, r8\n\t"              /* low word of m */
+        "sub    r8, r9, r8\n"                /* len - 1 - exponent */
+        "6:\n\t"
+        "ubfx   r10, r5, #23, #8\n\t"        /* idx */
+        "lsr    r4, r4, #31\n\t"
+        "orr    r4, r4, r5, lsl #1\n\t"
+        "bic    r4, r4, #0xFF000000\n\t"     /* frac */
+        "add    r10, r3, r10, lsl #2\n\t"
+        "ldrd   r10, r11, [r10]\n\t"         /* log[idx], log[idx + 1] */
+        "sub    r11, r11, r10\n\t"
+        "umull  r11, r5, r11, r4\n\t"
+        "lsr    r11, r11, #24\n\t"
+        "orr    r11, r11, r5, lsl #8\n\t"    /* ((hi - lo) * frac) >> 24 */
+        "add    r10, r10, r11\n\t"           /* mant */
+        "mla    r10, r8, r2, r10\n\t"        /* l = (len - 1 - exponent) ln 2 + mant */
+        "add    r10, r10, #8192\n\t"
+        "asr    r10, r10, #14\n\t"
+        "strh   r10, [r1], #2\n\t"
+        "cmp    r0, r12\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r11, pc}\n"
+        "5:\n\t"                             /* high word 0: v = lo, m = lo << clz(lo) */
+        "clz    r8, r4\n\t"
+        "lsl    r5, r4, r8\n\t"
+        "mov    r4, #0\n\t"
+        "sub    r8, r9, r8\n\t"
+        "sub    r8, r8, #32\n\t"
+        "b      6b\n\t");
+}
+#undef U
+#endif
+
+static void log_mel(const uint64_t *mel, int bits, int16_t *out) {
+    int exponent = MEL_EXPONENT_BASE - bits;
+    uint64_t offset = (bs_frontend_tables_log_offset_q63 + ((uint64_t)1 << (62 - exponent))) >> (63 - exponent);
+#ifdef BS_FRONTEND_M4_ASM
+    log_mel_m4(mel, out, bs_frontend_tables_ln2_q24, bs_frontend_tables_log, (uint32_t)offset,
+               (uint32_t)(offset >> 32), 63 - exponent);
+#else
+    log_mel_c(mel, exponent, offset, out);
+#endif
+}
+
 static int valid_state(const bs_frontend_state *st) {
     return st->magic == BS_FRONTEND_MAGIC && st->filled >= 0 && st->filled < BS_FRONTEND_WINDOW_SAMPLES;
 }
@@ -807,13 +888,7 @@ bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_
 
     mel_sums(st->mag, st->mel);
 
-    /* mel accumulators hold mel * 2^exponent (see README.md); add the log offset at that scale. */
-    int exponent = MEL_EXPONENT_BASE - bits;
-    uint64_t offset = (bs_frontend_tables_log_offset_q63 + ((uint64_t)1 << (62 - exponent))) >> (63 - exponent);
-    for (int b = 0; b < BS_FRONTEND_NUM_MEL; b++) {
-        int32_t l = log_q24(st->mel[b] + offset, exponent);
-        out[b] = (int16_t)round_shift_s64(l, OUT_SHIFT);
-    }
+    log_mel(st->mel, bits, out);
     return BS_FRONTEND_OK;
 }
 
