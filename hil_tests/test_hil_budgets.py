@@ -46,7 +46,6 @@ def test_frontend_instructions_per_hop(measured, report):
 
 
 @pytest.mark.quick
-@pytest.mark.xfail(reason='known miss: engine at 2.91 instructions/MAC against the 1.5 goal (issue 5)', strict=False)
 def test_inference_instructions_per_patch(measured, report, host_model):
     """Inference must fit in what a window (0.48 s) leaves after its 48 front end hops, within the
     whole-loop load budget; the per-patch figure is also checked against INFER's own count."""
@@ -67,7 +66,6 @@ def test_inference_instructions_per_patch(measured, report, host_model):
 
 
 @pytest.mark.quick
-@pytest.mark.xfail(reason='known miss: whole loop measures ~43% of a 64 MHz M4 against the 35% budget (issue 6)', strict=False)
 def test_whole_loop_realtime_load(measured, report):
     dut, d, res = measured
     assert d["stream_samples"] == res.counts.samples == int(AUDIO_S * RATE)
