@@ -444,7 +444,7 @@ static void fft_stages_3_to_8(int32_t *z) {
 typedef char bs_check_window_in_blocks_of_8[BS_FRONTEND_WINDOW_SAMPLES % 8 == 0 ? 1 : -1];
 #endif
 
-static uint32_t peak_magnitude(const int16_t *x) {
+static BS_NOINLINE uint32_t peak_magnitude(const int16_t *x) {
     int32_t hi = 0, lo = 0;
 #if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
     if (((uintptr_t)x & 3u) == 0) {
