@@ -534,6 +534,8 @@ static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag, int lo, int hi
  *  - drop = max(17 - clz(|re| | |im|), 0) by USAT;
  *  - n == 0 gives clz 32, n << 32 == 0 (register shifts use the low byte; 32 and more give 0), table
  *    entry 0 == 0 and frac 0, hence r == 0 and a result of 0, as magnitude() returns;
+ *  - SMLAWB adds (frac * d) >> 16 with d = sqrt[i+1] - sqrt[i] read as a signed halfword: d <= 4096
+ *    (the table's largest step, from entry 0 to 1), so that is the C code's unsigned product >> 16;
  *  - for shift < 0 the rounded right shift (r + 2^(m-1)) >> m, m = -shift, is computed as
  *    ((r >> (m - 1)) + 1) >> 1, equal for r >= 0 (m - 1 = ~shift).
  * Arguments: r0 = &Z[lo], r1 = &Z[HALF-lo], r2 = &twiddle[lo], r3 = &mag[lo], [sp] = number of bins
@@ -582,8 +584,7 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
         "add    r6, r12, r6, lsl #2\n\t"
         "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
         "sub    r9, r9, r8\n\t"
-        "mul    r9, r9, r4\n\t"
-        "add    r8, r8, r9, lsr #16\n\t"     /* r */
+        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */
         "bmi    3f\n\t"
         "lsl    lr, r8, r7\n"
         "4:\n\t"
@@ -621,8 +622,7 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
         "add    r6, r12, r6, lsl #2\n\t"
         "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
         "sub    r9, r9, r8\n\t"
-        "mul    r9, r9, r4\n\t"
-        "add    r8, r8, r9, lsr #16\n\t"     /* r */
+        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */
         "bmi    5f\n\t"
         "lsl    r4, r8, r7\n"
         "6:\n\t"
@@ -650,8 +650,9 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
 static void spectrum_magnitude(const int32_t *z, uint32_t *mag) {
     int lo = bs_frontend_tables_mel_bin_lo, hi = bs_frontend_tables_mel_bin_hi;
 #ifdef BS_FRONTEND_M4_ASM
-    if (lo >= 1 && hi <= HALF && hi - lo >= 2) {
-        int even = (hi - lo) & ~1;
+    if (lo >= 1 && hi < HALF && hi - lo >= 1) {
+        /* an even number of bins: one past the last when needed (mag[hi] exists and goes unread) */
+        int even = (hi - lo + 1) & ~1;
         spectrum_magnitude_m4(&z[2 * lo], &z[2 * (HALF - lo)], &bs_frontend_tables_twiddle[2 * lo], &mag[lo], even,
                               bs_frontend_tables_sqrt);
         lo += even;
