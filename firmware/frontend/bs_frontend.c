@@ -346,6 +346,32 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
  * r0 points at the middle of the four values (offsets -12h, -4h, 4h, 12h bytes fit LDRD/STRD), r1 at
  * W_2h^j (S1 bytes per j), r2 at W_4h^j + 512 bytes (S2 bytes per j; W_4h^(j+h) is 1024 bytes on).
  * Stack: [sp] end of the group's j loop, [sp, #4] end of the groups, [sp, #8] twiddle table. */
+/* One group of four values: data DO bytes past r0, W_4h^j at r2 - 512 + WO; r1 steps to the next j. */
+#define BS_FUSED_ITERATION_ASM(H, S1, DO, WO) \
+    "ldrd   r4, r5, [r0, #-12*" #H "+" #DO "]\n\t" \
+    "ldrd   r6, r7, [r0, #-4*" #H "+" #DO "]\n\t" \
+    "ldrd   r12, lr, [r1], #" #S1 "\n\t" \
+    "smmulr r3, r6, r12\n\t" "smmulr r6, r6, lr\n\t" "smmlsr r3, r7, lr, r3\n\t" "smmlar r7, r7, r12, r6\n\t" \
+    "rsb    r6, r3, r4, asr #1\n\t" "add    r4, r3, r4, asr #1\n\t" \
+    "rsb    r3, r7, r5, asr #1\n\t" "add    r5, r7, r5, asr #1\n\t" /* q1 = (r6, r3) */ \
+    "ldrd   r8, r9, [r0, #4*" #H "+" #DO "]\n\t" \
+    "ldrd   r10, r11, [r0, #12*" #H "+" #DO "]\n\t" \
+    "smmulr r7, r10, r12\n\t" "smmulr r10, r10, lr\n\t" "smmlsr r7, r11, lr, r7\n\t" "smmlar r11, r11, r12, r10\n\t" \
+    "rsb    r10, r7, r8, asr #1\n\t" "add    r8, r7, r8, asr #1\n\t" \
+    "rsb    r7, r11, r9, asr #1\n\t" "add    r9, r11, r9, asr #1\n\t" /* q3 = (r10, r7) */ \
+    "ldrd   r12, lr, [r2, #-512+" #WO "]\n\t" \
+    "smmulr r11, r8, r12\n\t" "smmulr r8, r8, lr\n\t" "smmlsr r11, r9, lr, r11\n\t" "smmlar r9, r9, r12, r8\n\t" \
+    "rsb    r8, r11, r4, asr #1\n\t" "add    r4, r11, r4, asr #1\n\t" \
+    "rsb    r11, r9, r5, asr #1\n\t" "add    r5, r9, r5, asr #1\n\t" /* q2 = (r8, r11) */ \
+    "strd   r4, r5, [r0, #-12*" #H "+" #DO "]\n\t" \
+    "strd   r8, r11, [r0, #4*" #H "+" #DO "]\n\t" \
+    "ldrd   r12, lr, [r2, #512+" #WO "]\n\t" \
+    "smmulr r4, r10, r12\n\t" "smmulr r10, r10, lr\n\t" "smmlsr r4, r7, lr, r4\n\t" "smmlar r7, r7, r12, r10\n\t" \
+    "rsb    r10, r4, r6, asr #1\n\t" "add    r6, r4, r6, asr #1\n\t" \
+    "rsb    r4, r7, r3, asr #1\n\t" "add    r3, r7, r3, asr #1\n\t" \
+    "strd   r6, r3, [r0, #-4*" #H "+" #DO "]\n\t" \
+    "strd   r10, r4, [r0, #12*" #H "+" #DO "]\n\t" \
+
 #define BS_FUSED_STAGES_ASM(H, S1, S2) \
     "push   {r4-r11, lr}\n\t" \
     "sub    sp, sp, #16\n\t" \
@@ -378,32 +404,14 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
     "add    r2, r1, #512 + " #S2 "\n\t" \
     "add    r1, r1, #" #S1 "\n\t" \
     "add    r0, r0, #8\n" \
-    "1:\n\t" /* j = 1 .. h-1 */ \
-    "ldrd   r4, r5, [r0, #-12*" #H "]\n\t" \
-    "ldrd   r6, r7, [r0, #-4*" #H "]\n\t" \
-    "ldrd   r12, lr, [r1], #" #S1 "\n\t" \
-    "smmulr r3, r6, r12\n\t" "smmulr r6, r6, lr\n\t" "smmlsr r3, r7, lr, r3\n\t" "smmlar r7, r7, r12, r6\n\t" \
-    "rsb    r6, r3, r4, asr #1\n\t" "add    r4, r3, r4, asr #1\n\t" \
-    "rsb    r3, r7, r5, asr #1\n\t" "add    r5, r7, r5, asr #1\n\t" /* q1 = (r6, r3) */ \
-    "ldrd   r8, r9, [r0, #4*" #H "]\n\t" \
-    "ldrd   r10, r11, [r0, #12*" #H "]\n\t" \
-    "smmulr r7, r10, r12\n\t" "smmulr r10, r10, lr\n\t" "smmlsr r7, r11, lr, r7\n\t" "smmlar r11, r11, r12, r10\n\t" \
-    "rsb    r10, r7, r8, asr #1\n\t" "add    r8, r7, r8, asr #1\n\t" \
-    "rsb    r7, r11, r9, asr #1\n\t" "add    r9, r11, r9, asr #1\n\t" /* q3 = (r10, r7) */ \
-    "ldrd   r12, lr, [r2, #-512]\n\t" \
-    "smmulr r11, r8, r12\n\t" "smmulr r8, r8, lr\n\t" "smmlsr r11, r9, lr, r11\n\t" "smmlar r9, r9, r12, r8\n\t" \
-    "rsb    r8, r11, r4, asr #1\n\t" "add    r4, r11, r4, asr #1\n\t" \
-    "rsb    r11, r9, r5, asr #1\n\t" "add    r5, r9, r5, asr #1\n\t" /* q2 = (r8, r11) */ \
-    "strd   r4, r5, [r0, #-12*" #H "]\n\t" \
-    "strd   r8, r11, [r0, #4*" #H "]\n\t" \
-    "ldrd   r12, lr, [r2, #512]\n\t" \
-    "add    r2, r2, #" #S2 "\n\t" \
-    "smmulr r4, r10, r12\n\t" "smmulr r10, r10, lr\n\t" "smmlsr r4, r7, lr, r4\n\t" "smmlar r7, r7, r12, r10\n\t" \
-    "rsb    r10, r4, r6, asr #1\n\t" "add    r6, r4, r6, asr #1\n\t" \
-    "rsb    r4, r7, r3, asr #1\n\t" "add    r3, r7, r3, asr #1\n\t" \
-    "strd   r6, r3, [r0, #-4*" #H "]\n\t" \
-    "strd   r10, r4, [r0, #12*" #H "]\n\t" \
+    BS_FUSED_ITERATION_ASM(H, S1, 0, 0) /* j = 1 */ \
     "add    r0, r0, #8\n\t" \
+    "add    r2, r2, #" #S2 "\n" \
+    "1:\n\t" /* j = 2 .. h-1, two per turn */ \
+    BS_FUSED_ITERATION_ASM(H, S1, 0, 0) \
+    BS_FUSED_ITERATION_ASM(H, S1, 8, S2) \
+    "add    r0, r0, #16\n\t" \
+    "add    r2, r2, #2*" #S2 "\n\t" \
     "ldr    r4, [sp]\n\t" \
     "cmp    r0, r4\n\t" \
     "bne    1b\n\t" \
