@@ -24,6 +24,16 @@
 /* The mel accumulators hold mel * 2^(MEL_EXPONENT_BASE - b), b = bit length of the frame's peak sample
  * (README.md, "Scale bookkeeping"). */
 #define MEL_EXPONENT_BASE 50
+/* The window's peak |x| is kept per block of PEAK_BLOCK samples (a divisor of window and hop, and a
+ * multiple of 8 for the SIMD scan), so each hop scans only its new samples: max is associative, so
+ * the maximum over the blocks is the maximum over the window. */
+#define PEAK_BLOCK 80
+#define PEAK_BLOCKS (BS_FRONTEND_WINDOW_SAMPLES / PEAK_BLOCK)
+#define KEPT_BLOCKS ((BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES) / PEAK_BLOCK)
+typedef char bs_check_peak_blocks[BS_FRONTEND_WINDOW_SAMPLES % PEAK_BLOCK == 0 && BS_FRONTEND_HOP_SAMPLES % PEAK_BLOCK == 0
+                                  && PEAK_BLOCK % 8 == 0 ? 1 : -1];
+typedef char bs_check_block_peak_field[sizeof(((bs_frontend_state *)0)->block_peak) == PEAK_BLOCKS * sizeof(uint16_t)
+                                       ? 1 : -1];
 
 /* Arithmetic right shift. C99 leaves >> of negative values implementation-defined; every compiler
  * this project supports (gcc, clang; x86-64, Arm) shifts arithmetically, and the numpy reference does
@@ -445,22 +455,19 @@ static void fft_stages_3_to_8(int32_t *z) {
     stages_7_8(z, bs_frontend_tables_twiddle);
 }
 
-/* max |x[n]| over the window. On Cortex-M4 (DSP extension) two samples at a time: SSUB16 sets the
+/* max |x[n]| over n_samples samples. On Cortex-M4 (DSP extension) two samples at a time: SSUB16 sets the
  * GE flags per halfword, SEL keeps the larger (smaller) halfword, so the running maximum and minimum
  * are exactly the C loop's. */
-#if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
-typedef char bs_check_window_in_blocks_of_8[BS_FRONTEND_WINDOW_SAMPLES % 8 == 0 ? 1 : -1];
-#endif
 
-static BS_NOINLINE uint32_t peak_magnitude(const int16_t *x) {
+static BS_NOINLINE uint32_t peak_magnitude(const int16_t *x, int n_samples) {
     int32_t hi = 0, lo = 0;
 #if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
-    if (((uintptr_t)x & 3u) == 0) {
+    if (((uintptr_t)x & 3u) == 0 && n_samples % 8 == 0) {
         uint32_t mx = 0, mn = 0, t;
         /* fixed registers in ascending order, as LDM loads them */
         register uint32_t a __asm__("r4"), b __asm__("r5"), c __asm__("r6"), d __asm__("r8");
         const int16_t *p = x;
-        for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES / 8; n++) {
+        for (int n = 0; n < n_samples / 8; n++) {
             __asm__("ldmia %[p]!, {%[a], %[b], %[c], %[d]}\n\t"
                     "ssub16 %[t], %[a], %[mx]\n\t" "sel %[mx], %[a], %[mx]\n\t"
                     "ssub16 %[t], %[a], %[mn]\n\t" "sel %[mn], %[mn], %[a]\n\t"
@@ -482,7 +489,7 @@ static BS_NOINLINE uint32_t peak_magnitude(const int16_t *x) {
         return (uint32_t)(-lo > hi ? -lo : hi);
     }
 #endif
-    for (int n = 0; n < BS_FRONTEND_WINDOW_SAMPLES; n++) {
+    for (int n = 0; n < n_samples; n++) {
         int32_t v = x[n];
         hi = v > hi ? v : hi;
         lo = v < lo ? v : lo;
@@ -867,6 +874,7 @@ bs_frontend_status bs_frontend_reset(bs_frontend_state *st) {
     if (!st) return BS_FRONTEND_ERR_NULL;
     if (st->magic != BS_FRONTEND_MAGIC) return BS_FRONTEND_ERR_STATE;
     st->filled = 0;
+    st->peaks_valid = 0;
     return BS_FRONTEND_OK;
 }
 
@@ -879,13 +887,10 @@ int32_t bs_frontend_frames_for(const bs_frontend_state *st, size_t n) {
     return frames > 0x7FFFFFFF ? BS_FRONTEND_ERR_LENGTH : (int32_t)frames;
 }
 
-bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_t *window, int16_t *out) {
-    if (!st || !window || !out) return BS_FRONTEND_ERR_NULL;
-    if (st->magic != BS_FRONTEND_MAGIC) return BS_FRONTEND_ERR_STATE;
-
-    /* Block scaling: find the bit length b of the loudest sample, then window x * 2^(29-b) so the
-     * windowed values use 28 bits whatever the level (quiet frames keep their precision). */
-    uint32_t peak = peak_magnitude(window);
+/* One frame from a full window whose peak |x| is known. Block scaling: b = bit length of the loudest
+ * sample; the window is applied to x * 2^(29-b) so the windowed values use 28 bits whatever the level
+ * (quiet frames keep their precision). */
+static void compute_frame(bs_frontend_state *st, const int16_t *window, uint32_t peak, int16_t *out) {
     int bits = bit_length_u32(peak); /* 0..16 */
     int32_t gain = (int32_t)1 << (FFT_INPUT_BITS + 1 - bits);
 
@@ -898,6 +903,12 @@ bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_
     mel_sums(st->mag, st->mel);
 
     log_mel(st->mel, bits, out);
+}
+
+bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_t *window, int16_t *out) {
+    if (!st || !window || !out) return BS_FRONTEND_ERR_NULL;
+    if (st->magic != BS_FRONTEND_MAGIC) return BS_FRONTEND_ERR_STATE;
+    compute_frame(st, window, peak_magnitude(window, BS_FRONTEND_WINDOW_SAMPLES), out);
     return BS_FRONTEND_OK;
 }
 
@@ -921,11 +932,19 @@ bs_frontend_status bs_frontend_process(bs_frontend_state *st, const int16_t *pcm
         st->filled += (int32_t)take;
         used += take;
         if (st->filled == BS_FRONTEND_WINDOW_SAMPLES) {
-            bs_frontend_compute_frame(st, st->history, &out[*frames_out * BS_FRONTEND_NUM_MEL]);
+            /* the peak of the window from per-block peaks: only the blocks of new samples are scanned */
+            int first = st->peaks_valid ? KEPT_BLOCKS : 0;
+            for (int b = first; b < PEAK_BLOCKS; b++)
+                st->block_peak[b] = (uint16_t)peak_magnitude(&st->history[b * PEAK_BLOCK], PEAK_BLOCK);
+            uint32_t peak = 0;
+            for (int b = 0; b < PEAK_BLOCKS; b++) peak = st->block_peak[b] > peak ? st->block_peak[b] : peak;
+            compute_frame(st, st->history, peak, &out[*frames_out * BS_FRONTEND_NUM_MEL]);
             (*frames_out)++;
-            /* keep the overlap */
+            /* keep the overlap and the peaks of its blocks */
             copy_samples(st->history, &st->history[BS_FRONTEND_HOP_SAMPLES],
                          BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES);
+            for (int b = 0; b < KEPT_BLOCKS; b++) st->block_peak[b] = st->block_peak[b + PEAK_BLOCKS - KEPT_BLOCKS];
+            st->peaks_valid = 1;
             st->filled = BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES;
         }
     }

@@ -64,6 +64,8 @@ typedef struct {
     int32_t fft[BS_FRONTEND_FFT_SIZE];              /* scratch: interleaved re/im, 256 complex */
     uint32_t mag[BS_FRONTEND_NUM_BINS];             /* scratch: magnitude spectrum */
     uint64_t mel[BS_FRONTEND_NUM_MEL];              /* scratch: mel accumulators */
+    uint16_t block_peak[BS_FRONTEND_WINDOW_SAMPLES / 80]; /* max |x| of each 80-sample block of history[] */
+    uint16_t peaks_valid;                           /* block_peak[] of the kept overlap is up to date */
 } bs_frontend_state;
 
 /* Fill *cfg with the compiled configuration. Returns BS_FRONTEND_ERR_NULL if cfg is NULL. */
