@@ -162,13 +162,20 @@ def plan_mixtures(targets: Sequence[Clip], others: Sequence[Clip], snrs, n: int,
 
 
 def plan_augmented(clips: Sequence[Clip], n: int, seed: int, sources: Sources,
-                   config: AugmentConfig = TRAIN_AUGMENT) -> Planned:
+                   config: AugmentConfig = TRAIN_AUGMENT, balance: Sequence[str] | None = None) -> Planned:
     """n windows: a random clip, one window of it at a drawn position, through the augmentation chain.
-    None of these steps can add or remove an event: the labels are the clip's."""
+    None of these steps can add or remove an event: the labels are the clip's.
+
+    balance: labels (BACKGROUND for clips with no event) to draw evenly from: each window first picks one
+    of them, then a clip carrying it. Without it clips are drawn uniformly, and a dataset with 175 spoken
+    digits and 25 eating clips gets seven augmented speech windows for every eating one."""
+    groups = [by_label(clips, l) for l in balance] if balance else [list(clips)]
+    groups = [g for g in groups if g]
     out = []
-    for i in range(n if clips else 0):
+    for i in range(n if groups else 0):
         rng = np.random.default_rng(node_seed(seed, "augment", "pick", i))
-        c = clips[int(rng.integers(len(clips)))]
+        group = groups[int(rng.integers(len(groups)))] if len(groups) > 1 else groups[0]
+        c = group[int(rng.integers(len(group)))]
         base = window_of(c, node_seed(seed, "augment", "window", i))
         out.append(Lineage(plan_augment(base, node_seed(seed, "augment", i), sources, config)))
     return Planned(out, "augmented")

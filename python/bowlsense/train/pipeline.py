@@ -29,6 +29,7 @@ class TrainConfig:
     val_fraction: float = 0.25
     # training windows beyond the single-source ones (all from training clips)
     augmented: int = 1500
+    augment_balanced: bool = False     # augmented windows drawn evenly over labels (and background)
     silence_crops: int = 600           # short background excerpts centred in silence (see examples.py)
     speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+30 dB
     event_mixtures: int = 1500         # eating / bowl / drinking over background, -5..+15 dB
@@ -36,6 +37,7 @@ class TrainConfig:
     speech_snr_db: tuple[float, float] = (-20.0, 30.0)
     event_snr_db: tuple[float, float] = (-5.0, 15.0)
     unfrozen_blocks: int = 2
+    head_prior: bool = False           # the new head starts as YAMNet's own classifier for similar classes
     teacher_epochs: int = 6
     teacher_lr: float = 3e-4
     student_epochs: int = 24
@@ -151,7 +153,8 @@ def training_plans(train: Side, config: TrainConfig) -> list:
     """Which training examples to make (data-layer lineages, nothing rendered yet)."""
     labels, seed, clips = config.labels, config.seed, train.clips
     background = by_label(clips, "background")
-    plans = [plan_single(clips), plan_augmented(clips, config.augmented, seed, train.sources),
+    balance = tuple(labels) + ("background",) if config.augment_balanced else None
+    plans = [plan_single(clips), plan_augmented(clips, config.augmented, seed, train.sources, balance=balance),
              plan_silence_crops(background, config.silence_crops, seed)]
     if "speech" in labels:
         speech = by_label(clips, "speech")
@@ -188,8 +191,8 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     # Each stage's files are named by what they depend on (not by epoch counts, so that asking for more
     # epochs resumes the same checkpoint): a changed input never reuses a stale result.
     wkey = _key(PLAN_VERSION, config.labels, config.val_fraction, config.augmented, config.silence_crops, config.speech_mixtures,
-                config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.seed)
-    tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size)
+                config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
+    tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
@@ -227,7 +230,8 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
             np.save(run.work / "teacher_activations.tmp.npy", acts)
             (run.work / "teacher_activations.tmp.npy").replace(acts_path)
         eval_acts = teacher.activations(frozen, evalset.windows.patches, desc="YAMNet frozen layers (validation)")
-        top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels))
+        top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels),
+                                head_init=teacher.audioset_head(w, config.labels) if config.head_prior else None)
         single = np.array(evalset.group) == "single"
         teacher_hist = fit.fit(top, acts, train_w.targets, epochs=config.teacher_epochs,
                                batch_size=config.batch_size, learning_rate=config.teacher_lr,

@@ -33,8 +33,33 @@ def build_frozen(weights: yamnet.YamnetWeights, unfrozen_blocks: int):
     return keras.Model(inp, trunk(x), name="teacher_frozen")
 
 
-def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int, dropout: float = 0.2):
-    """Cached activations -> the unfrozen blocks (initialised from YAMNet) -> embedding -> sigmoid head."""
+# YAMNet's own AudioSet classes (yamnet_class_map.csv indices) closest to each of our labels. The new head
+# starts as YAMNet's classifier for them (the mean of their logit weights) instead of from random weights,
+# so fine-tuning starts from a detector that has seen AudioSet's variety of non-speech sounds rather than
+# only the few hundred background windows of this dataset.
+AUDIOSET_CLASSES = {
+    "speech": (0, 1, 2, 3),          # Speech, Child speech, Conversation, Narration
+    "eating": (49, 50, 493),         # Chewing/mastication, Biting, Crunch
+    "drinking": (364, 438, 443),     # Water tap/faucet, Liquid, Pour
+    "bowl": (358, 359, 436),         # Dishes/pots/pans, Cutlery/silverware, Chink/clink
+}
+
+
+def audioset_head(weights: yamnet.YamnetWeights, labels) -> tuple[np.ndarray, np.ndarray] | None:
+    """(kernel (1024, n), bias (n)) for the head from YAMNet's logits layer, or None when any label has no
+    AudioSet counterpart or the weights carry no classifier."""
+    if any(l not in AUDIOSET_CLASSES for l in labels) or "logits" not in weights.kernels:
+        return None
+    k, b = weights.kernels["logits"], weights.biases["logits"]
+    kernel = np.stack([k[:, list(AUDIOSET_CLASSES[l])].mean(axis=1) for l in labels], axis=1)
+    bias = np.array([b[list(AUDIOSET_CLASSES[l])].mean() for l in labels], np.float32)
+    return kernel.astype(np.float32), bias
+
+
+def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int, dropout: float = 0.2,
+              head_init: tuple[np.ndarray, np.ndarray] | None = None):
+    """Cached activations -> the unfrozen blocks (initialised from YAMNet) -> embedding -> sigmoid head
+    (initialised from head_init = (kernel, bias) when given, see audioset_head)."""
     import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     first = frozen_layers(unfrozen_blocks) + 1
     inp = keras.Input(shape=yamnet.layer_output_shape(first - 1), name="frozen_activations")
@@ -45,7 +70,10 @@ def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int
         x = blocks(x)
     x = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
-    out = keras.layers.Dense(n_labels, activation="sigmoid", name="head")(x)
+    head = keras.layers.Dense(n_labels, activation="sigmoid", name="head")
+    out = head(x)
+    if head_init is not None:
+        head.set_weights([np.asarray(head_init[0], np.float32), np.asarray(head_init[1], np.float32)])
     return keras.Model(inp, out, name="teacher_top")
 
 
