@@ -91,3 +91,21 @@ def test_evaluation_mixtures_are_at_the_stated_snr_and_regenerate(real, shared_d
     ev = evaluation.build(val, LABELS, seed=1, n_privacy=2, n_curve=1, n_eating_bg=2, cache=cache)
     for i in [ev.group.index(g) for g in ("single", "privacy", "curve", "eating_bg")]:
         assert np.array_equal(regenerate_patch(ev.windows.lineage[i], fresh), ev.windows.patches[i])
+
+
+def test_balanced_augmentation_draws_each_label_evenly(real):
+    from bowlsense.train.examples import plan_augmented
+    train, _val, _cache = real
+    groups = LABELS + ("background",)
+    n = 1000
+
+    def counts(balance):
+        planned = plan_augmented(train.clips, n, 3, train.sources, balance=balance)
+        return collections.Counter(lin.labels[0] for lin in planned.lineages)
+    plain, balanced = counts(None), counts(groups)
+    share = {g: sum(g in c.labels or (g == "background" and not c.events) for c in train.clips) / len(train.clips)
+             for g in groups}
+    for g in groups:  # binomial, n = 1000: 5 standard deviations
+        assert abs(balanced[g] - n / 5) < 5 * np.sqrt(n * 0.2 * 0.8), (g, balanced)
+        assert abs(plain[g] - n * share[g]) < 5 * np.sqrt(n * share[g] * (1 - share[g])) + 1, (g, plain)
+    assert plain["speech"] > 2 * balanced["speech"]  # the imbalance it removes is real in this dataset

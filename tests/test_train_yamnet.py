@@ -188,3 +188,29 @@ def test_missing_and_wrong_weights_say_what_to_do(tmp_path, monkeypatch):
             f.create_dataset(key, data=value)
     with pytest.raises(wl.YamnetWeightsError, match="layer5/pointwise_conv"):
         wl.load(str(path))
+
+
+def test_audioset_head_starts_as_yamnets_own_classifier(coral, yamnet_dir):
+    """With the head from audioset_head, the teacher's logit for a label is the mean of YAMNet's logits for
+    that label's AudioSet classes (looked up by name here, not by the index table under test)."""
+    from bowlsense.train import teacher
+    _path, w, model = coral
+    labels = ("eating", "drinking", "bowl", "speech")
+    names = yamnet.load_class_names(yamnet_dir / "yamnet_class_map.csv")
+    by_name = {"speech": ["Speech", "Child speech, kid speaking", "Conversation", "Narration, monologue"],
+               "eating": ["Chewing, mastication", "Biting", "Crunch"],
+               "drinking": ["Water tap, faucet", "Liquid", "Pour"],
+               "bowl": ["Dishes, pots, and pans", "Cutlery, silverware", "Chink, clink"]}
+    top = teacher.build_top(w, 0, len(labels), head_init=teacher.audioset_head(w, labels))
+    frozen = teacher.build_frozen(w, 0)
+    patch = np.fromfile(yamnet_dir / "coral_test_logmel_f32.bin", "<f4").reshape(96, 64)
+    rng = np.random.default_rng(0)
+    patches = np.stack([patch, patch + rng.normal(0, 0.5, patch.shape).astype(np.float32)])
+    _scores, _emb, logits = (t.numpy() for t in model(patches))
+    acts = frozen(patches, training=False).numpy()
+    got = top(acts, training=False).numpy()
+    for k, label in enumerate(labels):
+        idx = [names.index(n) for n in by_name[label]]
+        want = 1 / (1 + np.exp(-logits[:, idx].mean(axis=1)))
+        assert np.allclose(got[:, k], want, atol=1e-4), label
+    assert teacher.audioset_head(w, ("eating", "barking")) is None  # no counterpart: a fresh head
