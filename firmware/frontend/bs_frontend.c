@@ -768,13 +768,14 @@ static void log_mel_c(const uint64_t *mel, int exponent, uint64_t offset, int16_
     }
 }
 #else
-/* log_mel_c() for Cortex-M4, 29 instructions per band. With v = mel + offset split in 32-bit halves
- * and c = clz(hi) (hi != 0; otherwise hi := lo, lo := 0 and c grows by 32), m = v << c has top word
- * (hi << c) | (lo >> (32 - c)) (a register shift by 32 gives 0) and low word lo << c, so
- * idx = m[62:55] = top[30:23] and frac = m[54:31] = (top << 1 | low >> 31) & 0xFFFFFF; len - 1 - exponent
- * = (63 - exponent) - c. (hi - lo) * frac >= 0 (the table rises), so UMULL gives the signed product;
- * |l| < 2^30 (README.md), so the rounding shift fits 32 bits. Arguments: r0 = mel, r1 = out, r2 = ln 2
- * (Q24), r3 = log table, [sp] = offset low word, [sp+4] = offset high word, [sp+8] = 63 - exponent. */
+/* log_mel_c() for Cortex-M4, 24 instructions per band. With v = mel + offset split in 32-bit halves
+ * and c = clz(hi) (hi != 0), m = v << c has its leading one at bit 63 and len - 1 - exponent =
+ * (63 - exponent) - c. The table needs m[62:31] = X = (hi << (c + 1)) | (lo >> (31 - c)) (register
+ * shifts by 32 give 0): idx = X >> 24 and frac = X & 0xFFFFFF. When hi == 0, X = lo << (clz(lo) + 1)
+ * and c grows by 32. ((hi - lo) * frac) >> 24 is the high word of UMULL((hi - lo), X << 8) (the
+ * product is >= 0: the table rises). |l| < 2^30 (README.md), so the rounding shift fits 32 bits.
+ * Arguments: r0 = mel, r1 = out, r2 = ln 2 (Q24), r3 = log table, [sp] = offset low word,
+ * [sp+4] = offset high word, [sp+8] = 63 - exponent. */
 typedef char bs_check_log_asm_shape[OUT_SHIFT == 14 && LOG_FRAC_BITS == 24 ? 1 : -1];
 #define U __attribute__((unused))
 __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U int16_t *out, U int32_t ln2_q24,
@@ -792,24 +793,20 @@ __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U
         "adcs   r5, r5, r7\n\t"              /* v = mel + offset; Z: high word 0 */
         "beq    5f\n\t"
         "clz    r8, r5\n\t"                  /* c */
-        "lsl    r5, r5, r8\n\t"
-        "rsb    r10, r8, #32\n\t"
-        "lsr    r10, r4, r10\n\t"
-        "orr    r5, r5, r10\n\t"             /* top word of m */
-        "lsl    r4, r4, r8\n\t"              /* low word of m */
+        "add    r10, r8, #1\n\t"
+        "lsl    r5, r5, r10\n\t"
+        "rsb    r10, r8, #31\n\t"
+        "lsr    r4, r4, r10\n\t"
+        "orr    r5, r5, r4\n\t"              /* X = m[62:31] */
         "sub    r8, r9, r8\n"                /* len - 1 - exponent */
         "6:\n\t"
-        "ubfx   r10, r5, #23, #8\n\t"        /* idx */
-        "lsr    r4, r4, #31\n\t"
-        "orr    r4, r4, r5, lsl #1\n\t"
-        "bic    r4, r4, #0xFF000000\n\t"     /* frac */
+        "lsr    r10, r5, #24\n\t"            /* idx */
         "add    r10, r3, r10, lsl #2\n\t"
         "ldrd   r10, r11, [r10]\n\t"         /* log[idx], log[idx + 1] */
         "sub    r11, r11, r10\n\t"
-        "umull  r11, r5, r11, r4\n\t"
-        "lsr    r11, r11, #24\n\t"
-        "orr    r11, r11, r5, lsl #8\n\t"    /* ((hi - lo) * frac) >> 24 */
-        "add    r10, r10, r11\n\t"           /* mant */
+        "lsl    r5, r5, #8\n\t"              /* frac << 8 */
+        "umull  r4, r5, r11, r5\n\t"         /* r5 = ((hi - lo) * frac) >> 24 */
+        "add    r10, r10, r5\n\t"            /* mant */
         "mla    r10, r8, r2, r10\n\t"        /* l = (len - 1 - exponent) ln 2 + mant */
         "add    r10, r10, #8192\n\t"
         "asr    r10, r10, #14\n\t"
@@ -817,10 +814,10 @@ __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U
         "cmp    r0, r12\n\t"
         "bne    1b\n\t"
         "pop    {r4-r11, pc}\n"
-        "5:\n\t"                             /* high word 0: v = lo, m = lo << clz(lo) */
+        "5:\n\t"                             /* high word 0: v = lo */
         "clz    r8, r4\n\t"
-        "lsl    r5, r4, r8\n\t"
-        "mov    r4, #0\n\t"
+        "add    r10, r8, #1\n\t"
+        "lsl    r5, r4, r10\n\t"             /* X */
         "sub    r8, r9, r8\n\t"
         "sub    r8, r8, #32\n\t"
         "b      6b\n\t");
