@@ -716,7 +716,7 @@ __attribute__((naked, noinline)) static int32_t mel_sums_m4(U const uint32_t *ma
         "add    r10, r0, r10, lsl #2\n\t"    /* end of mag */
         "ldrsb  r4, [r3]\n\t"                /* cur */
         "mov    r5, #0\n\t" "mov    r6, #0\n\t" "mov    r7, #0\n\t" "mov    r8, #0\n"
-        "1:\n\t"
+        "1:\n\t"                             /* low sum in r5:r6, high sum in r7:r8 */
         "ldr    r11, [r0], #4\n\t"
         "ldrh   r12, [r1], #2\n\t"
         "ldrh   lr, [r2], #2\n\t"
@@ -725,19 +725,38 @@ __attribute__((naked, noinline)) static int32_t mel_sums_m4(U const uint32_t *ma
         "ldrsb  r12, [r3, #1]!\n\t"          /* band of the next bin */
         "cmp    r12, r4\n\t"
         "beq    1b\n\t"
-        "add    r11, r9, r4, lsl #3\n\t"     /* band complete: mel[cur] = sum_lo */
-        "strd   r5, r6, [r11]\n\t"
-        "mov    r5, r7\n\t" "mov    r6, r8\n\t" "mov    r7, #0\n\t" "mov    r8, #0\n\t"
+        "add    r11, r9, r4, lsl #3\n\t"     /* band complete: mel[cur] = sum_lo; the high sum */
+        "strd   r5, r6, [r11]\n\t"           /* becomes the low one (the loop below) */
+        "mov    r5, #0\n\t" "mov    r6, #0\n\t"
         "add    r4, r4, #1\n\t"
         "cmp    r0, r10\n\t"
-        "bne    1b\n\t"
-        "cmp    r4, #64\n\t"                /* the last high sum belongs to band cur, if any */
-        "bge    2f\n\t"
+        "beq    3f\n"
+        "2:\n\t"                             /* the same with the roles of the pairs swapped */
+        "ldr    r11, [r0], #4\n\t"
+        "ldrh   r12, [r1], #2\n\t"
+        "ldrh   lr, [r2], #2\n\t"
+        "umlal  r7, r8, r11, r12\n\t"
+        "umlal  r5, r6, r11, lr\n\t"
+        "ldrsb  r12, [r3, #1]!\n\t"
+        "cmp    r12, r4\n\t"
+        "beq    2b\n\t"
+        "add    r11, r9, r4, lsl #3\n\t"
+        "strd   r7, r8, [r11]\n\t"
+        "mov    r7, #0\n\t" "mov    r8, #0\n\t"
+        "add    r4, r4, #1\n\t"
+        "cmp    r0, r10\n\t"
+        "bne    1b\n"
+        "4:\n\t"                             /* low sum in r5:r6: it belongs to band cur, if any */
+        "cmp    r4, #64\n\t"
+        "bge    5f\n\t"
         "add    r11, r9, r4, lsl #3\n\t"
         "strd   r5, r6, [r11]\n"
-        "2:\n\t"
+        "5:\n\t"
         "mov    r0, r4\n\t"
-        "pop    {r4-r11, pc}\n\t");
+        "pop    {r4-r11, pc}\n"
+        "3:\n\t"
+        "mov    r5, r7\n\t" "mov    r6, r8\n\t"
+        "b      4b\n\t");
 }
 #undef U
 #endif
