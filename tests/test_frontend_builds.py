@@ -68,3 +68,25 @@ def test_asan_ubsan_fuzz_of_the_c_api(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     assert "100000 iterations, no failures" in result.stdout
     assert "runtime error" not in result.stderr and "AddressSanitizer" not in result.stderr
+
+
+def test_cortex_m4_stage_breakdown_accounts_for_the_measured_instructions(tmp_path):
+    """`bowlsense frontend bench` prints where the Cortex-M4 instructions go, from a QEMU instruction trace
+    attributed to functions by the ELF's symbol table. Its stages must add up to what the SysTick/icount
+    measurement of the same build sees: nothing the front end executes is left out or counted twice."""
+    need("arm-none-eabi-gcc"), need("qemu-system-arm"), need("arm-none-eabi-nm")
+    from bowlsense.frontend.bench import STAGES
+
+    elf = cortexm.build_elf("cortex-m4f", tmp_path / "frontend.elf")
+    rng = np.random.default_rng(3)
+    pcm = np.clip(rng.normal(0, 3000, 400 + 9 * 160), -32768, 32767).astype(np.int16)
+    _, measured = cortexm.run_elf(elf, pcm, chunk=160)  # calls that completed a frame: 10
+    assert len(measured) == 10
+    counts = cortexm.profile_elf(elf, pcm, chunk=160)
+    staged = sum(counts.get(name, 0) for _, names in STAGES for name in names)
+    # 12 calls in all (two fill the first window); each measurement is in 40-instruction ticks and
+    # includes the harness's call and timer read
+    calls = 12
+    assert abs(staged - measured.sum()) <= calls * 60, (staged, int(measured.sum()))
+    assert all(counts.get(name, 0) > 0 for name in ("window_and_stages_1_2_m4", "stages_7_8",
+                                                   "spectrum_magnitude_m4", "mel_sums_m4", "log_mel_m4"))

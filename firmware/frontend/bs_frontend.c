@@ -348,8 +348,9 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
 /* Separate functions: inlined into one big body, the compiler runs out of registers for the loops. */
 #ifdef BS_FRONTEND_M4_ASM
 #define U __attribute__((unused)) /* naked functions read their arguments from r0-r3 */
-/* fused_stages() for Cortex-M4, 48 instructions per group of four values where the compiler needs
- * about 60 (it spills: the loop needs all 14 registers, so these are naked functions). The butterflies
+/* fused_stages() for Cortex-M4, about 45 instructions per group of four values (two groups per loop
+ * turn) where the compiler needs about 60 (it spills: the loop needs all 14 registers, so these are
+ * naked functions). The butterflies
  * are butterfly(), butterfly_1() and butterfly_minus_i(), operation for operation:
  *   smmulr t, br, wr; smmulr br, br, wi; smmlsr t, bi, wi, t (tr); smmlar bi, bi, wr, br (ti);
  *   a' = tr + (ar >> 1), b' = (ar >> 1) - tr (ADD/RSB with shifted operand), same for the imaginary parts.
@@ -543,7 +544,7 @@ static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag, int lo, int hi
 }
 
 #ifdef BS_FRONTEND_M4_ASM
-/* The same loop for Cortex-M4, two bins per turn, about 40 instructions per bin where the compiler
+/* The same loop for Cortex-M4, two bins per turn, about 38 instructions per bin where the compiler
  * needs about 60 (all 14 registers in use, so a naked function rather than inline asm). Bins k in
  * [1, HALF), so Z[k] and Z[HALF-k] need no wrap. The magnitude steps are magnitude()'s:
  *  - drop = max(17 - clz(|re| | |im|), 0) by USAT;

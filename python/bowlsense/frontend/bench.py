@@ -80,8 +80,8 @@ STAGES = (
     ("split + magnitude", ("spectrum_magnitude_m4", "spectrum_magnitude_c", "spectrum_magnitude", "magnitude")),
     ("mel sums", ("mel_sums_m4", "mel_sums_c", "mel_sums")),
     ("log", ("log_mel_m4", "log_mel_c", "log_mel", "log_q24")),
-    ("history copy + call", ("copy_samples", "bs_frontend_process", "bs_frontend_compute_frame",
-                             "bs_frontend_frames_for", "valid_state")),
+    ("history copy + calls", ("copy_samples", "bs_frontend_process", "bs_frontend_compute_frame", "compute_frame",
+                              "bs_frontend_frames_for", "valid_state")),
 )
 
 
