@@ -58,3 +58,38 @@ def test_cortex_m_build_is_bit_exact_with_tflite_micro(exported_student, tmp_pat
                     name = f"+{layer.op}"
                 ratio = f"{per_layer[i] / m:.2f}/MAC" if m else ""
                 print(f"    layer {i:2d} {name:22s} {per_layer[i]:>10,} instr {m:>10,} MACs {ratio}")
+
+
+SINGLE_OP_CONV = sorted(n for n in T.SINGLE_OP_MODELS if n.startswith(("conv", "depthwise")))
+
+
+@pytest.fixture(scope="module")
+def single_op_m4_elfs(tmp_path_factory):
+    """Every conv / depthwise single-op model of the test zoo, exported and built for Cortex-M4F: the DSP
+    kernels' edge cases (odd channel counts, filters whose taps are not a multiple of 4, padding, strides,
+    a 3x5 depthwise, depth multiplier 2, ReLU6's clamp) that the student does not have."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        cortexm.need(tool)
+    root = tmp_path_factory.mktemp("single_op_m4")
+    built = {}
+    for name in SINGLE_OP_CONV:
+        data = T.build_single_op(name)
+        graph = cortexm.write_model_c(data, root / f"{name}_c")
+        built[name] = (cortexm.build_elf(root / f"{name}_c", "cortex-m4f", root / f"{name}.elf"), graph, data)
+    return built
+
+
+@pytest.mark.parametrize("name", SINGLE_OP_CONV)
+def test_single_op_models_on_cortex_m4_are_bit_exact(single_op_m4_elfs, name):
+    elf, graph, data = single_op_m4_elfs[name]
+    rng = np.random.default_rng(len(name))
+    size = graph.input.size
+    inputs = np.stack([np.full(size, -128, np.int8), np.full(size, 127, np.int8),
+                       (np.arange(size) % 256 - 128).astype(np.int8),
+                       np.where(rng.random(size) < 0.5, -128, 127).astype(np.int8)]
+                      + [rng.integers(-128, 128, size=size, dtype=np.int16).astype(np.int8) for _ in range(12)])
+    outputs, _ = cortexm.run_elf(elf, inputs, graph.output.size, len(graph.layers))
+    oracle = T.Oracle(data)
+    for i, x in enumerate(inputs):
+        want = oracle.invoke(x.reshape(graph.input_shape)).reshape(-1)
+        np.testing.assert_array_equal(outputs[i], want, err_msg=f"{name} on Cortex-M4F: input {i}")

@@ -132,6 +132,19 @@ def test_default_student_bit_exact_on_real_features(default_student, shared_data
         np.testing.assert_array_equal(got, want.reshape(got.shape), err_msg=f"real patch {i}")
 
 
+def test_default_student_device_layout_bit_exact(default_student, shared_data_dir):
+    """The exported arrays (packed weights16 alone, requant tables) through the portable kernels, as the
+    Cortex-M0+ build runs them."""
+    engine, oracle = default_student
+    device = Engine(engine.graph, device_layout=True)
+    rng = np.random.default_rng(5)
+    xs = [engine.quantize_input(f.reshape(engine.input_shape)) for f in real_feature_patches(shared_data_dir, 3)]
+    xs += [rng.integers(-128, 128, size=engine.input_shape, dtype=np.int16).astype(np.int8) for _ in range(40)]
+    for i, x in enumerate(xs):
+        got = device.invoke(x)
+        np.testing.assert_array_equal(got, oracle.invoke(x).reshape(got.shape), err_msg=f"input {i}")
+
+
 @pytest.mark.parametrize("fuse,in_place", [(True, True), (True, False), (False, True), (False, False)])
 def test_every_memory_plan_gives_the_same_bits(default_student, fuse, in_place):
     """Fused conv->depthwise rows, in-place layers, or neither: the plan changes where bytes live, never

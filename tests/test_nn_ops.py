@@ -48,6 +48,34 @@ def test_single_op_model_is_bit_exact_with_tflite_micro(name):
                         f"engine {got.reshape(-1)[diff[0]]} tflite_micro {want.reshape(-1)[diff[0]]}")
 
 
+CONV_MODELS = sorted(n for n in T.SINGLE_OP_MODELS if n.startswith(("conv", "depthwise")))
+
+
+@pytest.mark.parametrize("name", CONV_MODELS)
+def test_device_layout_is_bit_exact_with_tflite_micro(name):
+    """The arrays an exported graph carries (packed weights16 without the int8 weights, requant tables) run
+    by the portable kernels, as on a core without the DSP extension."""
+    data = model(name)
+    graph = lower(parse(data, name))
+    engine, host = Engine(graph, device_layout=True), Engine(graph)
+    oracle = T.Oracle(data)
+    for i, x in enumerate(adversarial_inputs(engine.input_shape, 60, seed=len(name) + 1)):
+        got = engine.invoke(x)
+        np.testing.assert_array_equal(got, oracle.invoke(x).reshape(got.shape), err_msg=f"{name}: input {i}")
+        np.testing.assert_array_equal(got, host.invoke(x), err_msg=f"{name}: input {i} (host layout)")
+
+
+def test_device_layouts_are_exercised():
+    """The zoo has layers with packed weights (odd channel counts, filters not a multiple of 4 taps,
+    a non-3x3 depthwise), layers without, and layers with and without requant tables."""
+    layers = [layer for n in CONV_MODELS for layer in lower(parse(model(n), n)).layers]
+    packed = [layer for layer in layers if "weights16" in layer.arrays]
+    assert any(layer.op == "CONV_2D_S8" for layer in packed) and any(layer.op == "DEPTHWISE_CONV_2D_S8" for layer in packed)
+    assert any(layer.op == "DEPTHWISE_CONV_2D_S8" and "weights16" not in layer.arrays for layer in layers)
+    assert any(len(layer.arrays["bias"]) % 2 for layer in packed if layer.op == "CONV_2D_S8")
+    assert any("requant" in layer.arrays for layer in layers)
+
+
 def test_zero_points_at_the_extremes_are_covered():
     """The zoo is meant to exercise zero points -128 and 127 (one-sided calibration ranges)."""
     zps = {lower(parse(model(n), n)).input.zero_point for n in sorted(T.SINGLE_OP_MODELS)}

@@ -376,45 +376,40 @@ static inline void bs_nn_mac1x2_dsp(const uint32_t *col, const int16_t *w, int32
     acc[1] = a1;
 }
 
-/* bs_nn_requant_row + SSAT + store, for one accumulator ACC whose requant row's {m, r-1} are in %[m], %[s] and
- * whose K sits at byte offset KOFF from %[q]: LDRD K; SMLAL acc*m; acc's sign bit times -2^31 (%[neg]) by a
- * second SMLAL; ASR by r-1; SSAT; STRB. 7 instructions (the acc register is consumed). */
-#define BS_NN_RQ_S8(ACC, KOFF, OUT, OOFF)                   \
-    "ldrd %[lo], %[hi], [%[q], #" KOFF "]\n\t"              \
-    "smlal %[lo], %[hi], %[" ACC "], %[m]\n\t"              \
+/* bs_nn_requant_row + SSAT + store for one accumulator ACC, its requant row {m, r-1, K_lo, K_hi} in r8..r11
+ * (one LDM): SMLAL acc*m into K; acc's sign bit times -2^31 (%[neg]) by a second SMLAL; ASR by r-1; SSAT;
+ * STRB. 6 instructions after the load (the acc register is consumed, r10/r11 too). */
+#define BS_NN_RQ_S8(ACC, OUT, OOFF)                         \
+    "smlal r10, r11, %[" ACC "], r8\n\t"                       \
     "lsr %[" ACC "], %[" ACC "], #31\n\t"                    \
-    "smlal %[lo], %[hi], %[" ACC "], %[neg]\n\t"            \
-    "asr %[hi], %[hi], %[s]\n\t"                            \
-    "ssat %[hi], #8, %[hi]\n\t"                             \
-    "strb %[hi], [%[" OUT "], #" OOFF "]\n\t"
+    "smlal r10, r11, %[" ACC "], %[neg]\n\t"                  \
+    "asr r11, r11, r9\n\t"                                    \
+    "ssat r11, #8, r11\n\t"                                   \
+    "strb r11, [%[" OUT "], #" OOFF "]\n\t"
 
 /* Two channels (requant rows q, q + 4) x two pixels (o0, o1; o1 may equal o0) requantized to int8. */
 static inline void bs_nn_requant2x2_s8_dsp(int32_t a00, int32_t a01, int32_t a10, int32_t a11, const int32_t *q,
                                            int8_t *o0, int8_t *o1)
 {
-    uint32_t lo, hi, m, s;
-    __asm__ volatile("ldrd %[m], %[s], [%[q]]\n\t"
-                     BS_NN_RQ_S8("a00", "8", "o0", "0") BS_NN_RQ_S8("a01", "8", "o1", "0")
-                     "ldrd %[m], %[s], [%[q], #16]\n\t"
-                     BS_NN_RQ_S8("a10", "24", "o0", "1") BS_NN_RQ_S8("a11", "24", "o1", "1")
-                     : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [lo] "=&r"(lo),
-                       [hi] "=&r"(hi), [m] "=&r"(m), [s] "=&r"(s)
-                     : [q] "r"(q), [o0] "r"(o0), [o1] "r"(o1), [neg] "r"(INT32_MIN)
-                     : "memory");
+    __asm__ volatile("ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a00", "o0", "0")
+                     "ldrd r10, r11, [%[q], #-8]\n\t" BS_NN_RQ_S8("a01", "o1", "0")
+                     "ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a10", "o0", "1")
+                     "ldrd r10, r11, [%[q], #-8]\n\t" BS_NN_RQ_S8("a11", "o1", "1")
+                     : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [q] "+r"(q)
+                     : [o0] "r"(o0), [o1] "r"(o1), [neg] "r"(INT32_MIN)
+                     : "r8", "r9", "r10", "r11", "memory");
 }
 
 /* Four consecutive channels of one pixel (requant rows q .. q + 12, outputs o[0..3]) requantized to int8. */
 static inline void bs_nn_requant4_s8_dsp(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *q, int8_t *o)
 {
-    uint32_t lo, hi, m, s;
-    __asm__ volatile("ldrd %[m], %[s], [%[q]]\n\t" BS_NN_RQ_S8("a0", "8", "o", "0")
-                     "ldrd %[m], %[s], [%[q], #16]\n\t" BS_NN_RQ_S8("a1", "24", "o", "1")
-                     "ldrd %[m], %[s], [%[q], #32]\n\t" BS_NN_RQ_S8("a2", "40", "o", "2")
-                     "ldrd %[m], %[s], [%[q], #48]\n\t" BS_NN_RQ_S8("a3", "56", "o", "3")
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [lo] "=&r"(lo), [hi] "=&r"(hi),
-                       [m] "=&r"(m), [s] "=&r"(s)
-                     : [q] "r"(q), [o] "r"(o), [neg] "r"(INT32_MIN)
-                     : "memory");
+    __asm__ volatile("ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a0", "o", "0")
+                     "ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a1", "o", "1")
+                     "ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a2", "o", "2")
+                     "ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a3", "o", "3")
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [q] "+r"(q)
+                     : [o] "r"(o), [neg] "r"(INT32_MIN)
+                     : "r8", "r9", "r10", "r11", "memory");
 }
 
 /* bs_nn_pair16_dsp for a layer with a requant table and the int8 clamp (BS_NN_RQ_TABLE_S8): each channel's
@@ -569,10 +564,10 @@ static void bs_nn_pointwise_in_place_s8(const bs_nn_layer *L, int32_t pixels, in
     int8_t tmp[BS_NN_PATCH_MAX];
     for (int32_t i = 0; i < pixels; ++i) {
         const int32_t p = forward ? i : pixels - 1 - i;
-        if (L->weights16 != 0) {
-            bs_nn_conv_pixel16(L, buf + p * C, C, OC, tmp);
-        } else {
+        if (L->weights != 0) {
             bs_nn_conv_pixel(L, buf + p * C, C, OC, tmp);
+        } else {
+            bs_nn_conv_pixel16(L, buf + p * C, C, OC, tmp);
         }
         for (int32_t c = 0; c < OC; ++c) {
             buf[p * OC + c] = tmp[c];
@@ -678,10 +673,13 @@ static void bs_nn_conv_row_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, cons
     const int32_t iy0 = oy * L->stride_h - L->pad_top;
     int8_t patch[BS_NN_PATCH_MAX];
 
-    if (L->weights16 != 0) { /* filter_size <= BS_NN_COL_MAX (bs_nn_check) */
 #if BS_NN_USE_DSP
+    if (L->weights16 != 0) { /* filter_size <= BS_NN_COL_MAX (bs_nn_check) */
         bs_nn_conv_row_dsp(L, ti, to, in, oy, o);
+        return;
+    }
 #else
+    if (L->weights == 0) { /* weights16 only (an exported graph); filter_size <= BS_NN_COL_MAX */
         for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
             const int32_t ix0 = ox * L->stride_w - L->pad_left;
             if (pointwise) {
@@ -691,9 +689,9 @@ static void bs_nn_conv_row_s8(const bs_nn_layer *L, const bs_nn_tensor *ti, cons
                 bs_nn_conv_pixel16(L, patch, filter_size, OC, o);
             }
         }
-#endif
         return;
     }
+#endif
     for (int32_t ox = 0; ox < OW; ++ox, o += OC) {
         const int32_t ix0 = ox * L->stride_w - L->pad_left;
         if (pointwise) {
@@ -957,7 +955,7 @@ static void bs_nn_depthwise_row_s8(const bs_nn_layer *L, const int8_t *const *ro
         return;
     }
 #endif
-    if (L->weights16 != 0) {
+    if (L->weights == 0) { /* weights16 only (an exported graph) */
         bs_nn_depthwise_row16(L, rows, W, C, OW, OC, o);
         return;
     }
@@ -1339,9 +1337,9 @@ bs_nn_status bs_nn_check(const bs_nn_graph *graph, const uint8_t *arena, uint32_
         case BS_NN_OP_CONV_2D_S8:
         case BS_NN_OP_DEPTHWISE_CONV_2D_S8:
         case BS_NN_OP_FULLY_CONNECTED_S8:
-            /* weights16 instead of weights: a CONV_2D whose filter fits the two-pixel kernel, or a multiplier-1
-             * DEPTHWISE_CONV_2D with channels in groups of 4 */
-            if ((L->weights16 != 0 && L->weights != 0) || (L->weights16 != 0 && L->op == BS_NN_OP_FULLY_CONNECTED_S8) ||
+            /* weights16 (with or instead of weights): a CONV_2D whose filter fits the two-pixel kernel, or a
+             * multiplier-1 DEPTHWISE_CONV_2D with channels in groups of 4 */
+            if ((L->weights16 != 0 && L->op == BS_NN_OP_FULLY_CONNECTED_S8) ||
                 (L->weights16 != 0 && L->op == BS_NN_OP_CONV_2D_S8 &&
                  L->kernel_h * L->kernel_w * ti->c > BS_NN_COL_MAX) ||
                 (L->weights16 != 0 && L->op == BS_NN_OP_DEPTHWISE_CONV_2D_S8 &&

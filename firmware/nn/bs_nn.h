@@ -86,11 +86,14 @@ typedef struct {
  *   weights: conv [cout][kh][kw][cin] (TFLite OHWI); depthwise [kh][kw][cout] (TFLite's layout, so
  *   one tap of all channels is contiguous). bias[cout]: int32 bias + input_offset * sum(weights of channel),
  *   so kernels accumulate raw int8 products. multiplier[cout] (Q31) and shift[cout] (>0: left).
- *   weights16 (CONV_2D only, instead of weights, for filters of K = kh*kw*cin <= 256 taps): the same
- *   values as int16, K padded with zeros to kp = K rounded up to a multiple of 4; per pair of output
+ *   weights16 (CONV_2D with filters of K = kh*kw*cin <= 256 taps): the same values as int16, K padded with zeros to kp = K rounded up to a multiple of 4; per pair of output
  *   channels (2j, 2j+1) a block of 2*kp values, per group of 4 taps t0..t3 of the OHWI filter:
  *   a_t0, a_t2, a_t1, a_t3, b_t0, b_t2, b_t1, b_t3 (a = channel 2j, b = 2j+1): the order SXTB16 gives an
  *   input word, so each 32-bit weight word feeds one SMLAD. An odd last channel: a_t0, a_t2, a_t1, a_t3.
+ *   DEPTHWISE_CONV_2D (multiplier 1, cout a multiple of 4) may have weights16 too: per group of 4 channels
+ *   c0..c3 and per tap t, w_t(c0), w_t(c2), w_t(c1), w_t(c3). A layer may carry weights, weights16 or both:
+ *   the Cortex-M DSP kernels read weights16, the portable kernels weights when present (bowlsense export
+ *   writes weights16 alone where a layer has it; the host Engine keeps both).
  *   requant (optional, conv and depthwise): per output channel 4 int32 {m, r-1, K_lo, K_hi}, present when
  *   every channel shifts right by r in 1..20; out = clamp((acc*m + K - [acc<0]*2^31) >> (31 + r)), with
  *   K = 2^30 + 2^(30+r) + output_offset*2^(31+r) (64-bit): TFLite's double rounding and the output

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..manifest import Manifest
-from ..nn.lower import ARRAY_FIELDS, INT_FIELDS, Graph
+from ..nn.lower import ARRAY_FIELDS, INT_FIELDS, Graph, device_arrays
 from .cgen import banner, c_array_body, c_comment, c_float, c_string, hex_bytes_body
 
 C_TYPES = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t"}
@@ -116,10 +116,11 @@ def graph_c(manifest: Manifest, graph: Graph, inputs, progress: bool = True) -> 
     layers = tqdm(graph.layers, desc="export: weights", unit="layer", disable=not progress, leave=False)
     for i, layer in enumerate(layers):
         names = {}
+        arrays = device_arrays(layer)
         for field, dtype in ARRAY_FIELDS.items():
-            if field not in layer.arrays:
+            if field not in arrays:
                 continue
-            arr = np.asarray(layer.arrays[field])
+            arr = np.asarray(arrays[field])
             name = f"bs_model_l{i}_{field}"
             names[field] = name
             parts.append(f"/* layer {i} ({layer.source_op}, operator {layer.source_index}): {field} */")

@@ -84,6 +84,35 @@ int main(void) {
 """
 
 
+def write_model_c(data: bytes, out: pathlib.Path) -> "Graph":
+    """bs_model.h / bs_model_graph.c / bs_model_tflite.c for any int8 .tflite (a test model without a
+    model.json: one placeholder label per output value), the files `bowlsense export` writes, for the
+    harness. Returns the lowered graph."""
+    import hashlib
+    import types
+
+    from ..export.model_c import graph_c, header, tflite_c
+    from ..frontend.config import DEFAULT_CONFIG
+    from .lower import lower
+    from .tflite import parse
+
+    graph = lower(parse(data, "test model"))
+    labels = [f"o{i}" for i in range(graph.output.size)]
+    manifest = types.SimpleNamespace(
+        name="harness test model", labels=labels, privacy_labels=[], frontend_hash=DEFAULT_CONFIG.hash,
+        smoothing=types.SimpleNamespace(windows=1, min_event_windows=1),
+        thresholds={lab: types.SimpleNamespace(on=0.5, off=0.3) for lab in labels})
+    sha = hashlib.sha256(data).hexdigest()
+    graph.tflite_sha256 = sha
+    inputs = [("model.tflite", sha)]
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bs_model.h").write_text(header(manifest, graph, len(data), inputs))
+    (out / "bs_model_graph.c").write_text(graph_c(manifest, graph, inputs, progress=False))
+    (out / "bs_model_tflite.c").write_text(tflite_c(data, sha, inputs))
+    return graph
+
+
 def build_elf(model_c_dir: pathlib.Path, cpu: str, out: pathlib.Path, opt: str = "-O2") -> pathlib.Path:
     """Link the harness, the exported model and the engine into a bare-metal ELF for QEMU."""
     model_c_dir = pathlib.Path(model_c_dir)

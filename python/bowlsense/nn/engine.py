@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 
 from .fixedpoint import round_half_away_f32
-from .lower import ARRAY_FIELDS, INT_FIELDS, OP_CODES, Graph, lower
+from .lower import ARRAY_FIELDS, INT_FIELDS, OP_CODES, Graph, device_arrays, lower
 from .tflite import load
 
 GRAPH_VERSION = 2  # BS_NN_GRAPH_VERSION in bs_nn.h
@@ -29,7 +29,10 @@ def _lib():
 class Engine:
     """One lowered model in C memory plus its arena. Not thread-safe (one arena)."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, device_layout: bool = False):
+        """device_layout: give the C graph only the arrays a device build has (bowlsense export's), so the
+        portable kernels run from the packed weights16 as a core without the DSP extension does; by default
+        the int8 weights are kept as well and the host runs its faster int8 paths."""
         self.graph = graph
         self._ffi, self._lib = ffi, lib = _lib()
         self._keep = []  # cffi buffers the C structs point into
@@ -50,9 +53,10 @@ class Engine:
             for name in INT_FIELDS:
                 if name in layer.ints:
                     setattr(c, name, int(layer.ints[name]))
+            arrays = device_arrays(layer) if device_layout else layer.arrays
             for name, dtype in ARRAY_FIELDS.items():
-                if name in layer.arrays:
-                    arr = np.ascontiguousarray(layer.arrays[name], dtype=dtype)
+                if name in arrays:
+                    arr = np.ascontiguousarray(arrays[name], dtype=dtype)
                     buf = ffi.new(f"{ffi.getctype(ffi.typeof(getattr(c, name)).item)}[]", max(arr.size, 1))
                     ffi.memmove(buf, arr.tobytes(), arr.nbytes)
                     self._keep.append(buf)
@@ -76,12 +80,12 @@ class Engine:
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_tflite(cls, path: str | os.PathLike) -> "Engine":
+    def from_tflite(cls, path: str | os.PathLike, device_layout: bool = False) -> "Engine":
         """From a .tflite file, or a model directory holding model.tflite."""
         path = pathlib.Path(path)
         if path.is_dir():
             path = path / "model.tflite"
-        return cls(lower(load(path)))
+        return cls(lower(load(path)), device_layout=device_layout)
 
     # -- properties --------------------------------------------------------------------------------
     @property

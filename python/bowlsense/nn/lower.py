@@ -114,6 +114,15 @@ class Graph:
         return sum(self.layer_macs(layer) for layer in self.layers)
 
 
+def device_arrays(layer: "Layer") -> dict:
+    """The arrays a device build carries for a layer: the int8 weights are left out where the packed
+    weights16 replace them (bs_nn.h: every kernel can run from weights16 alone)."""
+    arrays = dict(layer.arrays)
+    if "weights16" in arrays:
+        arrays.pop("weights", None)
+    return arrays
+
+
 def pack_conv_weights16(w: np.ndarray) -> np.ndarray:
     """CONV_2D weights [OC][K] (int8) in the layout bs_nn's two-channel kernel reads (bs_nn.h, weights16):
     K padded with zeros to a multiple of 4 (kp); for each pair of channels (2j, 2j + 1) a block of 2 x kp
@@ -319,13 +328,12 @@ class _Lowering:
                     output_offset=to.zero_point, **self.activation(op, to))
         arrays = dict(weights=weights.reshape(-1), bias=self.fold(self.bias(op, 2, oc), sums, input_offset),
                       multiplier=mult, shift=shift)
-        # the int8 weights are replaced by the packed int16 layout the kernel reads, where it has one
+        # the packed int16 layout the Cortex-M kernels read, where they have one: the device build gets it
+        # alone (device_arrays), the host Engine both (its portable kernels read the int8 weights)
         if not depthwise and kh * kw * ic <= COL_MAX:
             arrays["weights16"] = pack_conv_weights16(weights.reshape(oc, -1))
-            del arrays["weights"]
         elif depthwise and dm == 1 and oc % 4 == 0 and kh * kw <= DW_MAX_TAPS and ti.c <= PATCH_MAX:
             arrays["weights16"] = pack_depthwise_weights16(weights.reshape(kh * kw, oc))
-            del arrays["weights"]
         table = fp.requant_table(mult, shift, to.zero_point)
         if table is not None:
             arrays["requant"] = table.reshape(-1)
