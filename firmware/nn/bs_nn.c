@@ -312,21 +312,22 @@ static void bs_nn_widen_pair(const int8_t *x0, const int8_t *x1, int32_t k, uint
     }
 }
 
-/* One group of 4 taps for two channels x two pixels: LDM brings the group's widened inputs of both pixels
- * (r4..r7: p02, p13, q02, q13), each LDRD one channel's two weight words; 8 SMLADs, 16 MACs in 11
- * instructions. */
+/* One group of 4 taps for two channels x two pixels: two LDRDs bring the group's widened inputs of both pixels
+ * (p02, p13, q02, q13), each further LDRD one channel's two weight words; 8 SMLADs, 16 MACs in 12
+ * instructions. (The layers of the common case run bs_nn_pairs_s8_m4, which loads the inputs with one LDM.) */
 #define BS_NN_MAC2X2_GROUP                                  \
-    "ldmia %[c]!, {r4, r5, r6, r7}\n\t"                     \
+    "ldrd %[p0], %[p1], [%[c]], #8\n\t"                     \
+    "ldrd %[q0], %[q1], [%[c]], #8\n\t"                     \
     "ldrd %[x], %[y], [%[w]], #8\n\t"                       \
-    "smlad %[a00], %[x], r4, %[a00]\n\t"                    \
-    "smlad %[a00], %[y], r5, %[a00]\n\t"                    \
-    "smlad %[a01], %[x], r6, %[a01]\n\t"                    \
-    "smlad %[a01], %[y], r7, %[a01]\n\t"                    \
+    "smlad %[a00], %[x], %[p0], %[a00]\n\t"                 \
+    "smlad %[a00], %[y], %[p1], %[a00]\n\t"                 \
+    "smlad %[a01], %[x], %[q0], %[a01]\n\t"                 \
+    "smlad %[a01], %[y], %[q1], %[a01]\n\t"                 \
     "ldrd %[x], %[y], [%[w]], #8\n\t"                       \
-    "smlad %[a10], %[x], r4, %[a10]\n\t"                    \
-    "smlad %[a10], %[y], r5, %[a10]\n\t"                    \
-    "smlad %[a11], %[x], r6, %[a11]\n\t"                    \
-    "smlad %[a11], %[y], r7, %[a11]\n\t"
+    "smlad %[a10], %[x], %[p0], %[a10]\n\t"                 \
+    "smlad %[a10], %[y], %[p1], %[a10]\n\t"                 \
+    "smlad %[a11], %[x], %[q0], %[a11]\n\t"                 \
+    "smlad %[a11], %[y], %[q1], %[a11]\n\t"
 
 /* acc {a00, a01, a10, a11} (a<channel><pixel>) += weights16 block w of a channel pair . col, over `groups`
  * groups of 4 taps (>= 1). Two groups per loop pass after an odd first one.
@@ -337,7 +338,7 @@ static void bs_nn_widen_pair(const int8_t *x0, const int8_t *x1, int32_t k, uint
 static inline void bs_nn_mac2x2_dsp(const uint32_t *col, const int16_t *w, int32_t groups, int32_t acc[4])
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    uint32_t x, y;
+    uint32_t x, y, p0, p1, q0, q1;
     __asm__ volatile(
         "lsrs %[n], %[n], #1\n\t"
         "bcc 2f\n\t"
@@ -352,9 +353,10 @@ static inline void bs_nn_mac2x2_dsp(const uint32_t *col, const int16_t *w, int32
         "bne 1b\n\t"
         "3:\n\t"
         : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [c] "+r"(col), [w] "+r"(w),
-          [n] "+r"(groups), [x] "=&r"(x), [y] "=&r"(y)
+          [n] "+r"(groups), [x] "=&r"(x), [y] "=&r"(y), [p0] "=&r"(p0), [p1] "=&r"(p1), [q0] "=&r"(q0),
+          [q1] "=&r"(q1)
         :
-        : "r4", "r5", "r6", "r7", "cc", "memory");
+        : "cc", "memory");
     acc[0] = a00;
     acc[1] = a01;
     acc[2] = a10;
@@ -376,41 +378,178 @@ static inline void bs_nn_mac1x2_dsp(const uint32_t *col, const int16_t *w, int32
     acc[1] = a1;
 }
 
-/* bs_nn_requant_row + SSAT + store for one accumulator ACC, its requant row {m, r-1, K_lo, K_hi} in r8..r11
- * (one LDM): SMLAL acc*m into K; acc's sign bit times -2^31 (%[neg]) by a second SMLAL; ASR by r-1; SSAT;
- * STRB. 6 instructions after the load (the acc register is consumed, r10/r11 too). */
-#define BS_NN_RQ_S8(ACC, OUT, OOFF)                         \
-    "smlal r10, r11, %[" ACC "], r8\n\t"                       \
-    "lsr %[" ACC "], %[" ACC "], #31\n\t"                    \
-    "smlal r10, r11, %[" ACC "], %[neg]\n\t"                  \
-    "asr r11, r11, r9\n\t"                                    \
-    "ssat r11, #8, r11\n\t"                                   \
-    "strb r11, [%[" OUT "], #" OOFF "]\n\t"
+/* ---------------------------------------------------------------------------------------------- */
+/* Cortex-M4 assembly kernels for the two hot loops (gcc spills around inline assembly that needs 13 of the 14
+ * registers, so these own all of them). Each takes one argument block; bit-exactness is that of the C they
+ * replace: the same SMLAD/SMLABB sums (exact in int32, see bs_nn_mac2x2_dsp) and bs_nn_requant_row. */
 
-/* Two channels (requant rows q, q + 4) x two pixels (o0, o1; o1 may equal o0) requantized to int8. */
-static inline void bs_nn_requant2x2_s8_dsp(int32_t a00, int32_t a01, int32_t a10, int32_t a11, const int32_t *q,
-                                           int8_t *o0, int8_t *o1)
-{
-    __asm__ volatile("ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a00", "o0", "0")
-                     "ldrd r10, r11, [%[q], #-8]\n\t" BS_NN_RQ_S8("a01", "o1", "0")
-                     "ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a10", "o0", "1")
-                     "ldrd r10, r11, [%[q], #-8]\n\t" BS_NN_RQ_S8("a11", "o1", "1")
-                     : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [q] "+r"(q)
-                     : [o0] "r"(o0), [o1] "r"(o1), [neg] "r"(INT32_MIN)
-                     : "r8", "r9", "r10", "r11", "memory");
-}
+/* bs_nn_requant_row + SSAT + STRB of accumulator ACC with its requant row {m, r-1, K_lo, K_hi} already in
+ * r4..r7 and -2^31 in register NEG: 6 instructions, ACC, r6 and r7 consumed. */
+#define BS_NN_ASM_RQ(ACC, NEG, STORE)     \
+    "smlal r6, r7, " ACC ", r4\n\t"       \
+    "lsr " ACC ", " ACC ", #31\n\t"       \
+    "smlal r6, r7, " ACC ", " NEG "\n\t"  \
+    "asr r7, r7, r5\n\t"                  \
+    "ssat r7, #8, r7\n\t"                 \
+    STORE "\n\t"
 
-/* Four consecutive channels of one pixel (requant rows q .. q + 12, outputs o[0..3]) requantized to int8. */
-static inline void bs_nn_requant4_s8_dsp(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *q, int8_t *o)
-{
-    __asm__ volatile("ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a0", "o", "0")
-                     "ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a1", "o", "1")
-                     "ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a2", "o", "2")
-                     "ldmia %[q]!, {r8, r9, r10, r11}\n\t" BS_NN_RQ_S8("a3", "o", "3")
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [q] "+r"(q)
-                     : [o] "r"(o), [neg] "r"(INT32_MIN)
-                     : "r8", "r9", "r10", "r11", "memory");
-}
+/* The same where no register is free for -2^31: r4 (m) becomes it after the first SMLAL. 7 instructions. */
+#define BS_NN_ASM_RQ_R4(ACC, STORE)       \
+    "smlal r6, r7, " ACC ", r4\n\t"       \
+    "mov r4, #0x80000000\n\t"             \
+    "lsr " ACC ", " ACC ", #31\n\t"       \
+    "smlal r6, r7, " ACC ", r4\n\t"       \
+    "asr r7, r7, r5\n\t"                  \
+    "ssat r7, #8, r7\n\t"                 \
+    STORE "\n\t"
+
+/* One group of 4 taps of the two-channel x two-pixel kernel (bs_nn_mac2x2_dsp with fixed registers): r4..r7 the
+ * widened inputs (p02, p13, q02, q13), r8 r9 one channel's weight words, r0..r3 a00 a01 a10 a11. */
+#define BS_NN_MAC2X2_ASM                  \
+    "ldmia r10!, {r4, r5, r6, r7}\n\t"    \
+    "ldrd r8, r9, [r11], #8\n\t"          \
+    "smlad r0, r8, r4, r0\n\t"            \
+    "smlad r0, r9, r5, r0\n\t"            \
+    "smlad r1, r8, r6, r1\n\t"            \
+    "smlad r1, r9, r7, r1\n\t"            \
+    "ldrd r8, r9, [r11], #8\n\t"          \
+    "smlad r2, r8, r4, r2\n\t"            \
+    "smlad r2, r9, r5, r2\n\t"            \
+    "smlad r3, r8, r6, r3\n\t"            \
+    "smlad r3, r9, r7, r3\n\t"
+
+/* One 3x3 depthwise tap of 4 channels: the tap's input pointer (taps[OFF / 4]), its 4 int8 inputs at byte c
+ * (r9), the two pre-widened weight words; SXTB16 splits inputs into (c0, c2), (c1, c3). */
+#define BS_NN_ASM_DW_TAP(OFF)             \
+    "ldr r4, [r8, #" OFF "]\n\t"          \
+    "ldr r5, [r4, r9]\n\t"                \
+    "ldrd r6, r7, [r10], #8\n\t"          \
+    "sxtb16 r4, r5\n\t"                   \
+    "sxtb16 r5, r5, ror #8\n\t"           \
+    "smlabb r0, r4, r6, r0\n\t"           \
+    "smlatt r2, r4, r6, r2\n\t"           \
+    "smlabb r1, r5, r7, r1\n\t"           \
+    "smlatt r3, r5, r7, r3\n\t"
+
+/* Arguments of bs_nn_dw3x3_s8_m4: one output pixel of a 3x3 depthwise layer with weights16 and a requant table
+ * (BS_NN_RQ_TABLE_S8), oc channels (a multiple of 4). */
+typedef struct {
+    const int8_t *const *taps; /* 9 input pixel pointers (bs_nn_depthwise_taps) */
+    const uint32_t *w;         /* weights16: per group of 4 channels, 9 taps x 2 words */
+    const int32_t *bias;
+    const int32_t *q;          /* requant rows */
+    int8_t *o;
+    int32_t oc;
+} bs_nn_dw3x3_args;
+
+void bs_nn_dw3x3_s8_m4(const bs_nn_dw3x3_args *args);
+
+/* r0..r3 accumulators (LDM of 4 biases), r4..r7 scratch, r8 taps, r9 channel offset, r10 weights, r11 biases,
+ * r12 requant rows, lr output; the channel count on the stack. 118 instructions per 4 channels (36 MACs and 4
+ * requantizations). */
+__asm__(".syntax unified\n\t"
+        ".section .text.bs_nn_dw3x3_s8_m4,\"ax\",%progbits\n\t"
+        ".align 2\n\t"
+        ".global bs_nn_dw3x3_s8_m4\n\t"
+        ".hidden bs_nn_dw3x3_s8_m4\n\t"
+        ".thumb\n\t"
+        ".thumb_func\n\t"
+        ".type bs_nn_dw3x3_s8_m4, %function\n"
+        "bs_nn_dw3x3_s8_m4:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "ldr r4, [r0, #20]\n\t"
+        "ldr r8, [r0, #0]\n\t"
+        "ldr r10, [r0, #4]\n\t"
+        "ldr r11, [r0, #8]\n\t"
+        "ldr r12, [r0, #12]\n\t"
+        "ldr lr, [r0, #16]\n\t"
+        "push {r4}\n\t"
+        "movs r9, #0\n"
+        "1:\n\t"
+        "ldmia r11!, {r0, r1, r2, r3}\n\t"
+        BS_NN_ASM_DW_TAP("0") BS_NN_ASM_DW_TAP("4") BS_NN_ASM_DW_TAP("8") BS_NN_ASM_DW_TAP("12")
+        BS_NN_ASM_DW_TAP("16") BS_NN_ASM_DW_TAP("20") BS_NN_ASM_DW_TAP("24") BS_NN_ASM_DW_TAP("28")
+        BS_NN_ASM_DW_TAP("32")
+        "ldmia r12!, {r4, r5, r6, r7}\n\t" BS_NN_ASM_RQ_R4("r0", "strb r7, [lr], #1")
+        "ldmia r12!, {r4, r5, r6, r7}\n\t" BS_NN_ASM_RQ_R4("r1", "strb r7, [lr], #1")
+        "ldmia r12!, {r4, r5, r6, r7}\n\t" BS_NN_ASM_RQ_R4("r2", "strb r7, [lr], #1")
+        "ldmia r12!, {r4, r5, r6, r7}\n\t" BS_NN_ASM_RQ_R4("r3", "strb r7, [lr], #1")
+        "adds r9, r9, #4\n\t"
+        "ldr r4, [sp]\n\t"
+        "cmp r9, r4\n\t"
+        "blt 1b\n\t"
+        "add sp, sp, #4\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size bs_nn_dw3x3_s8_m4, .-bs_nn_dw3x3_s8_m4\n\t"
+        ".text");
+
+/* Arguments of bs_nn_pairs_s8_m4: all output channels (pairs of them) of two pixels from their widened
+ * inputs, weights16 and a requant table (BS_NN_RQ_TABLE_S8). The pointers advance as the kernel runs. */
+typedef struct {
+    const int32_t *bias;
+    const int32_t *q;          /* requant rows */
+    int8_t *o0, *o1;           /* o1 may equal o0 (then both pixels' inputs are the same) */
+    const uint32_t *col;       /* bs_nn_widen_pair */
+    int32_t groups;            /* kp / 4 >= 1 */
+    int32_t pairs;             /* OC / 2 >= 1 */
+    const int16_t *w;          /* weights16 */
+} bs_nn_pairs_args;
+
+void bs_nn_pairs_s8_m4(bs_nn_pairs_args *args);
+
+/* r0..r3 accumulators a00 a01 a10 a11 (a<channel><pixel>), r4..r7 the group's widened inputs (LDM), r8 r9 a
+ * channel's two weight words, r10 col, r11 weights, r12 group count, lr the argument block. */
+__asm__(".syntax unified\n\t"
+        ".section .text.bs_nn_pairs_s8_m4,\"ax\",%progbits\n\t"
+        ".align 2\n\t"
+        ".global bs_nn_pairs_s8_m4\n\t"
+        ".hidden bs_nn_pairs_s8_m4\n\t"
+        ".thumb\n\t"
+        ".thumb_func\n\t"
+        ".type bs_nn_pairs_s8_m4, %function\n"
+        "bs_nn_pairs_s8_m4:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "mov lr, r0\n\t"
+        "ldr r11, [lr, #28]\n"
+        "1:\n\t"
+        "ldr r12, [lr, #0]\n\t"
+        "ldrd r0, r2, [r12], #8\n\t"
+        "str r12, [lr, #0]\n\t"
+        "mov r1, r0\n\t"
+        "mov r3, r2\n\t"
+        "ldr r10, [lr, #16]\n\t"
+        "ldr r12, [lr, #20]\n\t"
+        "lsrs r12, r12, #1\n\t"
+        "bcc 2f\n\t"
+        BS_NN_MAC2X2_ASM
+        "2:\n\t"
+        "cmp r12, #0\n\t"
+        "beq 4f\n"
+        "3:\n\t"
+        BS_NN_MAC2X2_ASM
+        BS_NN_MAC2X2_ASM
+        "subs r12, r12, #1\n\t"
+        "bne 3b\n"
+        "4:\n\t"
+        "ldr r12, [lr, #4]\n\t"
+        "ldr r9, [lr, #8]\n\t"
+        "ldr r10, [lr, #12]\n\t"
+        "mov r8, #0x80000000\n\t"
+        "ldmia r12!, {r4, r5, r6, r7}\n\t" BS_NN_ASM_RQ("r0", "r8", "strb r7, [r9], #1")
+        "ldrd r6, r7, [r12, #-8]\n\t" BS_NN_ASM_RQ("r1", "r8", "strb r7, [r10], #1")
+        "ldmia r12!, {r4, r5, r6, r7}\n\t" BS_NN_ASM_RQ("r2", "r8", "strb r7, [r9], #1")
+        "ldrd r6, r7, [r12, #-8]\n\t" BS_NN_ASM_RQ("r3", "r8", "strb r7, [r10], #1")
+        "str r12, [lr, #4]\n\t"
+        "str r9, [lr, #8]\n\t"
+        "str r10, [lr, #12]\n\t"
+        "ldr r12, [lr, #24]\n\t"
+        "subs r12, r12, #1\n\t"
+        "str r12, [lr, #24]\n\t"
+        "bne 1b\n\t"
+        "str r11, [lr, #28]\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size bs_nn_pairs_s8_m4, .-bs_nn_pairs_s8_m4\n\t"
+        ".text");
 
 /* bs_nn_pair16_dsp for a layer with a requant table and the int8 clamp (BS_NN_RQ_TABLE_S8): each channel's
  * row {m, r-1, K} is loaded once for both pixels, and its four outputs need no per-output dispatch. o1 is
@@ -420,11 +559,12 @@ static void bs_nn_pair16_s8_dsp(const int32_t *bias, const int16_t *w, const int
                                 int32_t kp, int32_t OC, int8_t *o0, int8_t *o1)
 {
     const int32_t groups = kp >> 2;
-    int32_t oc = 0;
-    for (; oc + 2 <= OC; oc += 2, w += 2 * kp, q += 8) {
-        int32_t acc[4] = {bias[oc], bias[oc], bias[oc + 1], bias[oc + 1]};
-        bs_nn_mac2x2_dsp(col, w, groups, acc);
-        bs_nn_requant2x2_s8_dsp(acc[0], acc[1], acc[2], acc[3], q, o0 + oc, o1 + oc);
+    const int32_t oc = OC & ~1;
+    if (oc > 0) {
+        bs_nn_pairs_args args = {bias, q, o0, o1, col, groups, OC >> 1, w};
+        bs_nn_pairs_s8_m4(&args);
+        w = args.w;
+        q += 4 * oc;
     }
     if (oc < OC) {
         int32_t acc[2] = {bias[oc], bias[oc]};
@@ -774,19 +914,6 @@ static void bs_nn_depthwise_taps(const bs_nn_layer *L, const int8_t *const *rows
 }
 
 #if BS_NN_USE_DSP
-/* One filter tap of four channels c..c+3 (bs_nn_depthwise_pixel16_dsp): the tap's input pointer, its four
- * int8 inputs, the two pre-widened weight words; SXTB16 splits the inputs into (c0, c2) and (c1, c3). */
-#define BS_NN_DW_TAP(OFF)                                   \
-    "ldr %[p], [%[taps], #" OFF "]\n\t"                     \
-    "ldr %[x], [%[p], %[c]]\n\t"                            \
-    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                     \
-    "sxtb16 %[p], %[x]\n\t"                                 \
-    "sxtb16 %[x], %[x], ror #8\n\t"                         \
-    "smlabb %[a0], %[p], %[w0], %[a0]\n\t"                  \
-    "smlatt %[a2], %[p], %[w0], %[a2]\n\t"                  \
-    "smlabb %[a1], %[x], %[w1], %[a1]\n\t"                  \
-    "smlatt %[a3], %[x], %[w1], %[a3]\n\t"
-
 /* Cortex-M with DSP, one output pixel, weights16: four channels at a time with the accumulators in registers.
  * One 32-bit load brings four channels of input; SXTB16 splits them into (c0, c2) and (c1, c3) halfword pairs,
  * which SMLABB / SMLATT multiply with the matching halves of the two pre-widened weight words (channels never
@@ -798,54 +925,28 @@ static void bs_nn_depthwise_pixel16_dsp(const bs_nn_layer *L, const int8_t *cons
     const int32_t *const bias = L->bias;
     for (int32_t c = 0; c < OC; c += 4) {
         int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
-        if (ntaps == 9) { /* 3x3: the tap loop unrolled, in assembly (gcc spills this one) */
-            const uint32_t *wp = w;
-            uint32_t p, x, w0, w1;
-            __asm__(BS_NN_DW_TAP("0") BS_NN_DW_TAP("4") BS_NN_DW_TAP("8") BS_NN_DW_TAP("12") BS_NN_DW_TAP("16")
-                    BS_NN_DW_TAP("20") BS_NN_DW_TAP("24") BS_NN_DW_TAP("28") BS_NN_DW_TAP("32")
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [p] "=&r"(p),
-                      [x] "=&r"(x), [w0] "=&r"(w0), [w1] "=&r"(w1)
-                    : [taps] "r"(taps), [c] "r"(c)
-                    : "memory");
-            w += 18;
-        } else {
-            for (int32_t t = 0; t < ntaps; ++t, w += 2) {
-                const uint32_t x = bs_nn_read_u32(taps[t] + c);
-                const int32_t x02 = (int32_t)__sxtb16((int8x4_t)x), x13 = (int32_t)bs_nn_sxtb16_13(x);
-                a0 = __smlabb(x02, (int32_t)w[0], a0);
-                a2 = __smlatt(x02, (int32_t)w[0], a2);
-                a1 = __smlabb(x13, (int32_t)w[1], a1);
-                a3 = __smlatt(x13, (int32_t)w[1], a3);
-            }
+        for (int32_t t = 0; t < ntaps; ++t, w += 2) {
+            const uint32_t x = bs_nn_read_u32(taps[t] + c);
+            const int32_t x02 = (int32_t)__sxtb16((int8x4_t)x), x13 = (int32_t)bs_nn_sxtb16_13(x);
+            a0 = __smlabb(x02, (int32_t)w[0], a0);
+            a2 = __smlatt(x02, (int32_t)w[0], a2);
+            a1 = __smlabb(x13, (int32_t)w[1], a1);
+            a3 = __smlatt(x13, (int32_t)w[1], a3);
         }
-        if (mode == BS_NN_RQ_TABLE_S8) {
-            bs_nn_requant4_s8_dsp(a0, a1, a2, a3, L->requant + 4 * c, o + c);
-        } else {
-            o[c] = bs_nn_requantize_one_dsp(L, c, a0, mode);
-            o[c + 1] = bs_nn_requantize_one_dsp(L, c + 1, a1, mode);
-            o[c + 2] = bs_nn_requantize_one_dsp(L, c + 2, a2, mode);
-            o[c + 3] = bs_nn_requantize_one_dsp(L, c + 3, a3, mode);
-        }
+        o[c] = bs_nn_requantize_one_dsp(L, c, a0, mode);
+        o[c + 1] = bs_nn_requantize_one_dsp(L, c + 1, a1, mode);
+        o[c + 2] = bs_nn_requantize_one_dsp(L, c + 2, a2, mode);
+        o[c + 3] = bs_nn_requantize_one_dsp(L, c + 3, a3, mode);
     }
 }
 
 /* bs_nn_depthwise_pixel16_dsp for the common case, a 3x3 filter requantized with a table to the int8 range
- * (BS_NN_RQ_TABLE_S8): the 9 taps and the four requantizations in assembly, the weights, biases, requant rows and
- * outputs walked by pointers. */
+ * (BS_NN_RQ_TABLE_S8): the assembly kernel bs_nn_dw3x3_s8_m4. */
 static void bs_nn_depthwise_pixel3x3_s8_dsp(const int32_t *bias, const uint32_t *w, const int32_t *q,
                                             const int8_t *const *taps, int32_t OC, int8_t *o)
 {
-    for (int32_t c = 0; c < OC; c += 4, bias += 4, q += 16, o += 4) {
-        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-        uint32_t p, x, w0, w1;
-        __asm__(BS_NN_DW_TAP("0") BS_NN_DW_TAP("4") BS_NN_DW_TAP("8") BS_NN_DW_TAP("12") BS_NN_DW_TAP("16")
-                BS_NN_DW_TAP("20") BS_NN_DW_TAP("24") BS_NN_DW_TAP("28") BS_NN_DW_TAP("32")
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [p] "=&r"(p), [x] "=&r"(x),
-                  [w0] "=&r"(w0), [w1] "=&r"(w1)
-                : [taps] "r"(taps), [c] "r"(c)
-                : "memory");
-        bs_nn_requant4_s8_dsp(a0, a1, a2, a3, q, o);
-    }
+    const bs_nn_dw3x3_args args = {taps, w, bias, q, o, OC};
+    bs_nn_dw3x3_s8_m4(&args);
 }
 
 /* The same with int8 weights [taps][OC] (a graph without weights16): SXTB16 on the weights too. */
