@@ -368,11 +368,12 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
  * r0 points at the middle of the four values (offsets -12h, -4h, 4h, 12h bytes fit LDRD/STRD), r1 at
  * W_2h^j (S1 bytes per j), r2 at W_4h^j + 512 bytes (S2 bytes per j; W_4h^(j+h) is 1024 bytes on).
  * Stack: [sp] end of the group's j loop, [sp, #4] end of the groups, [sp, #8] twiddle table. */
-/* One group of four values: data DO bytes past r0, W_4h^j at r2 - 512 + WO; r1 steps to the next j. */
-#define BS_FUSED_ITERATION_ASM(H, S1, DO, WO) \
+/* One group of four values DO bytes past r0 (offsets -12h, -4h, 4h, 12h), with W_2h^j, W_4h^j and
+ * W_4h^(j+h) at the addresses W1, W2, W3 (operand text). Uses r3-r12 and lr. */
+#define BS_FUSED_BODY_ASM(H, DO, W1, W2, W3) \
     "ldrd   r4, r5, [r0, #-12*" #H "+" #DO "]\n\t" \
     "ldrd   r6, r7, [r0, #-4*" #H "+" #DO "]\n\t" \
-    "ldrd   r12, lr, [r1], #" #S1 "\n\t" \
+    "ldrd   r12, lr, " W1 "\n\t" \
     "smmulr r3, r6, r12\n\t" "smmulr r6, r6, lr\n\t" "smmlsr r3, r7, lr, r3\n\t" "smmlar r7, r7, r12, r6\n\t" \
     "rsb    r6, r3, r4, asr #1\n\t" "add    r4, r3, r4, asr #1\n\t" \
     "rsb    r3, r7, r5, asr #1\n\t" "add    r5, r7, r5, asr #1\n\t" /* q1 = (r6, r3) */ \
@@ -381,27 +382,25 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
     "smmulr r7, r10, r12\n\t" "smmulr r10, r10, lr\n\t" "smmlsr r7, r11, lr, r7\n\t" "smmlar r11, r11, r12, r10\n\t" \
     "rsb    r10, r7, r8, asr #1\n\t" "add    r8, r7, r8, asr #1\n\t" \
     "rsb    r7, r11, r9, asr #1\n\t" "add    r9, r11, r9, asr #1\n\t" /* q3 = (r10, r7) */ \
-    "ldrd   r12, lr, [r2, #-512+" #WO "]\n\t" \
+    "ldrd   r12, lr, " W2 "\n\t" \
     "smmulr r11, r8, r12\n\t" "smmulr r8, r8, lr\n\t" "smmlsr r11, r9, lr, r11\n\t" "smmlar r9, r9, r12, r8\n\t" \
     "rsb    r8, r11, r4, asr #1\n\t" "add    r4, r11, r4, asr #1\n\t" \
     "rsb    r11, r9, r5, asr #1\n\t" "add    r5, r9, r5, asr #1\n\t" /* q2 = (r8, r11) */ \
     "strd   r4, r5, [r0, #-12*" #H "+" #DO "]\n\t" \
     "strd   r8, r11, [r0, #4*" #H "+" #DO "]\n\t" \
-    "ldrd   r12, lr, [r2, #512+" #WO "]\n\t" \
+    "ldrd   r12, lr, " W3 "\n\t" \
     "smmulr r4, r10, r12\n\t" "smmulr r10, r10, lr\n\t" "smmlsr r4, r7, lr, r4\n\t" "smmlar r7, r7, r12, r10\n\t" \
     "rsb    r10, r4, r6, asr #1\n\t" "add    r6, r4, r6, asr #1\n\t" \
     "rsb    r4, r7, r3, asr #1\n\t" "add    r3, r7, r3, asr #1\n\t" \
     "strd   r6, r3, [r0, #-4*" #H "+" #DO "]\n\t" \
     "strd   r10, r4, [r0, #12*" #H "+" #DO "]\n\t" \
 
-#define BS_FUSED_STAGES_ASM(H, S1, S2) \
-    "push   {r4-r11, lr}\n\t" \
-    "sub    sp, sp, #16\n\t" \
-    "add    r0, r0, #12*" #H "\n\t" \
-    "str    r1, [sp, #8]\n\t" \
-    "add    r3, r0, #4 * 2 * 256\n\t" \
-    "str    r3, [sp, #4]\n" \
-    "2:\n\t" /* j = 0: twiddles 1, 1, 1, -i */ \
+/* One group at j: r1 steps to W_2h^(j+1), W_4h^j at r2 - 512 + WO. */
+#define BS_FUSED_ITERATION_ASM(H, S1, DO, WO) \
+    BS_FUSED_BODY_ASM(H, DO, "[r1], #" #S1, "[r2, #-512+" #WO "]", "[r2, #512+" #WO "]")
+
+/* The group at j = 0 (twiddles 1, 1, 1, -i: shifts and the -i shortcut), at r0. Uses r3-r11. */
+#define BS_FUSED_J0_ASM(H) \
     "ldrd   r4, r5, [r0, #-12*" #H "]\n\t" \
     "ldrd   r6, r7, [r0, #-4*" #H "]\n\t" \
     "ldrd   r8, r9, [r0, #4*" #H "]\n\t" \
@@ -419,7 +418,17 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
     "strd   r4, r5, [r0, #-12*" #H "]\n\t" \
     "strd   r6, r7, [r0, #-4*" #H "]\n\t" \
     "strd   r8, r9, [r0, #4*" #H "]\n\t" \
-    "strd   r10, r3, [r0, #12*" #H "]\n\t" \
+    "strd   r10, r3, [r0, #12*" #H "]\n\t"
+
+#define BS_FUSED_STAGES_ASM(H, S1, S2) \
+    "push   {r4-r11, lr}\n\t" \
+    "sub    sp, sp, #16\n\t" \
+    "add    r0, r0, #12*" #H "\n\t" \
+    "str    r1, [sp, #8]\n\t" \
+    "add    r3, r0, #4 * 2 * 256\n\t" \
+    "str    r3, [sp, #4]\n" \
+    "2:\n\t" /* j = 0: twiddles 1, 1, 1, -i */ \
+    BS_FUSED_J0_ASM(H) \
     "add    r3, r0, #8*" #H "\n\t" \
     "str    r3, [sp]\n\t" \
     "ldr    r1, [sp, #8]\n\t" \
@@ -444,8 +453,27 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
     "add    sp, sp, #16\n\t" \
     "pop    {r4-r11, pc}\n\t"
 
+/* Stages 3-4 (h = 4): the four j of each group unrolled, twiddles at fixed offsets from r1 = table
+ * and r2 = table + 1024 bytes (W_8^j at 512 j bytes, W_16^j at 256 j, W_16^(j+4) at 1024 + 256 j). */
 __attribute__((naked, noinline)) static void stages_3_4(U int32_t *z, U const int32_t *tw) {
-    __asm__ volatile(BS_FUSED_STAGES_ASM(4, 512, 256));
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #8\n\t"
+        "add    r0, r0, #12*4\n\t"
+        "add    r2, r1, #1024\n\t"
+        "add    r3, r0, #4 * 2 * 256\n\t"
+        "str    r3, [sp]\n"
+        "2:\n\t"
+        BS_FUSED_J0_ASM(4)
+        BS_FUSED_BODY_ASM(4, 8, "[r1, #512]", "[r1, #256]", "[r2, #256]")
+        BS_FUSED_BODY_ASM(4, 16, "[r2]", "[r1, #512]", "[r2, #512]")
+        BS_FUSED_BODY_ASM(4, 24, "[r2, #512]", "[r1, #768]", "[r2, #768]")
+        "add    r0, r0, #32*4\n\t"
+        "ldr    r3, [sp]\n\t"
+        "cmp    r0, r3\n\t"
+        "bne    2b\n\t"
+        "add    sp, sp, #8\n\t"
+        "pop    {r4-r11, pc}\n\t");
 }
 __attribute__((naked, noinline)) static void stages_5_6(U int32_t *z, U const int32_t *tw) {
     __asm__ volatile(BS_FUSED_STAGES_ASM(16, 128, 64));
