@@ -827,19 +827,19 @@ static void log_mel_c(const uint64_t *mel, int exponent, uint64_t offset, int16_
     }
 }
 #else
-/* log_mel_c() for Cortex-M4, 24 instructions per band. With v = mel + offset split in 32-bit halves
+/* log_mel_c() for Cortex-M4, 23 instructions per band. With v = mel + offset split in 32-bit halves
  * and c = clz(hi) (hi != 0), m = v << c has its leading one at bit 63 and len - 1 - exponent =
- * (63 - exponent) - c. The table needs m[62:31] = X = (hi << (c + 1)) | (lo >> (31 - c)) (register
+ * (63 - exponent) - c, so l + 2^13 = K - c ln 2 + mant with K = (63 - exponent) ln 2 + 2^13 per frame. The table needs m[62:31] = X = (hi << (c + 1)) | (lo >> (31 - c)) (register
  * shifts by 32 give 0): idx = X >> 24 and frac = X & 0xFFFFFF. When hi == 0, X = lo << (clz(lo) + 1)
  * and c grows by 32. ((hi - lo) * frac) >> 24 is the high word of UMULL((hi - lo), X << 8) (the
  * product is >= 0: the table rises). |l| < 2^30 (README.md), so the rounding shift fits 32 bits.
  * Arguments: r0 = mel, r1 = out, r2 = ln 2 (Q24), r3 = log table, [sp] = offset low word,
- * [sp+4] = offset high word, [sp+8] = 63 - exponent. */
+ * [sp+4] = offset high word, [sp+8] = K. */
 typedef char bs_check_log_asm_shape[OUT_SHIFT == 14 && LOG_FRAC_BITS == 24 ? 1 : -1];
 #define U __attribute__((unused))
 __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U int16_t *out, U int32_t ln2_q24,
                                                         U const int32_t *log_table, U uint32_t offset_lo,
-                                                        U uint32_t offset_hi, U int32_t e63) {
+                                                        U uint32_t offset_hi, U int32_t k_q24) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
         "ldr    r6, [sp, #36]\n\t"
@@ -857,7 +857,6 @@ __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U
         "rsb    r10, r8, #31\n\t"
         "lsr    r4, r4, r10\n\t"
         "orr    r5, r5, r4\n\t"              /* X = m[62:31] */
-        "sub    r8, r9, r8\n"                /* len - 1 - exponent */
         "6:\n\t"
         "lsr    r10, r5, #24\n\t"            /* idx */
         "add    r10, r3, r10, lsl #2\n\t"
@@ -866,8 +865,8 @@ __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U
         "lsl    r5, r5, #8\n\t"              /* frac << 8 */
         "umull  r4, r5, r11, r5\n\t"         /* r5 = ((hi - lo) * frac) >> 24 */
         "add    r10, r10, r5\n\t"            /* mant */
-        "mla    r10, r8, r2, r10\n\t"        /* l = (len - 1 - exponent) ln 2 + mant */
-        "add    r10, r10, #8192\n\t"
+        "add    r10, r10, r9\n\t"
+        "mls    r10, r8, r2, r10\n\t"        /* l + 2^13 = (63 - exponent - c) ln 2 + mant + 2^13 */
         "asr    r10, r10, #14\n\t"
         "strh   r10, [r1], #2\n\t"
         "cmp    r0, r12\n\t"
@@ -877,8 +876,7 @@ __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U
         "clz    r8, r4\n\t"
         "add    r10, r8, #1\n\t"
         "lsl    r5, r4, r10\n\t"             /* X */
-        "sub    r8, r9, r8\n\t"
-        "sub    r8, r8, #32\n\t"
+        "add    r8, r8, #32\n\t"
         "b      6b\n\t");
 }
 #undef U
@@ -889,7 +887,7 @@ static void log_mel(const uint64_t *mel, int bits, int16_t *out) {
     uint64_t offset = (bs_frontend_tables_log_offset_q63 + ((uint64_t)1 << (62 - exponent))) >> (63 - exponent);
 #ifdef BS_FRONTEND_M4_ASM
     log_mel_m4(mel, out, bs_frontend_tables_ln2_q24, bs_frontend_tables_log, (uint32_t)offset,
-               (uint32_t)(offset >> 32), 63 - exponent);
+               (uint32_t)(offset >> 32), (63 - exponent) * bs_frontend_tables_ln2_q24 + (1 << (OUT_SHIFT - 1)));
 #else
     log_mel_c(mel, exponent, offset, out);
 #endif
