@@ -739,60 +739,54 @@ static void mel_sums_c(const uint32_t *mag, uint64_t *mel) {
 }
 
 #ifdef BS_FRONTEND_M4_ASM
-/* mel_sums_c() for Cortex-M4: 8 instructions per bin (UMLAL into the two 64-bit sums) and a band
- * change detected by the band index of the next bin; the caller makes sure the bin past the last has
- * another band index (the table marks it -1), which ends the last band. Arguments: r0 = &mag[lo],
- * r1 = &w0[lo], r2 = &w1[lo], r3 = &band[lo], [sp] = mel, [sp+4] = bins (> 0). Stores every band the
- * bins feed and returns the highest, or 64 (BS_FRONTEND_NUM_MEL) when the bins feed the last one. */
-typedef char bs_check_mel_asm_bands[BS_FRONTEND_NUM_MEL == 64 ? 1 : -1];
+/* mel_sums_c() for Cortex-M4: 7 instructions per bin (UMLAL into the two 64-bit sums) and 6 per band,
+ * the bins of each band counted at init (count_mel_bins). Arguments: r0 = &mag[lo], r1 = &w0[lo],
+ * r2 = &w1[lo], r3 = &mel_bins[first], [sp] = &mel[first], [sp+4] = bands (> 0, each with >= 1 bin),
+ * [sp+8] = &mel[NUM_MEL]. Stores every band from first to first + bands (that one if it exists: the
+ * high sum of the last bins). */
 #define U __attribute__((unused))
-__attribute__((naked, noinline)) static int32_t mel_sums_m4(U const uint32_t *mag, U const uint16_t *w0,
-                                                            U const uint16_t *w1, U const int8_t *band,
-                                                            U uint64_t *mel, U int32_t bins) {
+__attribute__((naked, noinline)) static void mel_sums_m4(U const uint32_t *mag, U const uint16_t *w0,
+                                                         U const uint16_t *w1, U const uint8_t *bins,
+                                                         U uint64_t *mel, U int32_t bands, U uint64_t *mel_end) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
-        "ldr    r9, [sp, #36]\n\t"           /* mel */
+        "ldr    r9, [sp, #36]\n\t"           /* &mel[first] */
         "ldr    r10, [sp, #40]\n\t"
-        "add    r10, r0, r10, lsl #2\n\t"    /* end of mag */
-        "ldrsb  r4, [r3]\n\t"                /* cur */
+        "add    r10, r3, r10\n\t"            /* end of the bin counts */
         "mov    r5, #0\n\t" "mov    r6, #0\n\t" "mov    r7, #0\n\t" "mov    r8, #0\n"
         "1:\n\t"                             /* low sum in r5:r6, high sum in r7:r8 */
+        "ldrb   r4, [r3], #1\n"
+        "11:\n\t"
         "ldr    r11, [r0], #4\n\t"
         "ldrh   r12, [r1], #2\n\t"
         "ldrh   lr, [r2], #2\n\t"
         "umlal  r5, r6, r11, r12\n\t"        /* sum_lo += m * w0 */
         "umlal  r7, r8, r11, lr\n\t"         /* sum_hi += m * w1 */
-        "ldrsb  r12, [r3, #1]!\n\t"          /* band of the next bin */
-        "cmp    r12, r4\n\t"
-        "beq    1b\n\t"
-        "add    r11, r9, r4, lsl #3\n\t"     /* band complete: mel[cur] = sum_lo; the high sum */
-        "strd   r5, r6, [r11]\n\t"           /* becomes the low one (the loop below) */
+        "subs   r4, r4, #1\n\t"
+        "bne    11b\n\t"
+        "strd   r5, r6, [r9], #8\n\t"        /* band complete; the high sum becomes the low one */
         "mov    r5, #0\n\t" "mov    r6, #0\n\t"
-        "add    r4, r4, #1\n\t"
-        "cmp    r0, r10\n\t"
+        "cmp    r3, r10\n\t"
         "beq    3f\n"
         "2:\n\t"                             /* the same with the roles of the pairs swapped */
+        "ldrb   r4, [r3], #1\n"
+        "21:\n\t"
         "ldr    r11, [r0], #4\n\t"
         "ldrh   r12, [r1], #2\n\t"
         "ldrh   lr, [r2], #2\n\t"
         "umlal  r7, r8, r11, r12\n\t"
         "umlal  r5, r6, r11, lr\n\t"
-        "ldrsb  r12, [r3, #1]!\n\t"
-        "cmp    r12, r4\n\t"
-        "beq    2b\n\t"
-        "add    r11, r9, r4, lsl #3\n\t"
-        "strd   r7, r8, [r11]\n\t"
+        "subs   r4, r4, #1\n\t"
+        "bne    21b\n\t"
+        "strd   r7, r8, [r9], #8\n\t"
         "mov    r7, #0\n\t" "mov    r8, #0\n\t"
-        "add    r4, r4, #1\n\t"
-        "cmp    r0, r10\n\t"
+        "cmp    r3, r10\n\t"
         "bne    1b\n"
-        "4:\n\t"                             /* low sum in r5:r6: it belongs to band cur, if any */
-        "cmp    r4, #64\n\t"
-        "bge    5f\n\t"
-        "add    r11, r9, r4, lsl #3\n\t"
-        "strd   r5, r6, [r11]\n"
-        "5:\n\t"
-        "mov    r0, r4\n\t"
+        "4:\n\t"                             /* the last high sum, now in r5:r6, feeds the next band */
+        "ldr    r11, [sp, #44]\n\t"
+        "cmp    r9, r11\n\t"
+        "it     ne\n\t"
+        "strdne r5, r6, [r9]\n\t"
         "pop    {r4-r11, pc}\n"
         "3:\n\t"
         "mov    r5, r7\n\t" "mov    r6, r8\n\t"
@@ -801,20 +795,40 @@ __attribute__((naked, noinline)) static int32_t mel_sums_m4(U const uint32_t *ma
 #undef U
 #endif
 
-static void mel_sums(const uint32_t *mag, uint64_t *mel) {
+static void mel_sums(const bs_frontend_state *st, const uint32_t *mag, uint64_t *mel) {
 #ifdef BS_FRONTEND_M4_ASM
-    int lo = bs_frontend_tables_mel_bin_lo, hi = bs_frontend_tables_mel_bin_hi;
-    int first = bs_frontend_tables_mel_band[lo];
-    if (hi > lo && hi < BS_FRONTEND_NUM_BINS && first >= 0 &&
-        bs_frontend_tables_mel_band[hi] != bs_frontend_tables_mel_band[hi - 1]) {
+    if (st->mel_bands) {
+        int first = st->mel_first, next = first + st->mel_bands;
         for (int b = 0; b < first; b++) mel[b] = 0; /* bands no bin feeds */
-        int32_t top = mel_sums_m4(&mag[lo], &bs_frontend_tables_mel_w0[lo], &bs_frontend_tables_mel_w1[lo],
-                                  &bs_frontend_tables_mel_band[lo], mel, hi - lo);
-        for (int b = top + 1; b < BS_FRONTEND_NUM_MEL; b++) mel[b] = 0; /* bands no bin feeds */
+        mel_sums_m4(&mag[bs_frontend_tables_mel_bin_lo], &bs_frontend_tables_mel_w0[bs_frontend_tables_mel_bin_lo],
+                    &bs_frontend_tables_mel_w1[bs_frontend_tables_mel_bin_lo], &st->mel_bins[first], &mel[first],
+                    st->mel_bands, &mel[BS_FRONTEND_NUM_MEL]);
+        for (int b = next + 1; b < BS_FRONTEND_NUM_MEL; b++) mel[b] = 0; /* bands no bin feeds */
         return;
     }
+#else
+    (void)st;
 #endif
     mel_sums_c(mag, mel);
+}
+
+/* Setup for the Cortex-M4 mel loop: how many bins have each band as their first, when the table has
+ * the shape mel_sums_c() relies on (bands >= 0 that rise by 0 or 1 from bin to bin, so every band from
+ * the first to the last has at least one bin). Otherwise mel_bands stays 0 and the C loop runs. */
+static void count_mel_bins(bs_frontend_state *st) {
+    int lo = bs_frontend_tables_mel_bin_lo, hi = bs_frontend_tables_mel_bin_hi;
+    st->mel_bands = 0;
+    if (lo < 0 || hi > BS_FRONTEND_NUM_BINS || hi <= lo) return;
+    for (int b = 0; b < BS_FRONTEND_NUM_MEL; b++) st->mel_bins[b] = 0;
+    int first = bs_frontend_tables_mel_band[lo], last = bs_frontend_tables_mel_band[hi - 1];
+    for (int k = lo; k < hi; k++) {
+        int b = bs_frontend_tables_mel_band[k];
+        if (b < 0 || b >= BS_FRONTEND_NUM_MEL || st->mel_bins[b] == 255) return;
+        if (k > lo && b != bs_frontend_tables_mel_band[k - 1] && b != bs_frontend_tables_mel_band[k - 1] + 1) return;
+        st->mel_bins[b]++;
+    }
+    st->mel_first = (uint8_t)first;
+    st->mel_bands = (uint8_t)(last - first + 1);
 }
 
 /* out[b] = ln(mel[b] + 0.001) in Q10. The mel accumulators hold mel * 2^exponent (see README.md);
@@ -920,6 +934,7 @@ bs_frontend_status bs_frontend_init(bs_frontend_state *st, const bs_frontend_con
         return BS_FRONTEND_ERR_CONFIG;
     }
     memset(st, 0, sizeof(*st));
+    count_mel_bins(st);
     st->magic = BS_FRONTEND_MAGIC;
     return BS_FRONTEND_OK;
 }
@@ -954,7 +969,7 @@ static void compute_frame(bs_frontend_state *st, const int16_t *window, uint32_t
 
     spectrum_magnitude(z, st->mag);
 
-    mel_sums(st->mag, st->mel);
+    mel_sums(st, st->mag, st->mel);
 
     log_mel(st->mel, bits, out);
 }
