@@ -583,7 +583,7 @@ static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag, int lo, int hi
 }
 
 #ifdef BS_FRONTEND_M4_ASM
-/* The same loop for Cortex-M4, two bins per turn, about 38 instructions per bin where the compiler
+/* The same loop for Cortex-M4, four bins per turn, about 38 instructions per bin where the compiler
  * needs about 60 (all 14 registers in use, so a naked function rather than inline asm). Bins k in
  * [1, HALF), so Z[k] and Z[HALF-k] need no wrap. The magnitude steps are magnitude()'s:
  *  - drop = max(17 - clz(|re| | |im|), 0) by USAT;
@@ -594,7 +594,7 @@ static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag, int lo, int hi
  *  - for shift < 0 the rounded right shift (r + 2^(m-1)) >> m, m = -shift, is computed as
  *    ((r >> (m - 1)) + 1) >> 1, equal for r >= 0 (m - 1 = ~shift).
  * Arguments: r0 = &Z[lo], r1 = &Z[HALF-lo], r2 = &twiddle[lo], r3 = &mag[lo], [sp] = number of bins
- * (even, > 0), [sp+4] = sqrt table. */
+ * (a multiple of 4, > 0), [sp+4] = sqrt table. */
 #define U __attribute__((unused)) /* the asm reads the arguments from their registers */
 __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32_t *zk, U const int32_t *zc,
                                                                    U const int32_t *w, U uint32_t *mag,
@@ -682,6 +682,83 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
         "lsl    r4, r8, r7\n"
         "6:\n\t"
         "strd   lr, r4, [r3], #8\n\t"
+        "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
+        "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
+        "add    r8, r4, r6\n\t"              /* er */
+        "sub    r4, r4, r6\n\t"              /* dr */
+        "sub    r6, r5, r7\n\t"              /* ei */
+        "add    r5, r5, r7\n\t"              /* di */
+        "ldrd   r7, r9, [r2], #8\n\t"        /* wr, wi */
+        "smmulr r10, r4, r7\n\t"
+        "smmulr r4, r4, r9\n\t"
+        "smmlsr r10, r5, r9, r10\n\t"        /* pr */
+        "smmlar r4, r5, r7, r4\n\t"          /* pi */
+        "add    r8, r4, r8, asr #1\n\t"      /* yr */
+        "rsb    r6, r10, r6, asr #1\n\t"     /* yi */
+        "eor    r4, r8, r8, asr #31\n\t"
+        "sub    r4, r4, r8, asr #31\n\t"     /* a = |yr| */
+        "eor    r5, r6, r6, asr #31\n\t"
+        "sub    r5, r5, r6, asr #31\n\t"     /* b = |yi| */
+        "orr    r7, r4, r5\n\t"
+        "clz    r7, r7\n\t"
+        "rsb    r7, r7, #17\n\t"
+        "usat   r7, #5, r7\n\t"              /* drop */
+        "lsr    r4, r4, r7\n\t"
+        "lsr    r5, r5, r7\n\t"
+        "mul    r4, r4, r4\n\t"
+        "mla    r4, r5, r5, r4\n\t"          /* n */
+        "clz    r5, r4\n\t"
+        "bic    r5, r5, #1\n\t"              /* 2 up */
+        "lsl    r4, r4, r5\n\t"
+        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */
+        "lsr    r6, r4, #24\n\t"             /* i */
+        "ubfx   r4, r4, #8, #16\n\t"         /* frac */
+        "add    r6, r12, r6, lsl #2\n\t"
+        "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
+        "sub    r9, r9, r8\n\t"
+        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */
+        "bmi    7f\n\t"
+        "lsl    lr, r8, r7\n"
+        "8:\n\t"
+        "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
+        "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
+        "add    r8, r4, r6\n\t"              /* er */
+        "sub    r4, r4, r6\n\t"              /* dr */
+        "sub    r6, r5, r7\n\t"              /* ei */
+        "add    r5, r5, r7\n\t"              /* di */
+        "ldrd   r7, r9, [r2], #8\n\t"        /* wr, wi */
+        "smmulr r10, r4, r7\n\t"
+        "smmulr r4, r4, r9\n\t"
+        "smmlsr r10, r5, r9, r10\n\t"        /* pr */
+        "smmlar r4, r5, r7, r4\n\t"          /* pi */
+        "add    r8, r4, r8, asr #1\n\t"      /* yr */
+        "rsb    r6, r10, r6, asr #1\n\t"     /* yi */
+        "eor    r4, r8, r8, asr #31\n\t"
+        "sub    r4, r4, r8, asr #31\n\t"     /* a = |yr| */
+        "eor    r5, r6, r6, asr #31\n\t"
+        "sub    r5, r5, r6, asr #31\n\t"     /* b = |yi| */
+        "orr    r7, r4, r5\n\t"
+        "clz    r7, r7\n\t"
+        "rsb    r7, r7, #17\n\t"
+        "usat   r7, #5, r7\n\t"              /* drop */
+        "lsr    r4, r4, r7\n\t"
+        "lsr    r5, r5, r7\n\t"
+        "mul    r4, r4, r4\n\t"
+        "mla    r4, r5, r5, r4\n\t"          /* n */
+        "clz    r5, r4\n\t"
+        "bic    r5, r5, #1\n\t"              /* 2 up */
+        "lsl    r4, r4, r5\n\t"
+        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */
+        "lsr    r6, r4, #24\n\t"             /* i */
+        "ubfx   r4, r4, #8, #16\n\t"         /* frac */
+        "add    r6, r12, r6, lsl #2\n\t"
+        "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
+        "sub    r9, r9, r8\n\t"
+        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */
+        "bmi    9f\n\t"
+        "lsl    r4, r8, r7\n"
+        "10:\n\t"
+        "strd   lr, r4, [r3], #8\n\t"
         "cmp    r0, r11\n\t"
         "bne    1b\n\t"
         "pop    {r4-r11, pc}\n\t"
@@ -697,6 +774,18 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
         "add    r6, r6, #1\n\t"
         "lsr    r4, r6, #1\n\t"
         "b      6b\n\t"
+        "7:\n\t"                              /* shift < 0: round */
+        "mvn    r5, r7\n\t"
+        "lsr    r6, r8, r5\n\t"
+        "add    r6, r6, #1\n\t"
+        "lsr    lr, r6, #1\n\t"
+        "b      8b\n\t"
+        "9:\n\t"                              /* shift < 0: round */
+        "mvn    r5, r7\n\t"
+        "lsr    r6, r8, r5\n\t"
+        "add    r6, r6, #1\n\t"
+        "lsr    r4, r6, #1\n\t"
+        "b      10b\n\t"
     );
 }
 #undef U
@@ -705,9 +794,9 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
 static void spectrum_magnitude(const int32_t *z, uint32_t *mag) {
     int lo = bs_frontend_tables_mel_bin_lo, hi = bs_frontend_tables_mel_bin_hi;
 #ifdef BS_FRONTEND_M4_ASM
-    if (lo >= 1 && hi < HALF && hi - lo >= 1) {
-        /* an even number of bins: one past the last when needed (mag[hi] exists and goes unread) */
-        int even = (hi - lo + 1) & ~1;
+    if (lo >= 1 && hi > lo && lo + ((hi - lo + 3) & ~3) <= HALF) {
+        /* a multiple of 4 bins: up to 3 past the last (mag[] has room; they go unread) */
+        int even = (hi - lo + 3) & ~3;
         spectrum_magnitude_m4(&z[2 * lo], &z[2 * (HALF - lo)], &bs_frontend_tables_twiddle[2 * lo], &mag[lo], even,
                               bs_frontend_tables_sqrt);
         lo += even;
