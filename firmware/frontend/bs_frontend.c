@@ -24,9 +24,9 @@
 /* The mel accumulators hold mel * 2^(MEL_EXPONENT_BASE - b), b = bit length of the frame's peak sample
  * (README.md, "Scale bookkeeping"). */
 #define MEL_EXPONENT_BASE 50
-/* The window's peak |x| is kept per block of PEAK_BLOCK samples (a divisor of window and hop, and a
- * multiple of 8 for the SIMD scan), so each hop scans only its new samples: max is associative, so
- * the maximum over the blocks is the maximum over the window. */
+/* The OR of the window's |x| (abs_or) is kept per block of PEAK_BLOCK samples (a divisor of window and
+ * hop, and a multiple of 8 for the SIMD scan), so each hop scans only its new samples: the OR of the
+ * blocks' values is the window's. */
 #define PEAK_BLOCK 80
 #define PEAK_BLOCKS (BS_FRONTEND_WINDOW_SAMPLES / PEAK_BLOCK)
 #define KEPT_BLOCKS ((BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES) / PEAK_BLOCK)
@@ -495,46 +495,37 @@ static void fft_stages_3_to_8(int32_t *z) {
     stages_7_8(z, bs_frontend_tables_twiddle);
 }
 
-/* max |x[n]| over n_samples samples. On Cortex-M4 (DSP extension) two samples at a time: SSUB16 sets the
- * GE flags per halfword, SEL keeps the larger (smaller) halfword, so the running maximum and minimum
- * are exactly the C loop's. */
-
-static BS_NOINLINE uint32_t peak_magnitude(const int16_t *x, int n_samples) {
-    int32_t hi = 0, lo = 0;
+/* The OR of |x[n]| over n_samples samples: its bit length is that of max |x[n]| (an OR's highest set
+ * bit is the highest of its operands), which is all the block scaling uses. On Cortex-M4 two samples
+ * per word: SSUB16 computes -x per halfword (0x8000, read unsigned 32768, for -32768) and sets the GE
+ * flags where -x >= 0, SEL keeps -x there and x elsewhere, so each halfword holds |x|. */
+static BS_NOINLINE uint32_t abs_or(const int16_t *x, int n_samples) {
+    uint32_t acc = 0;
 #if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
     if (((uintptr_t)x & 3u) == 0 && n_samples % 8 == 0) {
-        uint32_t mx = 0, mn = 0, t;
+        uint32_t t;
         /* fixed registers in ascending order, as LDM loads them */
         register uint32_t a __asm__("r4"), b __asm__("r5"), c __asm__("r6"), d __asm__("r8");
         const int16_t *p = x;
         for (int n = 0; n < n_samples / 8; n++) {
             __asm__("ldmia %[p]!, {%[a], %[b], %[c], %[d]}\n\t"
-                    "ssub16 %[t], %[a], %[mx]\n\t" "sel %[mx], %[a], %[mx]\n\t"
-                    "ssub16 %[t], %[a], %[mn]\n\t" "sel %[mn], %[mn], %[a]\n\t"
-                    "ssub16 %[t], %[b], %[mx]\n\t" "sel %[mx], %[b], %[mx]\n\t"
-                    "ssub16 %[t], %[b], %[mn]\n\t" "sel %[mn], %[mn], %[b]\n\t"
-                    "ssub16 %[t], %[c], %[mx]\n\t" "sel %[mx], %[c], %[mx]\n\t"
-                    "ssub16 %[t], %[c], %[mn]\n\t" "sel %[mn], %[mn], %[c]\n\t"
-                    "ssub16 %[t], %[d], %[mx]\n\t" "sel %[mx], %[d], %[mx]\n\t"
-                    "ssub16 %[t], %[d], %[mn]\n\t" "sel %[mn], %[mn], %[d]"
-                    : [p] "+r"(p), [mx] "+r"(mx), [mn] "+r"(mn), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
-                      [d] "=&r"(d), [t] "=&r"(t)
-                    :
+                    "ssub16 %[t], %[z], %[a]\n\t" "sel %[t], %[t], %[a]\n\t" "orr %[acc], %[acc], %[t]\n\t"
+                    "ssub16 %[t], %[z], %[b]\n\t" "sel %[t], %[t], %[b]\n\t" "orr %[acc], %[acc], %[t]\n\t"
+                    "ssub16 %[t], %[z], %[c]\n\t" "sel %[t], %[t], %[c]\n\t" "orr %[acc], %[acc], %[t]\n\t"
+                    "ssub16 %[t], %[z], %[d]\n\t" "sel %[t], %[t], %[d]\n\t" "orr %[acc], %[acc], %[t]"
+                    : [p] "+r"(p), [acc] "+r"(acc), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d),
+                      [t] "=&r"(t)
+                    : [z] "r"(0u)
                     : "cc", "memory");
         }
-        int32_t m0 = (int16_t)(mx & 0xFFFFu), m1 = (int16_t)(mx >> 16);
-        int32_t n0 = (int16_t)(mn & 0xFFFFu), n1 = (int16_t)(mn >> 16);
-        hi = m0 > m1 ? m0 : m1;
-        lo = n0 < n1 ? n0 : n1;
-        return (uint32_t)(-lo > hi ? -lo : hi);
+        return (acc | (acc >> 16)) & 0xFFFFu;
     }
 #endif
     for (int n = 0; n < n_samples; n++) {
         int32_t v = x[n];
-        hi = v > hi ? v : hi;
-        lo = v < lo ? v : lo;
+        acc |= (uint32_t)(v < 0 ? -v : v);
     }
-    return (uint32_t)(-lo > hi ? -lo : hi);
+    return acc;
 }
 
 /* Copy n int16 samples; a word at a time where source and destination share their alignment
@@ -1045,8 +1036,8 @@ int32_t bs_frontend_frames_for(const bs_frontend_state *st, size_t n) {
     return frames > 0x7FFFFFFF ? BS_FRONTEND_ERR_LENGTH : (int32_t)frames;
 }
 
-/* One frame from a full window whose peak |x| is known. Block scaling: b = bit length of the loudest
- * sample; the window is applied to x * 2^(29-b) so the windowed values use 28 bits whatever the level
+/* One frame from a full window; peak has the bit length of its loudest |x| (abs_or). Block scaling:
+ * b = bit length of the loudest sample; the window is applied to x * 2^(29-b) so the windowed values use 28 bits whatever the level
  * (quiet frames keep their precision). */
 static void compute_frame(bs_frontend_state *st, const int16_t *window, uint32_t peak, int16_t *out) {
     int bits = bit_length_u32(peak); /* 0..16 */
@@ -1066,7 +1057,7 @@ static void compute_frame(bs_frontend_state *st, const int16_t *window, uint32_t
 bs_frontend_status bs_frontend_compute_frame(bs_frontend_state *st, const int16_t *window, int16_t *out) {
     if (!st || !window || !out) return BS_FRONTEND_ERR_NULL;
     if (st->magic != BS_FRONTEND_MAGIC) return BS_FRONTEND_ERR_STATE;
-    compute_frame(st, window, peak_magnitude(window, BS_FRONTEND_WINDOW_SAMPLES), out);
+    compute_frame(st, window, abs_or(window, BS_FRONTEND_WINDOW_SAMPLES), out);
     return BS_FRONTEND_OK;
 }
 
@@ -1093,9 +1084,9 @@ bs_frontend_status bs_frontend_process(bs_frontend_state *st, const int16_t *pcm
             /* the peak of the window from per-block peaks: only the blocks of new samples are scanned */
             int first = st->peaks_valid ? KEPT_BLOCKS : 0;
             for (int b = first; b < PEAK_BLOCKS; b++)
-                st->block_peak[b] = (uint16_t)peak_magnitude(&st->history[b * PEAK_BLOCK], PEAK_BLOCK);
+                st->block_peak[b] = (uint16_t)abs_or(&st->history[b * PEAK_BLOCK], PEAK_BLOCK);
             uint32_t peak = 0;
-            for (int b = 0; b < PEAK_BLOCKS; b++) peak = st->block_peak[b] > peak ? st->block_peak[b] : peak;
+            for (int b = 0; b < PEAK_BLOCKS; b++) peak |= st->block_peak[b];
             compute_frame(st, st->history, peak, &out[*frames_out * BS_FRONTEND_NUM_MEL]);
             (*frames_out)++;
             /* keep the overlap and the peaks of its blocks */

@@ -74,7 +74,7 @@ def cortex_m4_instructions_per_hop(seconds: float = 2.0) -> np.ndarray:
 
 # Front end functions by stage, for the per-stage breakdown (the M4 build's names; others fall in "other").
 STAGES = (
-    ("peak search", ("peak_magnitude",)),
+    ("peak search", ("abs_or",)),
     ("window + FFT stages 1-2", ("window_and_stages_1_2_m4", "window_and_stages_1_2_c", "window_and_stages_1_2")),
     ("FFT stages 3-8", ("stages_3_4", "stages_5_6", "stages_7_8", "fft_stages_3_to_8")),
     ("split + magnitude", ("spectrum_magnitude_m4", "spectrum_magnitude_c", "spectrum_magnitude", "magnitude")),
