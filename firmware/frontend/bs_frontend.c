@@ -819,7 +819,8 @@ static void mel_sums_c(const uint32_t *mag, uint64_t *mel) {
 }
 
 #ifdef BS_FRONTEND_M4_ASM
-/* mel_sums_c() for Cortex-M4: 7 instructions per bin (UMLAL into the two 64-bit sums) and 6 per band,
+/* mel_sums_c() for Cortex-M4: 7 instructions per bin (UMLAL into the two 64-bit sums; UMULL starts a
+ * band's high sum) and 4 per band,
  * the bins of each band counted at init (count_mel_bins). Arguments: r0 = &mag[lo], r1 = &w0[lo],
  * r2 = &w1[lo], r3 = &mel_bins[first], [sp] = &mel[first], [sp+4] = bands (> 0, each with >= 1 bin),
  * [sp+8] = &mel[NUM_MEL]. Stores every band from first to first + bands (that one if it exists: the
@@ -833,9 +834,16 @@ __attribute__((naked, noinline)) static void mel_sums_m4(U const uint32_t *mag, 
         "ldr    r9, [sp, #36]\n\t"           /* &mel[first] */
         "ldr    r10, [sp, #40]\n\t"
         "add    r10, r3, r10\n\t"            /* end of the bin counts */
-        "mov    r5, #0\n\t" "mov    r6, #0\n\t" "mov    r7, #0\n\t" "mov    r8, #0\n"
+        "mov    r5, #0\n\t" "mov    r6, #0\n"
         "1:\n\t"                             /* low sum in r5:r6, high sum in r7:r8 */
-        "ldrb   r4, [r3], #1\n"
+        "ldrb   r4, [r3], #1\n\t"
+        "ldr    r11, [r0], #4\n\t"           /* the band's first bin starts its high sum */
+        "ldrh   r12, [r1], #2\n\t"
+        "ldrh   lr, [r2], #2\n\t"
+        "umlal  r5, r6, r11, r12\n\t"
+        "umull  r7, r8, r11, lr\n\t"
+        "subs   r4, r4, #1\n\t"
+        "beq    12f\n"
         "11:\n\t"
         "ldr    r11, [r0], #4\n\t"
         "ldrh   r12, [r1], #2\n\t"
@@ -843,13 +851,20 @@ __attribute__((naked, noinline)) static void mel_sums_m4(U const uint32_t *mag, 
         "umlal  r5, r6, r11, r12\n\t"        /* sum_lo += m * w0 */
         "umlal  r7, r8, r11, lr\n\t"         /* sum_hi += m * w1 */
         "subs   r4, r4, #1\n\t"
-        "bne    11b\n\t"
+        "bne    11b\n"
+        "12:\n\t"
         "strd   r5, r6, [r9], #8\n\t"        /* band complete; the high sum becomes the low one */
-        "mov    r5, #0\n\t" "mov    r6, #0\n\t"
         "cmp    r3, r10\n\t"
         "beq    3f\n"
         "2:\n\t"                             /* the same with the roles of the pairs swapped */
-        "ldrb   r4, [r3], #1\n"
+        "ldrb   r4, [r3], #1\n\t"
+        "ldr    r11, [r0], #4\n\t"
+        "ldrh   r12, [r1], #2\n\t"
+        "ldrh   lr, [r2], #2\n\t"
+        "umlal  r7, r8, r11, r12\n\t"
+        "umull  r5, r6, r11, lr\n\t"
+        "subs   r4, r4, #1\n\t"
+        "beq    22f\n"
         "21:\n\t"
         "ldr    r11, [r0], #4\n\t"
         "ldrh   r12, [r1], #2\n\t"
@@ -857,9 +872,9 @@ __attribute__((naked, noinline)) static void mel_sums_m4(U const uint32_t *mag, 
         "umlal  r7, r8, r11, r12\n\t"
         "umlal  r5, r6, r11, lr\n\t"
         "subs   r4, r4, #1\n\t"
-        "bne    21b\n\t"
+        "bne    21b\n"
+        "22:\n\t"
         "strd   r7, r8, [r9], #8\n\t"
-        "mov    r7, #0\n\t" "mov    r8, #0\n\t"
         "cmp    r3, r10\n\t"
         "bne    1b\n"
         "4:\n\t"                             /* the last high sum, now in r5:r6, feeds the next band */
