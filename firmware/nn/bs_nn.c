@@ -18,6 +18,7 @@
 
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
 #include <arm_acle.h>
+#include <stddef.h>
 #define BS_NN_USE_DSP 1
 #else
 #define BS_NN_USE_DSP 0
@@ -172,7 +173,9 @@ static inline int32_t bs_nn_requant_row(int32_t acc, const int32_t *q)
 #else
     const int64_t k = (int64_t)q[3] * ((int64_t)1 << 32) + (int64_t)(uint32_t)q[2];
     const int64_t x = k + (int64_t)acc * (int64_t)q[0] - (acc < 0 ? ((int64_t)1 << 31) : 0);
-    return (int32_t)bs_nn_asr64(x, 32 + q[1]);
+    /* the high word, then a 32-bit shift: the same floor as one 64-bit shift by 32 + r - 1, without a
+     * variable 64-bit shift (a library call on cores without one) */
+    return bs_nn_asr32((int32_t)bs_nn_asr64(x, 32), q[1]);
 #endif
 }
 
@@ -496,6 +499,12 @@ typedef struct {
 } bs_nn_pairs_args;
 
 void bs_nn_pairs_s8_m4(bs_nn_pairs_args *args);
+
+/* The assembly reads these structs at fixed offsets (C99 has no static_assert: a negative array size fails). */
+typedef char bs_nn_pairs_args_layout[(offsetof(bs_nn_pairs_args, groups) == 20 && offsetof(bs_nn_pairs_args, w) == 28 &&
+                                      sizeof(void *) == 4) ? 1 : -1];
+typedef char bs_nn_dw3x3_args_layout[(offsetof(bs_nn_dw3x3_args, o) == 16 && offsetof(bs_nn_dw3x3_args, oc) == 20)
+                                         ? 1 : -1];
 
 /* r0..r3 accumulators a00 a01 a10 a11 (a<channel><pixel>), r4..r7 the group's widened inputs (LDM), r8 r9 a
  * channel's two weight words, r10 col, r11 weights, r12 group count, lr the argument block. */
