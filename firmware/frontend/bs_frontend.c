@@ -940,7 +940,7 @@ static void log_mel_c(const uint64_t *mel, int exponent, uint64_t offset, int16_
     }
 }
 #else
-/* log_mel_c() for Cortex-M4, 23 instructions per band. With v = mel + offset split in 32-bit halves
+/* log_mel_c() for Cortex-M4, two bands per turn, 22 instructions per band. With v = mel + offset split in 32-bit halves
  * and c = clz(hi) (hi != 0), m = v << c has its leading one at bit 63 and len - 1 - exponent =
  * (63 - exponent) - c, so l + 2^13 = K - c ln 2 + mant with K = (63 - exponent) ln 2 + 2^13 per frame. The table needs m[62:31] = X = (hi << (c + 1)) | (lo >> (31 - c)) (register
  * shifts by 32 give 0): idx = X >> 24 and frac = X & 0xFFFFFF. When hi == 0, X = lo << (clz(lo) + 1)
@@ -948,7 +948,7 @@ static void log_mel_c(const uint64_t *mel, int exponent, uint64_t offset, int16_
  * product is >= 0: the table rises). |l| < 2^30 (README.md), so the rounding shift fits 32 bits.
  * Arguments: r0 = mel, r1 = out, r2 = ln 2 (Q24), r3 = log table, [sp] = offset low word,
  * [sp+4] = offset high word, [sp+8] = K. */
-typedef char bs_check_log_asm_shape[OUT_SHIFT == 14 && LOG_FRAC_BITS == 24 ? 1 : -1];
+typedef char bs_check_log_asm_shape[OUT_SHIFT == 14 && LOG_FRAC_BITS == 24 && BS_FRONTEND_NUM_MEL == 64 ? 1 : -1];
 #define U __attribute__((unused))
 __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U int16_t *out, U int32_t ln2_q24,
                                                         U const int32_t *log_table, U uint32_t offset_lo,
@@ -982,6 +982,28 @@ __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U
         "mls    r10, r8, r2, r10\n\t"        /* l + 2^13 = (63 - exponent - c) ln 2 + mant + 2^13 */
         "asr    r10, r10, #14\n\t"
         "strh   r10, [r1], #2\n\t"
+        "ldrd   r4, r5, [r0], #8\n\t"
+        "adds   r4, r4, r6\n\t"
+        "adcs   r5, r5, r7\n\t"              /* v = mel + offset; Z: high word 0 */
+        "beq    7f\n\t"
+        "clz    r8, r5\n\t"                  /* c */
+        "add    r10, r8, #1\n\t"
+        "lsl    r5, r5, r10\n\t"
+        "rsb    r10, r8, #31\n\t"
+        "lsr    r4, r4, r10\n\t"
+        "orr    r5, r5, r4\n\t"              /* X = m[62:31] */
+        "8:\n\t"
+        "lsr    r10, r5, #24\n\t"            /* idx */
+        "add    r10, r3, r10, lsl #2\n\t"
+        "ldrd   r10, r11, [r10]\n\t"         /* log[idx], log[idx + 1] */
+        "sub    r11, r11, r10\n\t"
+        "lsl    r5, r5, #8\n\t"              /* frac << 8 */
+        "umull  r4, r5, r11, r5\n\t"         /* r5 = ((hi - lo) * frac) >> 24 */
+        "add    r10, r10, r5\n\t"            /* mant */
+        "add    r10, r10, r9\n\t"
+        "mls    r10, r8, r2, r10\n\t"        /* l + 2^13 = (63 - exponent - c) ln 2 + mant + 2^13 */
+        "asr    r10, r10, #14\n\t"
+        "strh   r10, [r1], #2\n\t"
         "cmp    r0, r12\n\t"
         "bne    1b\n\t"
         "pop    {r4-r11, pc}\n"
@@ -990,7 +1012,13 @@ __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U
         "add    r10, r8, #1\n\t"
         "lsl    r5, r4, r10\n\t"             /* X */
         "add    r8, r8, #32\n\t"
-        "b      6b\n\t");
+        "b      6b\n"
+        "7:\n\t"                             /* high word 0: v = lo */
+        "clz    r8, r4\n\t"
+        "add    r10, r8, #1\n\t"
+        "lsl    r5, r4, r10\n\t"             /* X */
+        "add    r8, r8, #32\n\t"
+        "b      8b\n\t");
 }
 #undef U
 #endif
