@@ -776,6 +776,23 @@ static void bs_nn_gather_patch(const bs_nn_layer *L, const bs_nn_tensor *ti, con
 }
 
 #if BS_NN_USE_DSP
+/* bs_nn_widen_pair of two 3x3 windows of a 1-channel image (top-left pixels a and b, rows `stride` bytes
+ * apart) read straight from the image: taps t0..t8 (row by row) make the groups (t0 t1 t2 t3), (t4 t5 t6 t7),
+ * (t8 0 0 0), each as the int16 pairs (x0, x2), (x1, x3) that SXTB16 would give. */
+static void bs_nn_widen_stem_pair(const int8_t *a, const int8_t *b, int32_t stride, uint32_t *col)
+{
+    for (int32_t px = 0; px < 2; ++px, a = b) {
+        const int8_t *r0 = a, *r1 = a + stride, *r2 = a + 2 * stride;
+        uint32_t *c = col + 2 * px; /* pixel 0 in words 0, 1 of each group, pixel 1 in words 2, 3 */
+        c[0] = (uint32_t)(uint16_t)r0[0] | ((uint32_t)(uint16_t)r0[2] << 16);
+        c[1] = (uint32_t)(uint16_t)r0[1] | ((uint32_t)(uint16_t)r1[0] << 16);
+        c[4] = (uint32_t)(uint16_t)r1[1] | ((uint32_t)(uint16_t)r2[0] << 16);
+        c[5] = (uint32_t)(uint16_t)r1[2] | ((uint32_t)(uint16_t)r2[1] << 16);
+        c[8] = (uint32_t)(uint16_t)r2[2];
+        c[9] = 0;
+    }
+}
+
 /* Output row oy of a convolution with weights16, two pixels at a time through bs_nn_pair16_dsp. */
 static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, const bs_nn_tensor *to,
                                const int8_t *in, int32_t oy, int8_t *o)
@@ -786,6 +803,8 @@ static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, con
     const int pointwise = L->kernel_h == 1 && L->kernel_w == 1 && L->pad_top == 0 && L->pad_left == 0;
     const int32_t iy0 = oy * L->stride_h - L->pad_top;
     const int mode = bs_nn_requant_mode(L);
+    /* a 1-channel 3x3 filter (the stem): windows inside the image go straight into col */
+    const int stem = C == 1 && L->kernel_h == 3 && L->kernel_w == 3 && L->dilation_h == 1 && L->dilation_w == 1;
     uint32_t col[BS_NN_COL_MAX];
     int8_t patch[2 * BS_NN_COL_MAX];
     for (int32_t ox = 0; ox < OW; ox += 2, o += 2 * OC) {
@@ -793,6 +812,11 @@ static void bs_nn_conv_row_dsp(const bs_nn_layer *L, const bs_nn_tensor *ti, con
         const int two = ox + 1 < OW;
         const int32_t ix1 = two ? ix0 + L->stride_w : ix0;
         const int8_t *x0, *x1;
+        if (stem && iy0 >= 0 && iy0 + 2 < ti->h && ix0 >= 0 && ix1 + 2 < W) {
+            bs_nn_widen_stem_pair(in + iy0 * W + ix0, in + iy0 * W + ix1, W, col);
+            bs_nn_pair16_dsp(L, col, 12, OC, mode, o, two ? o + OC : 0);
+            continue;
+        }
         if (pointwise) {
             x0 = in + (iy0 * W + ix0) * C;
             x1 = in + (iy0 * W + ix1) * C;
