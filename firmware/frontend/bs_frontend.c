@@ -24,14 +24,14 @@
 /* The mel accumulators hold mel * 2^(MEL_EXPONENT_BASE - b), b = bit length of the frame's peak sample
  * (README.md, "Scale bookkeeping"). */
 #define MEL_EXPONENT_BASE 50
-/* The OR of the window's |x| (abs_or) is kept per block of PEAK_BLOCK samples (a divisor of window and
- * hop, and a multiple of 8 for the SIMD scan), so each hop scans only its new samples: the OR of the
- * blocks' values is the window's. */
+/* The OR of the window's |x| (abs_or) is kept per block of PEAK_BLOCK samples of history[] (a divisor
+ * of window and hop), accumulated as samples arrive (on Cortex-M4 while they are copied in, 16 at a
+ * time): the OR of the blocks' values is the window's. */
 #define PEAK_BLOCK 80
 #define PEAK_BLOCKS (BS_FRONTEND_WINDOW_SAMPLES / PEAK_BLOCK)
 #define KEPT_BLOCKS ((BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES) / PEAK_BLOCK)
 typedef char bs_check_peak_blocks[BS_FRONTEND_WINDOW_SAMPLES % PEAK_BLOCK == 0 && BS_FRONTEND_HOP_SAMPLES % PEAK_BLOCK == 0
-                                  && PEAK_BLOCK % 8 == 0 ? 1 : -1];
+                                  && PEAK_BLOCK % 16 == 0 ? 1 : -1];
 typedef char bs_check_block_peak_field[sizeof(((bs_frontend_state *)0)->block_peak) == PEAK_BLOCKS * sizeof(uint16_t)
                                        ? 1 : -1];
 
@@ -576,6 +576,15 @@ static void fft_stages_3_to_8(int32_t *z) {
  * bit is the highest of its operands), which is all the block scaling uses. On Cortex-M4 two samples
  * per word: SSUB16 computes -x per halfword (0x8000, read unsigned 32768, for -32768) and sets the GE
  * flags where -x >= 0, SEL keeps -x there and x elsewhere, so each halfword holds |x|. */
+static uint32_t abs_or_c(const int16_t *x, int n_samples) {
+    uint32_t acc = 0;
+    for (int n = 0; n < n_samples; n++) {
+        int32_t v = x[n];
+        acc |= (uint32_t)(v < 0 ? -v : v);
+    }
+    return acc;
+}
+
 static BS_NOINLINE uint32_t abs_or(const int16_t *x, int n_samples) {
     uint32_t acc = 0;
 #if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
@@ -598,12 +607,49 @@ static BS_NOINLINE uint32_t abs_or(const int16_t *x, int n_samples) {
         return (acc | (acc >> 16)) & 0xFFFFu;
     }
 #endif
-    for (int n = 0; n < n_samples; n++) {
-        int32_t v = x[n];
-        acc |= (uint32_t)(v < 0 ? -v : v);
-    }
-    return acc;
+    return acc | abs_or_c(x, n_samples);
 }
+
+#ifdef BS_FRONTEND_M4_ASM
+#define U __attribute__((unused))
+/* Copy 16 * blocks samples, word-aligned, with 8-register LDM/STM. r0 = dst, r1 = src, r2 = blocks > 0. */
+__attribute__((naked, noinline)) static void copy16_m4(U int16_t *dst, U const int16_t *src, U int32_t blocks) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n"
+        "1:\n\t"
+        "ldmia  r1!, {r4-r11}\n\t"
+        "stmia  r0!, {r4-r11}\n\t"
+        "subs   r2, r2, #1\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* copy16_m4() that also returns the OR of |x| over the samples, folded to 16 bits (see abs_or()). */
+__attribute__((naked, noinline)) static uint32_t copy16_abs_or_m4(U int16_t *dst, U const int16_t *src,
+                                                                  U int32_t blocks) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "mov    r3, #0\n\t"
+        "mov    lr, #0\n"
+        "1:\n\t"
+        "ldmia  r1!, {r4-r11}\n\t"
+        "ssub16 r12, lr, r4\n\t" "sel    r12, r12, r4\n\t" "orr    r3, r3, r12\n\t"
+        "ssub16 r12, lr, r5\n\t" "sel    r12, r12, r5\n\t" "orr    r3, r3, r12\n\t"
+        "ssub16 r12, lr, r6\n\t" "sel    r12, r12, r6\n\t" "orr    r3, r3, r12\n\t"
+        "ssub16 r12, lr, r7\n\t" "sel    r12, r12, r7\n\t" "orr    r3, r3, r12\n\t"
+        "ssub16 r12, lr, r8\n\t" "sel    r12, r12, r8\n\t" "orr    r3, r3, r12\n\t"
+        "ssub16 r12, lr, r9\n\t" "sel    r12, r12, r9\n\t" "orr    r3, r3, r12\n\t"
+        "ssub16 r12, lr, r10\n\t" "sel    r12, r12, r10\n\t" "orr    r3, r3, r12\n\t"
+        "ssub16 r12, lr, r11\n\t" "sel    r12, r12, r11\n\t" "orr    r3, r3, r12\n\t"
+        "stmia  r0!, {r4-r11}\n\t"
+        "subs   r2, r2, #1\n\t"
+        "bne    1b\n\t"
+        "orr    r0, r3, r3, lsr #16\n\t"
+        "uxth   r0, r0\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+#undef U
+#endif
 
 /* Copy n int16 samples; a word at a time where source and destination share their alignment
  * (newlib-nano's memcpy and memmove go byte by byte). Forward copy: safe for the overlap shift, whose
@@ -612,14 +658,13 @@ static void copy_samples(int16_t *dst, const int16_t *src, size_t n) {
 #if defined(__GNUC__) || defined(__clang__)
     if ((((uintptr_t)dst ^ (uintptr_t)src) & 3u) == 0) {
         if (((uintptr_t)dst & 3u) && n) { *dst++ = *src++; n--; }
-#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_7M__)
-        for (; n >= 8; n -= 8) { /* 16 bytes per LDM/STM pair; registers in ascending order */
-            register uint32_t a __asm__("r4"), b __asm__("r5"), c __asm__("r6"), d __asm__("r8");
-            __asm__("ldmia %[s]!, {%[a], %[b], %[c], %[d]}\n\t"
-                    "stmia %[t]!, {%[a], %[b], %[c], %[d]}"
-                    : [s] "+r"(src), [t] "+r"(dst), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
-                    :
-                    : "memory");
+#ifdef BS_FRONTEND_M4_ASM
+        if (n >= 16) {
+            size_t blocks = n / 16;
+            copy16_m4(dst, src, (int32_t)blocks);
+            dst += 16 * blocks;
+            src += 16 * blocks;
+            n -= 16 * blocks;
         }
 #endif
         for (; n >= 2; n -= 2, dst += 2, src += 2) {
@@ -630,6 +675,30 @@ static void copy_samples(int16_t *dst, const int16_t *src, size_t n) {
     }
 #endif
     for (size_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+/* Append n samples to the history and OR their |x| into the peak value of the blocks they land in. */
+static void append_samples(bs_frontend_state *st, const int16_t *src, size_t n) {
+    while (n > 0) {
+        int pos = st->filled, block = pos / PEAK_BLOCK;
+        size_t seg = (size_t)(PEAK_BLOCK - pos % PEAK_BLOCK);
+        if (seg > n) seg = n;
+        int16_t *dst = &st->history[pos];
+        uint32_t acc;
+#ifdef BS_FRONTEND_M4_ASM
+        if (seg % 16 == 0 && (((uintptr_t)dst | (uintptr_t)src) & 3u) == 0) {
+            acc = copy16_abs_or_m4(dst, src, (int32_t)(seg / 16));
+        } else
+#endif
+        {
+            copy_samples(dst, src, seg);
+            acc = abs_or_c(dst, (int)seg);
+        }
+        st->block_peak[block] = (uint16_t)(st->block_peak[block] | acc);
+        st->filled += (int32_t)seg;
+        src += seg;
+        n -= seg;
+    }
 }
 
 /* Split the half-size complex spectrum Z into the real signal's spectrum (halved) and take its
@@ -1143,7 +1212,7 @@ bs_frontend_status bs_frontend_reset(bs_frontend_state *st) {
     if (!st) return BS_FRONTEND_ERR_NULL;
     if (st->magic != BS_FRONTEND_MAGIC) return BS_FRONTEND_ERR_STATE;
     st->filled = 0;
-    st->peaks_valid = 0;
+    for (int b = 0; b < PEAK_BLOCKS; b++) st->block_peak[b] = 0;
     return BS_FRONTEND_OK;
 }
 
@@ -1196,24 +1265,18 @@ bs_frontend_status bs_frontend_process(bs_frontend_state *st, const int16_t *pcm
     while (used < n) {
         size_t space = (size_t)(BS_FRONTEND_WINDOW_SAMPLES - st->filled);
         size_t take = n - used < space ? n - used : space;
-        int16_t *dst = &st->history[st->filled];
-        copy_samples(dst, &pcm[used], take);
-        st->filled += (int32_t)take;
+        append_samples(st, &pcm[used], take);
         used += take;
         if (st->filled == BS_FRONTEND_WINDOW_SAMPLES) {
-            /* the peak of the window from per-block peaks: only the blocks of new samples are scanned */
-            int first = st->peaks_valid ? KEPT_BLOCKS : 0;
-            for (int b = first; b < PEAK_BLOCKS; b++)
-                st->block_peak[b] = (uint16_t)abs_or(&st->history[b * PEAK_BLOCK], PEAK_BLOCK);
             uint32_t peak = 0;
             for (int b = 0; b < PEAK_BLOCKS; b++) peak |= st->block_peak[b];
             compute_frame(st, st->history, peak, &out[*frames_out * BS_FRONTEND_NUM_MEL]);
             (*frames_out)++;
-            /* keep the overlap and the peaks of its blocks */
+            /* keep the overlap and the values of its blocks */
             copy_samples(st->history, &st->history[BS_FRONTEND_HOP_SAMPLES],
                          BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES);
-            for (int b = 0; b < KEPT_BLOCKS; b++) st->block_peak[b] = st->block_peak[b + PEAK_BLOCKS - KEPT_BLOCKS];
-            st->peaks_valid = 1;
+            for (int b = 0; b < PEAK_BLOCKS; b++)
+                st->block_peak[b] = b < KEPT_BLOCKS ? st->block_peak[b + PEAK_BLOCKS - KEPT_BLOCKS] : 0;
             st->filled = BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES;
         }
     }

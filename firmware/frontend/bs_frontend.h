@@ -65,7 +65,6 @@ typedef struct {
     uint32_t mag[BS_FRONTEND_NUM_BINS];             /* scratch: magnitude spectrum */
     uint64_t mel[BS_FRONTEND_NUM_MEL];              /* scratch: mel accumulators */
     uint16_t block_peak[BS_FRONTEND_WINDOW_SAMPLES / 80]; /* OR of |x| over each 80-sample block of history[] */
-    uint16_t peaks_valid;                           /* block_peak[] of the kept overlap is up to date */
     uint8_t mel_bins[BS_FRONTEND_NUM_MEL];          /* set at init: bins whose first band is each band */
     uint8_t mel_first, mel_bands;                   /* set at init: bands those bins cover (0: unused) */
 } bs_frontend_state;
