@@ -74,14 +74,15 @@ def cortex_m4_instructions_per_hop(seconds: float = 2.0) -> np.ndarray:
 
 # Front end functions by stage, for the per-stage breakdown (the M4 build's names; others fall in "other").
 STAGES = (
-    ("peak search", ("abs_or",)),
+    ("history + peak (block OR)", ("copy16_abs_or_m4", "copy16_m4", "copy_samples", "append_samples", "abs_or",
+                                   "abs_or_c")),
     ("window + FFT stages 1-2", ("window_and_stages_1_2_m4", "window_and_stages_1_2_c", "window_and_stages_1_2")),
     ("FFT stages 3-8", ("stages_3_4", "stages_5_6", "stages_7_8", "fft_stages_3_to_8")),
     ("split + magnitude", ("spectrum_magnitude_m4", "spectrum_magnitude_c", "spectrum_magnitude", "magnitude")),
     ("mel sums", ("mel_sums_m4", "mel_sums_c", "mel_sums")),
     ("log", ("log_mel_m4", "log_mel_c", "log_mel", "log_q24")),
-    ("history copy + calls", ("copy_samples", "bs_frontend_process", "bs_frontend_compute_frame", "compute_frame",
-                              "bs_frontend_frames_for", "valid_state")),
+    ("calls", ("bs_frontend_process", "bs_frontend_compute_frame", "compute_frame", "bs_frontend_frames_for",
+               "valid_state")),
 )
 
 
