@@ -1,12 +1,13 @@
 # `make model`: regenerate models/default (model.tflite, model.json, report.md, PNGs) from $(SHARED)/data and
 # the pretrained YAMNet in $(SHARED)/yamnet, through the virtualenv's `bowlsense train`. Stages are
 # checkpointed under .cache/train/, so an interrupted run resumes; MODEL_ARGS=--restart starts afresh.
-# The wall time and peak memory of the run are printed at the end (GNU time, when installed).
+# The wall time, CPU time (user + system: the wall time inflates on a shared machine, CPU time much less)
+# and peak memory of the run are printed at the end (GNU time, when installed).
 
 MODEL_DIR  ?= models/default
 MODEL_ARGS ?=
 YAMNET     ?= $(SHARED)/yamnet/yamnet_int8_logmel_in.tflite
-TIME_V     := $(shell command -v /usr/bin/time >/dev/null 2>&1 && echo "/usr/bin/time -f 'make model: %e s wall, peak memory %M KiB'")
+TIME_V     := $(shell command -v /usr/bin/time >/dev/null 2>&1 && echo "/usr/bin/time -f 'make model: %e s wall, %U s user + %S s system CPU, peak memory %M KiB'")
 
 .PHONY: model
 model: setup

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
     parser.add_argument("--labels", help="comma-separated model outputs (default eating,drinking,bowl,speech)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and training")
-    parser.add_argument("--unfrozen-blocks", type=int, help="top YAMNet blocks fine-tuned (default 2)")
+    parser.add_argument("--unfrozen-blocks", type=int, help="top YAMNet blocks fine-tuned, 0-13 (default 9)")
     parser.add_argument("--teacher-epochs", type=int, help="teacher fine-tune epochs")
     parser.add_argument("--student-epochs", type=int, help="student distillation epochs")
     parser.add_argument("--max-macs", type=int, help="student MAC budget per patch (default 6000000)")

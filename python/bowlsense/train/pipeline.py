@@ -29,14 +29,17 @@ class TrainConfig:
     val_fraction: float = 0.25
     # training windows beyond the single-source ones (all from training clips)
     augmented: int = 1500
-    augment_balanced: bool = False     # augmented windows drawn evenly over labels (and background)
+    augment_balanced: bool = True      # augmented windows drawn evenly over labels (and background)
     silence_crops: int = 600           # short background excerpts centred in silence (see examples.py)
-    speech_mixtures: int = 2500        # speech over each other kind of sound, -20..+30 dB
-    event_mixtures: int = 1500         # eating / bowl / drinking over background, -5..+15 dB
+    speech_mixtures: int = 2500        # speech over each other kind of sound, at speech_snr_db
+    event_mixtures: int = 1500         # eating / bowl / drinking over background, at event_snr_db
     background_mixtures: int = 1000    # background over background, -10..+10 dB: dense scenes with no event
-    speech_snr_db: tuple[float, float] = (-20.0, 30.0)
+    # Speech mixtures down to -12 dB, not -20: far below the -10 dB the privacy target asks for, speech under
+    # a blender is inaudible, and labelling such windows "speech" taught the teacher to hear speech in
+    # kitchen noise (speech false positives 9.0% -> 5.7% on the validation split; -10 dB detection 0.91 -> 0.85).
+    speech_snr_db: tuple[float, float] = (-12.0, 20.0)
     event_snr_db: tuple[float, float] = (-5.0, 15.0)
-    unfrozen_blocks: int = 2
+    unfrozen_blocks: int = 9           # of YAMNet's 13 (frozen: the first conv + 4 blocks, cached)
     head_prior: bool = False           # the new head starts as YAMNet's own classifier for similar classes
     teacher_epochs: int = 6
     teacher_lr: float = 3e-4
@@ -97,10 +100,12 @@ class Run:
         class _Timer:
             def __enter__(self):
                 print(f"== {name}", flush=True)
-                self.t = time.perf_counter()
+                self.t, self.c = time.perf_counter(), time.process_time()
 
             def __exit__(self, *exc):
                 run.timings[name] = run.timings.get(name, 0.0) + time.perf_counter() - self.t
+                cpu = run.timings.setdefault("cpu", {})
+                cpu[name] = cpu.get(name, 0.0) + time.process_time() - self.c
         return _Timer()
 
 
@@ -178,7 +183,7 @@ def training_windows(train: Side, config: TrainConfig, cache=None) -> Windows:
 def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConfig(), work_dir=None,
           restart: bool = False) -> dict:
     """The whole pipeline. Returns the metrics written into model.json."""
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     run = Run(data_dir, out_dir, yamnet_source, config, work_dir, restart)
     print(f"work folder: {run.work} (rerun the same command to resume)", flush=True)
     from . import distill, evaluation, fit, quantize, report, teacher
@@ -287,6 +292,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
         manifest.validate()
         manifest.save(run.out_dir / "model.json")
     run.timings["total"] = time.perf_counter() - t_start
+    run.timings.setdefault("cpu", {})["total"] = time.process_time() - cpu_start
     report.write(run.out_dir, measured, {"teacher": teacher_hist, "student": student_hist}, manifest,
                  config, run.timings, gate_summary, evalset, q, cost, int8.backend)
     for name in ("model.tflite", "model.json", "report.md"):

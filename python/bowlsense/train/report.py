@@ -172,12 +172,17 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
         vals = [measured[n].get("privacy_curve", {}).get(f"{snr:+.0f}", {}).get("all") for n in MODELS]
         lines.append(f"| {snr:+.0f} dB | " + " | ".join(_fmt(v) for v in vals) + " |")
     lines += ["", "![privacy](privacy.png)", "", "## Training", "", "![training curves](training_curves.png)", "",
-              "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
+              "| stage | wall seconds | CPU seconds (this process, all threads) |", "|---|---|---|"]
+    cpu = timings.get("cpu", {})
+    lines += [f"| {k} | {v:.1f} | {_fmt_s(cpu.get(k))} |" for k, v in timings.items() if k != "cpu"]
     lines += ["", f"Peak resident memory of the training process: {peak_rss_mb():.0f} MB.", "",
               "Configuration:", "", "```", *(f"{k}: {v}" for k, v in config.to_dict().items()), "```", ""]
     from ..manifest import write_atomic
     write_atomic(out / "report.md", "\n".join(lines))
+
+
+def _fmt_s(v) -> str:
+    return "" if v is None else f"{v:.1f}"
 
 
 def write_evaluation(out_dir, measured: dict, data_dir, model_dir, backend: str, n_windows: int) -> None:
