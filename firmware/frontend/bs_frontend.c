@@ -730,17 +730,26 @@ static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag, int lo, int hi
  *    (the table's largest step, from entry 0 to 1), so that is the C code's unsigned product >> 16;
  *  - for shift < 0 the rounded right shift (r + 2^(m-1)) >> m, m = -shift, is computed as
  *    ((r >> (m - 1)) + 1) >> 1, equal for r >= 0 (m - 1 = ~shift).
- * Arguments: r0 = &Z[lo], r1 = &Z[HALF-lo], r2 = &twiddle[lo], r3 = &mag[lo], [sp] = number of bins
- * (a multiple of 4, > 0), [sp+4] = sqrt table. */
+ * Arguments: r0 = &Z[lo], r1 = &Z[HALF-lo], r2 = &twiddle[lo], r3 = &mag[lo] (&mag[lo - 1] when skip is
+ * odd), [sp] = number of bins (> 0), [sp+4] = sqrt table, [sp+8] = skip = bodies of the first turn to
+ * skip, (4 - bins % 4) % 4. */
 #define U __attribute__((unused)) /* the asm reads the arguments from their registers */
 __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32_t *zk, U const int32_t *zc,
                                                                    U const int32_t *w, U uint32_t *mag,
-                                                                   U int32_t bins, U const uint32_t *sqrt_table) {
+                                                                   U int32_t bins, U const uint32_t *sqrt_table,
+                                                                   U int32_t skip) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
         "ldr    r11, [sp, #36]\n\t"          /* bins */
         "ldr    r12, [sp, #40]\n\t"          /* sqrt table */
-        "add    r11, r0, r11, lsl #3\n"      /* end of Z[k] */
+        "add    r11, r0, r11, lsl #3\n\t"    /* end of Z[k] */
+        "ldr    r4, [sp, #44]\n\t"          /* skip the first bodies of the first turn */
+        "cmp    r4, #1\n\t"
+        "beq    4f\n\t"
+        "cmp    r4, #2\n\t"
+        "beq    13f\n\t"
+        "cmp    r4, #3\n\t"
+        "beq    8f\n"
         "1:\n\t"
         "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
         "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
@@ -819,6 +828,7 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
         "lsl    r4, r8, r7\n"
         "6:\n\t"
         "strd   lr, r4, [r3], #8\n\t"
+        "13:\n\t"
         "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
         "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
         "add    r8, r4, r6\n\t"              /* er */
@@ -931,12 +941,13 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
 static void spectrum_magnitude(const int32_t *z, uint32_t *mag) {
     int lo = bs_frontend_tables_mel_bin_lo, hi = bs_frontend_tables_mel_bin_hi;
 #ifdef BS_FRONTEND_M4_ASM
-    if (lo >= 1 && hi > lo && lo + ((hi - lo + 3) & ~3) <= HALF) {
-        /* a multiple of 4 bins: up to 3 past the last (mag[] has room; they go unread) */
-        int even = (hi - lo + 3) & ~3;
-        spectrum_magnitude_m4(&z[2 * lo], &z[2 * (HALF - lo)], &bs_frontend_tables_twiddle[2 * lo], &mag[lo], even,
-                              bs_frontend_tables_sqrt);
-        lo += even;
+    if (lo >= 1 && hi > lo && hi <= HALF) {
+        /* the loop does four bins per turn: the first turn starts skip bodies in; the skipped first and
+         * third results go to mag[lo - 1], which is unused */
+        int bins = hi - lo, skip = (4 - bins % 4) % 4;
+        spectrum_magnitude_m4(&z[2 * lo], &z[2 * (HALF - lo)], &bs_frontend_tables_twiddle[2 * lo],
+                              &mag[lo - (skip & 1)], bins, bs_frontend_tables_sqrt, skip);
+        return;
     }
 #endif
     spectrum_magnitude_c(z, mag, lo, hi);
