@@ -30,6 +30,11 @@
 #define PEAK_BLOCK 80
 #define PEAK_BLOCKS (BS_FRONTEND_WINDOW_SAMPLES / PEAK_BLOCK)
 #define KEPT_BLOCKS ((BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES) / PEAK_BLOCK)
+/* history[] is word-aligned (after two int32 fields) and the overlap is a whole number of 16-sample
+ * LDM/STM blocks, so the M4 overlap shift needs no alignment check */
+typedef char bs_check_overlap_copy[(BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES) % 16 == 0 &&
+                                   BS_FRONTEND_HOP_SAMPLES % 2 == 0 && offsetof(bs_frontend_state, history) % 4 == 0
+                                   ? 1 : -1];
 typedef char bs_check_peak_blocks[BS_FRONTEND_WINDOW_SAMPLES % PEAK_BLOCK == 0 && BS_FRONTEND_HOP_SAMPLES % PEAK_BLOCK == 0
                                   && PEAK_BLOCK % 16 == 0 ? 1 : -1];
 typedef char bs_check_block_peak_field[sizeof(((bs_frontend_state *)0)->block_peak) == PEAK_BLOCKS * sizeof(uint16_t)
@@ -1284,8 +1289,13 @@ bs_frontend_status bs_frontend_process(bs_frontend_state *st, const int16_t *pcm
             compute_frame(st, st->history, peak, &out[*frames_out * BS_FRONTEND_NUM_MEL]);
             (*frames_out)++;
             /* keep the overlap and the values of its blocks */
+#ifdef BS_FRONTEND_M4_ASM
+            copy16_m4(st->history, &st->history[BS_FRONTEND_HOP_SAMPLES],
+                      (BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES) / 16);
+#else
             copy_samples(st->history, &st->history[BS_FRONTEND_HOP_SAMPLES],
                          BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES);
+#endif
             for (int b = 0; b < PEAK_BLOCKS; b++)
                 st->block_peak[b] = b < KEPT_BLOCKS ? st->block_peak[b + PEAK_BLOCKS - KEPT_BLOCKS] : 0;
             st->filled = BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES;
