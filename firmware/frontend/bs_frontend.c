@@ -220,12 +220,94 @@ static BS_NOINLINE void window_and_stages_1_2_c(int32_t *z, const int16_t *x, in
     }
 }
 #else
-/* window_and_stages_1_2_c() for Cortex-M4, two groups per turn: about 52 instructions per group of
- * four where the compiler needs about 70. Arguments: r0 = z, r1 = x, r2 = gain, r3 = bitrev, [sp] = &window[WMID].
- * Registers: r12 = &x[2 n0], lr = &window[2 n0 + WMID] (offsets fit LDRSH and LDRD), r4-r11 the four
- * complex values. Stack: [sp] window + WMID, [sp, #4] end of z. */
+/* window_and_stages_1_2_c() for Cortex-M4: about 52 instructions per group of four where the compiler
+ * needs about 70. Eight groups per loop turn, unrolled: of groups g = 8 i .. 8 i + 7, only the first
+ * has n0 = bitrev[4g] < 8, the one whose fourth input lies inside the window, so no group tests n0.
+ * Arguments: r0 = z, r1 = x, r2 = gain, r3 = bitrev, [sp] = &window[WMID]. Registers: r12 = &x[2 n0],
+ * lr = &window[2 n0 + WMID] (offsets fit LDRSH and LDRD), r4-r11 the four complex values.
+ * Stack: [sp] window + WMID, [sp, #4] end of z. */
 typedef char bs_check_window_asm_shape[HALF == 256 && WMID == 192 && BS_FRONTEND_WINDOW_SAMPLES == 400 ? 1 : -1];
 #define U __attribute__((unused))
+/* Start group g: n0 = bitrev[4g], r12 = &x[2 n0], lr = &window[2 n0] + 768 bytes. */
+#define BS_WIN_HEAD \
+        "ldrb   r4, [r3], #4\n\t"            /* n0 = bitrev[4g] */ \
+        "add    r12, r1, r4, lsl #2\n\t"     /* &x[2 n0] */ \
+        "ldr    lr, [sp]\n\t" \
+        "add    lr, lr, r4, lsl #3\n\t"      /* &window[2 n0] + 768 bytes */ \
+
+/* Window inputs n0, n0 + 128 (stage 1 on them) and n0 + 64. */
+#define BS_WIN_INPUTS_0_1_2 \
+        /* input n0 */ \
+        "ldrsh  r4, [r12]\n\t" \
+        "ldrsh  r5, [r12, #2]\n\t" \
+        "ldrd   r8, r9, [lr, #-768]\n\t" \
+        "mul    r4, r4, r2\n\t" \
+        "mul    r5, r5, r2\n\t" \
+        "smmulr r4, r4, r8\n\t" \
+        "smmulr r5, r5, r9\n\t" \
+        /* input n0 + 128 */ \
+        "ldrsh  r6, [r12, #512]\n\t" \
+        "ldrsh  r7, [r12, #514]\n\t" \
+        "ldrd   r8, r9, [lr, #256]\n\t" \
+        "mul    r6, r6, r2\n\t" \
+        "mul    r7, r7, r2\n\t" \
+        "smmulr r6, r6, r8\n\t" \
+        "smmulr r7, r7, r9\n\t" \
+        /* stage 1 on (q0, q1), twiddle 1 */ \
+        "asr    r8, r6, #1\n\t" "rsb    r6, r8, r4, asr #1\n\t" "add    r4, r8, r4, asr #1\n\t" \
+        "asr    r8, r7, #1\n\t" "rsb    r7, r8, r5, asr #1\n\t" "add    r5, r8, r5, asr #1\n\t" \
+        /* input n0 + 64 */ \
+        "ldrsh  r8, [r12, #256]\n\t" \
+        "ldrsh  r9, [r12, #258]\n\t" \
+        "ldrd   r10, r11, [lr, #-256]\n\t" \
+        "mul    r8, r8, r2\n\t" \
+        "mul    r9, r9, r2\n\t" \
+        "smmulr r8, r8, r10\n\t" \
+        "smmulr r9, r9, r11\n\t" \
+
+/* Input n0 + 192 inside the window: stage 1 on (q2, q3), stage 2, store. */
+#define BS_WIN_FULL_TAIL \
+        /* input n0 + 192, then stage 1 on (q2, q3) */ \
+        "ldrsh  r10, [r12, #768]\n\t" \
+        "ldrsh  r11, [r12, #770]\n\t" \
+        "mul    r10, r10, r2\n\t" \
+        "mul    r11, r11, r2\n\t" \
+        "ldr    r12, [lr, #768]\n\t" \
+        "smmulr r10, r10, r12\n\t" \
+        "ldr    r12, [lr, #772]\n\t" \
+        "smmulr r11, r11, r12\n\t" \
+        "asr    r12, r10, #1\n\t" "rsb    r10, r12, r8, asr #1\n\t" "add    r8, r12, r8, asr #1\n\t" \
+        "asr    r12, r11, #1\n\t" "rsb    r11, r12, r9, asr #1\n\t" "add    r9, r12, r9, asr #1\n\t" \
+        /* stage 2: (q0, q2) with twiddle 1, (q1, q3) with -i */ \
+        "asr    r12, r8, #1\n\t" "rsb    r8, r12, r4, asr #1\n\t" "add    r4, r12, r4, asr #1\n\t" \
+        "asr    r12, r9, #1\n\t" "rsb    r9, r12, r5, asr #1\n\t" "add    r5, r12, r5, asr #1\n\t" \
+        "add    r12, r11, #1\n\t" "asr    r12, r12, #1\n\t"     /* tr = (bi + 1) >> 1 */ \
+        "rsb    r11, r10, #1\n\t" "asr    r11, r11, #1\n\t"     /* ti = (1 - br) >> 1 */ \
+        "rsb    r10, r12, r6, asr #1\n\t" "add    r6, r12, r6, asr #1\n\t" \
+        "rsb    r12, r11, r7, asr #1\n\t" "add    r7, r11, r7, asr #1\n\t" \
+        "strd   r4, r5, [r0], #8\n\t" \
+        "strd   r6, r7, [r0], #8\n\t" \
+        "strd   r8, r9, [r0], #8\n\t" \
+        "strd   r10, r12, [r0], #8\n\t" \
+
+/* Input n0 + 192 is zero padding: stage 1 gives q3 = q2 = q2 >> 1; stage 2, store. */
+#define BS_WIN_ZERO_TAIL \
+        "mov    r12, #1\n\t"                 /* (q1, q3) with -i: tr = ((q2i >> 1) + 1) >> 1, */ \
+        "add    r10, r12, r9, asr #1\n\t"    /* ti = (1 - (q2r >> 1)) >> 1 */ \
+        "asr    r10, r10, #1\n\t" \
+        "sub    r11, r12, r8, asr #1\n\t" \
+        "asr    r11, r11, #1\n\t" \
+        "rsb    r12, r10, r6, asr #1\n\t" "add    r6, r10, r6, asr #1\n\t" \
+        "rsb    r10, r11, r7, asr #1\n\t" "add    r7, r11, r7, asr #1\n\t" \
+        "asr    r11, r8, #2\n\t"             /* (q0, q2) with 1: W q2 / 2 = (q2 >> 1) >> 1 */ \
+        "rsb    r8, r11, r4, asr #1\n\t" "add    r4, r11, r4, asr #1\n\t" \
+        "asr    r11, r9, #2\n\t" \
+        "rsb    r9, r11, r5, asr #1\n\t" "add    r5, r11, r5, asr #1\n\t" \
+        "strd   r4, r5, [r0], #8\n\t" \
+        "strd   r6, r7, [r0], #8\n\t" \
+        "strd   r8, r9, [r0], #8\n\t" \
+        "strd   r12, r10, [r0], #8\n\t" \
+
 __attribute__((naked, noinline)) static void window_and_stages_1_2_m4(U int32_t *z, U const int16_t *x, U int32_t gain,
                                                                       U const uint8_t *bitrev,
                                                                       U const int32_t *window_mid) {
@@ -236,153 +318,15 @@ __attribute__((naked, noinline)) static void window_and_stages_1_2_m4(U int32_t 
         "str    r4, [sp]\n\t"
         "add    r4, r0, #4 * 2 * 256\n\t"
         "str    r4, [sp, #4]\n"
-        "2:\n\t"
-        "ldrb   r4, [r3], #4\n\t"            /* n0 = bitrev[4g] */
-        "add    r12, r1, r4, lsl #2\n\t"     /* &x[2 n0] */
-        "ldr    lr, [sp]\n\t"
-        "add    lr, lr, r4, lsl #3\n\t"      /* &window[2 n0] + 768 bytes */
-        "cmp    r4, #8\n\t"                  /* n0 + 192 < 200: the fourth input lies in the window */
-        /* input n0 */
-        "ldrsh  r4, [r12]\n\t"
-        "ldrsh  r5, [r12, #2]\n\t"
-        "ldrd   r8, r9, [lr, #-768]\n\t"
-        "mul    r4, r4, r2\n\t"
-        "mul    r5, r5, r2\n\t"
-        "smmulr r4, r4, r8\n\t"
-        "smmulr r5, r5, r9\n\t"
-        /* input n0 + 128 */
-        "ldrsh  r6, [r12, #512]\n\t"
-        "ldrsh  r7, [r12, #514]\n\t"
-        "ldrd   r8, r9, [lr, #256]\n\t"
-        "mul    r6, r6, r2\n\t"
-        "mul    r7, r7, r2\n\t"
-        "smmulr r6, r6, r8\n\t"
-        "smmulr r7, r7, r9\n\t"
-        /* stage 1 on (q0, q1), twiddle 1 */
-        "asr    r8, r6, #1\n\t" "rsb    r6, r8, r4, asr #1\n\t" "add    r4, r8, r4, asr #1\n\t"
-        "asr    r8, r7, #1\n\t" "rsb    r7, r8, r5, asr #1\n\t" "add    r5, r8, r5, asr #1\n\t"
-        /* input n0 + 64 */
-        "ldrsh  r8, [r12, #256]\n\t"
-        "ldrsh  r9, [r12, #258]\n\t"
-        "ldrd   r10, r11, [lr, #-256]\n\t"
-        "mul    r8, r8, r2\n\t"
-        "mul    r9, r9, r2\n\t"
-        "smmulr r8, r8, r10\n\t"
-        "smmulr r9, r9, r11\n\t"
-        "bhs    5f\n\t"
-        /* input n0 + 192, then stage 1 on (q2, q3) */
-        "ldrsh  r10, [r12, #768]\n\t"
-        "ldrsh  r11, [r12, #770]\n\t"
-        "mul    r10, r10, r2\n\t"
-        "mul    r11, r11, r2\n\t"
-        "ldr    r12, [lr, #768]\n\t"
-        "smmulr r10, r10, r12\n\t"
-        "ldr    r12, [lr, #772]\n\t"
-        "smmulr r11, r11, r12\n\t"
-        "asr    r12, r10, #1\n\t" "rsb    r10, r12, r8, asr #1\n\t" "add    r8, r12, r8, asr #1\n\t"
-        "asr    r12, r11, #1\n\t" "rsb    r11, r12, r9, asr #1\n\t" "add    r9, r12, r9, asr #1\n\t"
-        /* stage 2: (q0, q2) with twiddle 1, (q1, q3) with -i */
-        "asr    r12, r8, #1\n\t" "rsb    r8, r12, r4, asr #1\n\t" "add    r4, r12, r4, asr #1\n\t"
-        "asr    r12, r9, #1\n\t" "rsb    r9, r12, r5, asr #1\n\t" "add    r5, r12, r5, asr #1\n\t"
-        "add    r12, r11, #1\n\t" "asr    r12, r12, #1\n\t"     /* tr = (bi + 1) >> 1 */
-        "rsb    r11, r10, #1\n\t" "asr    r11, r11, #1\n\t"     /* ti = (1 - br) >> 1 */
-        "rsb    r10, r12, r6, asr #1\n\t" "add    r6, r12, r6, asr #1\n\t"
-        "rsb    r12, r11, r7, asr #1\n\t" "add    r7, r11, r7, asr #1\n\t"
-        "strd   r4, r5, [r0], #8\n\t"
-        "strd   r6, r7, [r0], #8\n\t"
-        "strd   r8, r9, [r0], #8\n\t"
-        "strd   r10, r12, [r0], #8\n\t"
-        "b      17f\n"
-        "5:\n\t"                             /* fourth input zero: stage 1 gives q3 = q2 = q2 >> 1, so */
-        "mov    r12, #1\n\t"                 /* (q1, q3) with -i: tr = ((q2i >> 1) + 1) >> 1, */
-        "add    r10, r12, r9, asr #1\n\t"    /* ti = (1 - (q2r >> 1)) >> 1 */
-        "asr    r10, r10, #1\n\t"
-        "sub    r11, r12, r8, asr #1\n\t"
-        "asr    r11, r11, #1\n\t"
-        "rsb    r12, r10, r6, asr #1\n\t" "add    r6, r10, r6, asr #1\n\t"
-        "rsb    r10, r11, r7, asr #1\n\t" "add    r7, r11, r7, asr #1\n\t"
-        "asr    r11, r8, #2\n\t"             /* (q0, q2) with 1: W q2 / 2 = (q2 >> 1) >> 1 */
-        "rsb    r8, r11, r4, asr #1\n\t" "add    r4, r11, r4, asr #1\n\t"
-        "asr    r11, r9, #2\n\t"
-        "rsb    r9, r11, r5, asr #1\n\t" "add    r5, r11, r5, asr #1\n\t"
-        "strd   r4, r5, [r0], #8\n\t"
-        "strd   r6, r7, [r0], #8\n\t"
-        "strd   r8, r9, [r0], #8\n\t"
-        "strd   r12, r10, [r0], #8\n\t"
-        "17:\n\t"
-        "ldrb   r4, [r3], #4\n\t"            /* n0 = bitrev[4g] */
-        "add    r12, r1, r4, lsl #2\n\t"     /* &x[2 n0] */
-        "ldr    lr, [sp]\n\t"
-        "add    lr, lr, r4, lsl #3\n\t"      /* &window[2 n0] + 768 bytes */
-        "cmp    r4, #8\n\t"                  /* n0 + 192 < 200: the fourth input lies in the window */
-        /* input n0 */
-        "ldrsh  r4, [r12]\n\t"
-        "ldrsh  r5, [r12, #2]\n\t"
-        "ldrd   r8, r9, [lr, #-768]\n\t"
-        "mul    r4, r4, r2\n\t"
-        "mul    r5, r5, r2\n\t"
-        "smmulr r4, r4, r8\n\t"
-        "smmulr r5, r5, r9\n\t"
-        /* input n0 + 128 */
-        "ldrsh  r6, [r12, #512]\n\t"
-        "ldrsh  r7, [r12, #514]\n\t"
-        "ldrd   r8, r9, [lr, #256]\n\t"
-        "mul    r6, r6, r2\n\t"
-        "mul    r7, r7, r2\n\t"
-        "smmulr r6, r6, r8\n\t"
-        "smmulr r7, r7, r9\n\t"
-        /* stage 1 on (q0, q1), twiddle 1 */
-        "asr    r8, r6, #1\n\t" "rsb    r6, r8, r4, asr #1\n\t" "add    r4, r8, r4, asr #1\n\t"
-        "asr    r8, r7, #1\n\t" "rsb    r7, r8, r5, asr #1\n\t" "add    r5, r8, r5, asr #1\n\t"
-        /* input n0 + 64 */
-        "ldrsh  r8, [r12, #256]\n\t"
-        "ldrsh  r9, [r12, #258]\n\t"
-        "ldrd   r10, r11, [lr, #-256]\n\t"
-        "mul    r8, r8, r2\n\t"
-        "mul    r9, r9, r2\n\t"
-        "smmulr r8, r8, r10\n\t"
-        "smmulr r9, r9, r11\n\t"
-        "bhs    15f\n\t"
-        /* input n0 + 192, then stage 1 on (q2, q3) */
-        "ldrsh  r10, [r12, #768]\n\t"
-        "ldrsh  r11, [r12, #770]\n\t"
-        "mul    r10, r10, r2\n\t"
-        "mul    r11, r11, r2\n\t"
-        "ldr    r12, [lr, #768]\n\t"
-        "smmulr r10, r10, r12\n\t"
-        "ldr    r12, [lr, #772]\n\t"
-        "smmulr r11, r11, r12\n\t"
-        "asr    r12, r10, #1\n\t" "rsb    r10, r12, r8, asr #1\n\t" "add    r8, r12, r8, asr #1\n\t"
-        "asr    r12, r11, #1\n\t" "rsb    r11, r12, r9, asr #1\n\t" "add    r9, r12, r9, asr #1\n\t"
-        /* stage 2: (q0, q2) with twiddle 1, (q1, q3) with -i */
-        "asr    r12, r8, #1\n\t" "rsb    r8, r12, r4, asr #1\n\t" "add    r4, r12, r4, asr #1\n\t"
-        "asr    r12, r9, #1\n\t" "rsb    r9, r12, r5, asr #1\n\t" "add    r5, r12, r5, asr #1\n\t"
-        "add    r12, r11, #1\n\t" "asr    r12, r12, #1\n\t"     /* tr = (bi + 1) >> 1 */
-        "rsb    r11, r10, #1\n\t" "asr    r11, r11, #1\n\t"     /* ti = (1 - br) >> 1 */
-        "rsb    r10, r12, r6, asr #1\n\t" "add    r6, r12, r6, asr #1\n\t"
-        "rsb    r12, r11, r7, asr #1\n\t" "add    r7, r11, r7, asr #1\n\t"
-        "strd   r4, r5, [r0], #8\n\t"
-        "strd   r6, r7, [r0], #8\n\t"
-        "strd   r8, r9, [r0], #8\n\t"
-        "strd   r10, r12, [r0], #8\n\t"
-        "b      7f\n"
-        "15:\n\t"                             /* fourth input zero: stage 1 gives q3 = q2 = q2 >> 1, so */
-        "mov    r12, #1\n\t"                 /* (q1, q3) with -i: tr = ((q2i >> 1) + 1) >> 1, */
-        "add    r10, r12, r9, asr #1\n\t"    /* ti = (1 - (q2r >> 1)) >> 1 */
-        "asr    r10, r10, #1\n\t"
-        "sub    r11, r12, r8, asr #1\n\t"
-        "asr    r11, r11, #1\n\t"
-        "rsb    r12, r10, r6, asr #1\n\t" "add    r6, r10, r6, asr #1\n\t"
-        "rsb    r10, r11, r7, asr #1\n\t" "add    r7, r11, r7, asr #1\n\t"
-        "asr    r11, r8, #2\n\t"             /* (q0, q2) with 1: W q2 / 2 = (q2 >> 1) >> 1 */
-        "rsb    r8, r11, r4, asr #1\n\t" "add    r4, r11, r4, asr #1\n\t"
-        "asr    r11, r9, #2\n\t"
-        "rsb    r9, r11, r5, asr #1\n\t" "add    r5, r11, r5, asr #1\n\t"
-        "strd   r4, r5, [r0], #8\n\t"
-        "strd   r6, r7, [r0], #8\n\t"
-        "strd   r8, r9, [r0], #8\n\t"
-        "strd   r12, r10, [r0], #8\n\t"
-        "7:\n\t"
+        "2:\n\t"                             /* eight groups: g = 8 i has n0 < 8, the others n0 >= 8 */
+        BS_WIN_HEAD BS_WIN_INPUTS_0_1_2 BS_WIN_FULL_TAIL
+        BS_WIN_HEAD BS_WIN_INPUTS_0_1_2 BS_WIN_ZERO_TAIL
+        BS_WIN_HEAD BS_WIN_INPUTS_0_1_2 BS_WIN_ZERO_TAIL
+        BS_WIN_HEAD BS_WIN_INPUTS_0_1_2 BS_WIN_ZERO_TAIL
+        BS_WIN_HEAD BS_WIN_INPUTS_0_1_2 BS_WIN_ZERO_TAIL
+        BS_WIN_HEAD BS_WIN_INPUTS_0_1_2 BS_WIN_ZERO_TAIL
+        BS_WIN_HEAD BS_WIN_INPUTS_0_1_2 BS_WIN_ZERO_TAIL
+        BS_WIN_HEAD BS_WIN_INPUTS_0_1_2 BS_WIN_ZERO_TAIL
         "ldr    r4, [sp, #4]\n\t"
         "cmp    r0, r4\n\t"
         "bne    2b\n\t"
