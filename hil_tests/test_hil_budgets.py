@@ -34,7 +34,6 @@ def measured(_hil_dut):
 
 
 @pytest.mark.quick
-@pytest.mark.xfail(reason='known miss: front end measures ~27,100 instructions/hop (real audio) against the 25,000 goal (issue 2)', strict=False)
 def test_frontend_instructions_per_hop(measured, report):
     dut, d, _ = measured
     assert d["fe_hops"] > 0 and d["internal_errors"] == 0
