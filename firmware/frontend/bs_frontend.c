@@ -33,12 +33,12 @@
 /* history[] is word-aligned (after two int32 fields) and the overlap is a whole number of 16-sample
  * LDM/STM blocks, so the M4 overlap shift needs no alignment check */
 typedef char bs_check_overlap_copy[(BS_FRONTEND_WINDOW_SAMPLES - BS_FRONTEND_HOP_SAMPLES) % 16 == 0 &&
-                                   BS_FRONTEND_HOP_SAMPLES % 2 == 0 && offsetof(bs_frontend_state, history) % 4 == 0
-                                   ? 1 : -1];
-typedef char bs_check_peak_blocks[BS_FRONTEND_WINDOW_SAMPLES % PEAK_BLOCK == 0 && BS_FRONTEND_HOP_SAMPLES % PEAK_BLOCK == 0
-                                  && PEAK_BLOCK % 16 == 0 ? 1 : -1];
-typedef char bs_check_block_peak_field[sizeof(((bs_frontend_state *)0)->block_peak) == PEAK_BLOCKS * sizeof(uint16_t)
-                                       ? 1 : -1];
+                                   BS_FRONTEND_HOP_SAMPLES % 2 == 0 &&
+                                   offsetof(bs_frontend_state, history) % 4 == 0 ? 1 : -1];
+typedef char bs_check_peak_blocks[BS_FRONTEND_WINDOW_SAMPLES % PEAK_BLOCK == 0 &&
+                                  BS_FRONTEND_HOP_SAMPLES % PEAK_BLOCK == 0 && PEAK_BLOCK % 16 == 0 ? 1 : -1];
+typedef char bs_check_block_peak_field[sizeof(((bs_frontend_state *)0)->block_peak) ==
+                                       PEAK_BLOCKS * sizeof(uint16_t) ? 1 : -1];
 
 /* Arithmetic right shift. C99 leaves >> of negative values implementation-defined; every compiler
  * this project supports (gcc, clang; x86-64, Arm) shifts arithmetically, and the numpy reference does
@@ -308,8 +308,8 @@ typedef char bs_check_window_asm_shape[HALF == 256 && WMID == 192 && BS_FRONTEND
         "strd   r8, r9, [r0], #8\n\t" \
         "strd   r12, r10, [r0], #8\n\t" \
 
-__attribute__((naked, noinline)) static void window_and_stages_1_2_m4(U int32_t *z, U const int16_t *x, U int32_t gain,
-                                                                      U const uint8_t *bitrev,
+__attribute__((naked, noinline)) static void window_and_stages_1_2_m4(U int32_t *z, U const int16_t *x,
+                                                                      U int32_t gain, U const uint8_t *bitrev,
                                                                       U const int32_t *window_mid) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
@@ -382,9 +382,9 @@ static BS_ALWAYS_INLINE void fused_stages(int32_t *z, int h) {
 #ifdef BS_FRONTEND_M4_ASM
 #define U __attribute__((unused)) /* naked functions read their arguments from r0-r3 */
 /* fused_stages() for Cortex-M4, about 44 instructions per group of four values (four groups per loop
- * turn; h - 4 must be a multiple of 4) where the compiler needs about 60 (it spills: the loop needs all 14 registers, so these are
- * naked functions). The butterflies
- * are butterfly(), butterfly_1() and butterfly_minus_i(), operation for operation:
+ * turn; h - 4 must be a multiple of 4) where the compiler needs about 60 (it spills: the loop needs all
+ * 14 registers, so these are naked functions). The butterflies are butterfly(), butterfly_1() and
+ * butterfly_minus_i(), operation for operation:
  *   smmulr t, br, wr; smmulr br, br, wi; smmlsr t, bi, wi, t (tr); smmlar bi, bi, wr, br (ti);
  *   a' = tr + (ar >> 1), b' = (ar >> 1) - tr (ADD/RSB with shifted operand), same for the imaginary parts.
  * r0 points at the middle of the four values (offsets -12h, -4h, 4h, 12h bytes fit LDRD/STRD), r1 at
@@ -1025,7 +1025,8 @@ static void count_mel_bins(bs_frontend_state *st) {
     for (int k = lo; k < hi; k++) {
         int b = bs_frontend_tables_mel_band[k];
         if (b < 0 || b >= BS_FRONTEND_NUM_MEL || st->mel_bins[b] == 255) return;
-        if (k > lo && b != bs_frontend_tables_mel_band[k - 1] && b != bs_frontend_tables_mel_band[k - 1] + 1) return;
+        int prev = k > lo ? bs_frontend_tables_mel_band[k - 1] : b;
+        if (b != prev && b != prev + 1) return;
         st->mel_bins[b]++;
     }
     st->mel_first = (uint8_t)first;
@@ -1042,12 +1043,15 @@ static void log_mel_c(const uint64_t *mel, int exponent, uint64_t offset, int16_
     }
 }
 #else
-/* log_mel_c() for Cortex-M4, two bands per turn, 22 instructions per band. With v = mel + offset split in 32-bit halves
- * and c = clz(hi) (hi != 0), m = v << c has its leading one at bit 63 and len - 1 - exponent =
- * (63 - exponent) - c, so l + 2^13 = K - c ln 2 + mant with K = (63 - exponent) ln 2 + 2^13 per frame. The table needs m[62:31] = X = (hi << (c + 1)) | (lo >> (31 - c)) (register
- * shifts by 32 give 0): idx = X >> 24 and frac = X & 0xFFFFFF. When hi == 0, X = lo << (clz(lo) + 1)
- * and c grows by 32. ((hi - lo) * frac) >> 24 is the high word of UMULL((hi - lo), X << 8) (the
- * product is >= 0: the table rises). |l| < 2^30 (README.md), so the rounding shift fits 32 bits.
+/* log_mel_c() for Cortex-M4, two bands per turn, 22 instructions per band. With v = mel + offset split
+ * in 32-bit halves and c = clz(hi) (hi != 0), m = v << c has its leading one at bit 63 and
+ * len - 1 - exponent = (63 - exponent) - c, so l + 2^13 = K - c ln 2 + mant with
+ * K = (63 - exponent) ln 2 + 2^13 per frame. The table needs m[62:31] = X =
+ * (hi << (c + 1)) | (lo >> (31 - c)) (register shifts by 32 give 0): idx = X >> 24 and
+ * frac = X & 0xFFFFFF. When hi == 0, X = lo << (clz(lo) + 1) and c grows by 32.
+ * ((hi - lo) * frac) >> 24 is the high word of UMULL((hi - lo), X << 8) (the product is >= 0: the
+ * table rises). |l| < 2^30 (the output range in README.md is about +-8200 in Q10), so the rounding
+ * fits 32 bits.
  * Arguments: r0 = mel, r1 = out, r2 = ln 2 (Q24), r3 = log table, [sp] = offset low word,
  * [sp+4] = offset high word, [sp+8] = K. */
 typedef char bs_check_log_asm_shape[OUT_SHIFT == 14 && LOG_FRAC_BITS == 24 && BS_FRONTEND_NUM_MEL == 64 ? 1 : -1];
@@ -1186,8 +1190,8 @@ int32_t bs_frontend_frames_for(const bs_frontend_state *st, size_t n) {
 }
 
 /* One frame from a full window; peak has the bit length of its loudest |x| (abs_or). Block scaling:
- * b = bit length of the loudest sample; the window is applied to x * 2^(29-b) so the windowed values use 28 bits whatever the level
- * (quiet frames keep their precision). */
+ * b = bit length of the loudest sample; the window is applied to x * 2^(29-b) so the windowed values
+ * use 28 bits whatever the level (quiet frames keep their precision). */
 static void compute_frame(bs_frontend_state *st, const int16_t *window, uint32_t peak, int16_t *out) {
     int bits = bit_length_u32(peak); /* 0..16 */
     int32_t gain = (int32_t)1 << (FFT_INPUT_BITS + 1 - bits);
