@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-macs", type=int, help="student MAC budget per patch (default 6000000)")
     parser.add_argument("--max-weight-bytes", type=int, help="student int8 weight budget (default 65536)")
     parser.add_argument("--quick", action="store_true",
-                        help="a small, fast run (fewer mixtures and epochs) for smoke tests")
+                        help="a small, fast run (fewer mixtures, epochs and fine-tuned blocks) for smoke tests")
     parser.add_argument("--work", metavar="DIR", help="checkpoint folder (default: .cache/train/<inputs hash>)")
     parser.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
 
@@ -43,12 +43,12 @@ def config_from_args(args):
     from ..train.student import StudentConfig
     cfg = TrainConfig()
     changes = {"seed": args.seed}
-    if args.unfrozen_blocks is not None:
-        changes["unfrozen_blocks"] = args.unfrozen_blocks
     if args.quick:
         changes.update(augmented=40, silence_crops=20, speech_mixtures=80, event_mixtures=30, background_mixtures=20,
-                       teacher_epochs=2,
+                       teacher_epochs=2, unfrozen_blocks=2,
                        student_epochs=2, eval_privacy=6, eval_curve=2, eval_eating_bg=8)
+    if args.unfrozen_blocks is not None:
+        changes["unfrozen_blocks"] = args.unfrozen_blocks
     if args.labels:
         changes["labels"] = tuple(l.strip() for l in args.labels.split(",") if l.strip())
         changes["privacy_labels"] = tuple(l for l in cfg.privacy_labels if l in changes["labels"])
