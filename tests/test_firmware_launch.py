@@ -46,8 +46,12 @@ def test_exception_in_block_kills_qemu():
     assert gone(pid)
 
 
+# The child behaves like a program run from a terminal, whatever this test run inherited: a process started
+# in the background by a non-interactive shell (nohup ... &, some CI runners) inherits SIGINT ignored, and
+# Python then installs no KeyboardInterrupt handler, so Ctrl-C would never reach the launcher at all.
 SCRIPT = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from bowlsense.device import QemuDevice
 with QemuDevice(build=False) as dev:
     dev.hello()
