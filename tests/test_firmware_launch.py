@@ -46,12 +46,8 @@ def test_exception_in_block_kills_qemu():
     assert gone(pid)
 
 
-# The child behaves like a program run from a terminal, whatever this test run inherited: a process started
-# in the background by a non-interactive shell (nohup ... &, some CI runners) inherits SIGINT ignored, and
-# Python then installs no KeyboardInterrupt handler, so Ctrl-C would never reach the launcher at all.
 SCRIPT = """
-import signal, sys, time
-signal.signal(signal.SIGINT, signal.default_int_handler)
+import sys, time
 from bowlsense.device import QemuDevice
 with QemuDevice(build=False) as dev:
     dev.hello()
@@ -70,7 +66,7 @@ def test_signals_to_the_host_process_kill_qemu(sig):
         qemu_pid = int(line)
         assert not gone(qemu_pid, timeout=0.2)
         proc.send_signal(sig)
-        proc.wait(timeout=20)
+        proc.wait(timeout=90)  # generous: CI machines may be loaded; the check is that QEMU goes, not how fast
         assert gone(qemu_pid), f"QEMU {qemu_pid} survived {sig.name}"
     finally:
         if proc.poll() is None:
