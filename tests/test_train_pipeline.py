@@ -168,6 +168,10 @@ def test_rerun_resumes_from_checkpoints(trained, yamnet_dir, capsys):
     printed = capsys.readouterr().out
     assert "teacher epoch" not in printed  # the teacher had finished: nothing retrained
     assert "student epoch 1/3" not in printed and "student epoch 3/3" in printed
+    # and it says so, rather than silently skipping work
+    assert "teacher: finished in an earlier run" in printed
+    assert "student: resuming at epoch 3/3" in printed
+    assert "reusing the activations cached" in printed
 
 
 def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path, capsys):

@@ -63,6 +63,10 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
     average_from = epochs // 2
     average, count = _load_average(checkpoint, start, average_from)
     if start >= epochs:
+        print(f"{desc}: finished in an earlier run ({epochs} epochs, checkpoint {checkpoint}); reusing it", flush=True)
+    elif start > 0:
+        print(f"{desc}: resuming at epoch {start + 1}/{epochs} from checkpoint {checkpoint}", flush=True)
+    if start >= epochs:
         if average is not None:
             model.set_weights(average)
         return history

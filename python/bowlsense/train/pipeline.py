@@ -228,6 +228,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
             try:
                 acts = np.load(acts_path)
                 assert len(acts) == len(train_w)
+                print(f"YAMNet frozen layers: reusing the activations cached in {acts_path.name}", flush=True)
             except Exception:
                 acts = None
         if acts is None:
