@@ -682,6 +682,54 @@ static void spectrum_magnitude_c(const int32_t *z, uint32_t *mag, int lo, int hi
  * Arguments: r0 = &Z[lo], r1 = &Z[HALF-lo], r2 = &twiddle[lo], r3 = &mag[lo] (&mag[lo - 1] when skip is
  * odd), [sp] = number of bins (> 0), [sp+4] = sqrt table, [sp+8] = skip = bodies of the first turn to
  * skip, (4 - bins % 4) % 4. */
+/* One bin of the loop below (split, |Y|, normalise, table sqrt: r in r8, shift in r7), then the left
+ * shift into DEST, or for shift < 0 (N set by SUBS) a branch to the rounding right shift at SLOW. */
+#define MAG_BIN(SLOW, DEST) \
+        "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */                                                \
+        "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */                                           \
+        "add    r8, r4, r6\n\t"              /* er */                                                  \
+        "sub    r4, r4, r6\n\t"              /* dr */                                                  \
+        "sub    r6, r5, r7\n\t"              /* ei */                                                  \
+        "add    r5, r5, r7\n\t"              /* di */                                                  \
+        "ldrd   r7, r9, [r2], #8\n\t"        /* wr, wi */                                              \
+        "smmulr r10, r4, r7\n\t"                                                                       \
+        "smmulr r4, r4, r9\n\t"                                                                        \
+        "smmlsr r10, r5, r9, r10\n\t"        /* pr */                                                  \
+        "smmlar r4, r5, r7, r4\n\t"          /* pi */                                                  \
+        "add    r8, r4, r8, asr #1\n\t"      /* yr */                                                  \
+        "rsb    r6, r10, r6, asr #1\n\t"     /* yi */                                                  \
+        "eor    r4, r8, r8, asr #31\n\t"                                                               \
+        "sub    r4, r4, r8, asr #31\n\t"     /* a = |yr| */                                            \
+        "eor    r5, r6, r6, asr #31\n\t"                                                               \
+        "sub    r5, r5, r6, asr #31\n\t"     /* b = |yi| */                                            \
+        "orr    r7, r4, r5\n\t"                                                                        \
+        "clz    r7, r7\n\t"                                                                            \
+        "rsb    r7, r7, #17\n\t"                                                                       \
+        "usat   r7, #5, r7\n\t"              /* drop */                                                \
+        "lsr    r4, r4, r7\n\t"                                                                        \
+        "lsr    r5, r5, r7\n\t"                                                                        \
+        "mul    r4, r4, r4\n\t"                                                                        \
+        "mla    r4, r5, r5, r4\n\t"          /* n */                                                   \
+        "clz    r5, r4\n\t"                                                                            \
+        "bic    r5, r5, #1\n\t"              /* 2 up */                                                \
+        "lsl    r4, r4, r5\n\t"                                                                        \
+        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */        \
+        "lsr    r6, r4, #24\n\t"             /* i */                                                   \
+        "ubfx   r4, r4, #8, #16\n\t"         /* frac */                                                \
+        "add    r6, r12, r6, lsl #2\n\t"                                                               \
+        "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */                                \
+        "sub    r9, r9, r8\n\t"                                                                        \
+        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */  \
+        "bmi    " #SLOW "f\n\t"                                                                        \
+        "lsl    " #DEST ", r8, r7\n"
+/* shift < 0: DEST = (r + 2^(m-1)) >> m, m = -shift, as ((r >> ~shift) + 1) >> 1; then back to AFTER. */
+#define MAG_ROUND(LABEL, DEST, AFTER) \
+        #LABEL ":\n\t" \
+        "mvn    r5, r7\n\t" \
+        "lsr    r6, r8, r5\n\t" \
+        "add    r6, r6, #1\n\t" \
+        "lsr    " #DEST ", r6, #1\n\t" \
+        "b      " #AFTER "b\n\t"
 #define U __attribute__((unused)) /* the asm reads the arguments from their registers */
 __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32_t *zk, U const int32_t *zc,
                                                                    U const int32_t *w, U uint32_t *mag,
@@ -700,191 +748,29 @@ __attribute__((naked, noinline)) static void spectrum_magnitude_m4(U const int32
         "cmp    r4, #3\n\t"
         "beq    8f\n"
         "1:\n\t"
-        "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
-        "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
-        "add    r8, r4, r6\n\t"              /* er */
-        "sub    r4, r4, r6\n\t"              /* dr */
-        "sub    r6, r5, r7\n\t"              /* ei */
-        "add    r5, r5, r7\n\t"              /* di */
-        "ldrd   r7, r9, [r2], #8\n\t"        /* wr, wi */
-        "smmulr r10, r4, r7\n\t"
-        "smmulr r4, r4, r9\n\t"
-        "smmlsr r10, r5, r9, r10\n\t"        /* pr */
-        "smmlar r4, r5, r7, r4\n\t"          /* pi */
-        "add    r8, r4, r8, asr #1\n\t"      /* yr */
-        "rsb    r6, r10, r6, asr #1\n\t"     /* yi */
-        "eor    r4, r8, r8, asr #31\n\t"
-        "sub    r4, r4, r8, asr #31\n\t"     /* a = |yr| */
-        "eor    r5, r6, r6, asr #31\n\t"
-        "sub    r5, r5, r6, asr #31\n\t"     /* b = |yi| */
-        "orr    r7, r4, r5\n\t"
-        "clz    r7, r7\n\t"
-        "rsb    r7, r7, #17\n\t"
-        "usat   r7, #5, r7\n\t"              /* drop */
-        "lsr    r4, r4, r7\n\t"
-        "lsr    r5, r5, r7\n\t"
-        "mul    r4, r4, r4\n\t"
-        "mla    r4, r5, r5, r4\n\t"          /* n */
-        "clz    r5, r4\n\t"
-        "bic    r5, r5, #1\n\t"              /* 2 up */
-        "lsl    r4, r4, r5\n\t"
-        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */
-        "lsr    r6, r4, #24\n\t"             /* i */
-        "ubfx   r4, r4, #8, #16\n\t"         /* frac */
-        "add    r6, r12, r6, lsl #2\n\t"
-        "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
-        "sub    r9, r9, r8\n\t"
-        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */
-        "bmi    3f\n\t"
-        "lsl    lr, r8, r7\n"
+        MAG_BIN(3, lr)
         "4:\n\t"
-        "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
-        "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
-        "add    r8, r4, r6\n\t"              /* er */
-        "sub    r4, r4, r6\n\t"              /* dr */
-        "sub    r6, r5, r7\n\t"              /* ei */
-        "add    r5, r5, r7\n\t"              /* di */
-        "ldrd   r7, r9, [r2], #8\n\t"        /* wr, wi */
-        "smmulr r10, r4, r7\n\t"
-        "smmulr r4, r4, r9\n\t"
-        "smmlsr r10, r5, r9, r10\n\t"        /* pr */
-        "smmlar r4, r5, r7, r4\n\t"          /* pi */
-        "add    r8, r4, r8, asr #1\n\t"      /* yr */
-        "rsb    r6, r10, r6, asr #1\n\t"     /* yi */
-        "eor    r4, r8, r8, asr #31\n\t"
-        "sub    r4, r4, r8, asr #31\n\t"     /* a = |yr| */
-        "eor    r5, r6, r6, asr #31\n\t"
-        "sub    r5, r5, r6, asr #31\n\t"     /* b = |yi| */
-        "orr    r7, r4, r5\n\t"
-        "clz    r7, r7\n\t"
-        "rsb    r7, r7, #17\n\t"
-        "usat   r7, #5, r7\n\t"              /* drop */
-        "lsr    r4, r4, r7\n\t"
-        "lsr    r5, r5, r7\n\t"
-        "mul    r4, r4, r4\n\t"
-        "mla    r4, r5, r5, r4\n\t"          /* n */
-        "clz    r5, r4\n\t"
-        "bic    r5, r5, #1\n\t"              /* 2 up */
-        "lsl    r4, r4, r5\n\t"
-        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */
-        "lsr    r6, r4, #24\n\t"             /* i */
-        "ubfx   r4, r4, #8, #16\n\t"         /* frac */
-        "add    r6, r12, r6, lsl #2\n\t"
-        "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
-        "sub    r9, r9, r8\n\t"
-        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */
-        "bmi    5f\n\t"
-        "lsl    r4, r8, r7\n"
+        MAG_BIN(5, r4)
         "6:\n\t"
         "strd   lr, r4, [r3], #8\n\t"
         "13:\n\t"
-        "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
-        "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
-        "add    r8, r4, r6\n\t"              /* er */
-        "sub    r4, r4, r6\n\t"              /* dr */
-        "sub    r6, r5, r7\n\t"              /* ei */
-        "add    r5, r5, r7\n\t"              /* di */
-        "ldrd   r7, r9, [r2], #8\n\t"        /* wr, wi */
-        "smmulr r10, r4, r7\n\t"
-        "smmulr r4, r4, r9\n\t"
-        "smmlsr r10, r5, r9, r10\n\t"        /* pr */
-        "smmlar r4, r5, r7, r4\n\t"          /* pi */
-        "add    r8, r4, r8, asr #1\n\t"      /* yr */
-        "rsb    r6, r10, r6, asr #1\n\t"     /* yi */
-        "eor    r4, r8, r8, asr #31\n\t"
-        "sub    r4, r4, r8, asr #31\n\t"     /* a = |yr| */
-        "eor    r5, r6, r6, asr #31\n\t"
-        "sub    r5, r5, r6, asr #31\n\t"     /* b = |yi| */
-        "orr    r7, r4, r5\n\t"
-        "clz    r7, r7\n\t"
-        "rsb    r7, r7, #17\n\t"
-        "usat   r7, #5, r7\n\t"              /* drop */
-        "lsr    r4, r4, r7\n\t"
-        "lsr    r5, r5, r7\n\t"
-        "mul    r4, r4, r4\n\t"
-        "mla    r4, r5, r5, r4\n\t"          /* n */
-        "clz    r5, r4\n\t"
-        "bic    r5, r5, #1\n\t"              /* 2 up */
-        "lsl    r4, r4, r5\n\t"
-        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */
-        "lsr    r6, r4, #24\n\t"             /* i */
-        "ubfx   r4, r4, #8, #16\n\t"         /* frac */
-        "add    r6, r12, r6, lsl #2\n\t"
-        "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
-        "sub    r9, r9, r8\n\t"
-        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */
-        "bmi    7f\n\t"
-        "lsl    lr, r8, r7\n"
+        MAG_BIN(7, lr)
         "8:\n\t"
-        "ldrd   r4, r5, [r0], #8\n\t"        /* Z[k] */
-        "ldrd   r6, r7, [r1], #-8\n\t"       /* Z[HALF-k] */
-        "add    r8, r4, r6\n\t"              /* er */
-        "sub    r4, r4, r6\n\t"              /* dr */
-        "sub    r6, r5, r7\n\t"              /* ei */
-        "add    r5, r5, r7\n\t"              /* di */
-        "ldrd   r7, r9, [r2], #8\n\t"        /* wr, wi */
-        "smmulr r10, r4, r7\n\t"
-        "smmulr r4, r4, r9\n\t"
-        "smmlsr r10, r5, r9, r10\n\t"        /* pr */
-        "smmlar r4, r5, r7, r4\n\t"          /* pi */
-        "add    r8, r4, r8, asr #1\n\t"      /* yr */
-        "rsb    r6, r10, r6, asr #1\n\t"     /* yi */
-        "eor    r4, r8, r8, asr #31\n\t"
-        "sub    r4, r4, r8, asr #31\n\t"     /* a = |yr| */
-        "eor    r5, r6, r6, asr #31\n\t"
-        "sub    r5, r5, r6, asr #31\n\t"     /* b = |yi| */
-        "orr    r7, r4, r5\n\t"
-        "clz    r7, r7\n\t"
-        "rsb    r7, r7, #17\n\t"
-        "usat   r7, #5, r7\n\t"              /* drop */
-        "lsr    r4, r4, r7\n\t"
-        "lsr    r5, r5, r7\n\t"
-        "mul    r4, r4, r4\n\t"
-        "mla    r4, r5, r5, r4\n\t"          /* n */
-        "clz    r5, r4\n\t"
-        "bic    r5, r5, #1\n\t"              /* 2 up */
-        "lsl    r4, r4, r5\n\t"
-        "subs   r7, r7, r5, lsr #1\n\t"      /* shift = drop - up; N flag kept to the branch */
-        "lsr    r6, r4, #24\n\t"             /* i */
-        "ubfx   r4, r4, #8, #16\n\t"         /* frac */
-        "add    r6, r12, r6, lsl #2\n\t"
-        "ldrd   r8, r9, [r6]\n\t"            /* sqrt[i], sqrt[i + 1] */
-        "sub    r9, r9, r8\n\t"
-        "smlawb r8, r4, r9, r8\n\t"          /* r = sqrt[i] + ((sqrt[i+1] - sqrt[i]) * frac >> 16) */
-        "bmi    9f\n\t"
-        "lsl    r4, r8, r7\n"
+        MAG_BIN(9, r4)
         "10:\n\t"
         "strd   lr, r4, [r3], #8\n\t"
         "cmp    r0, r11\n\t"
         "bne    1b\n\t"
         "pop    {r4-r11, pc}\n\t"
-        "3:\n\t"                              /* shift < 0: round */
-        "mvn    r5, r7\n\t"
-        "lsr    r6, r8, r5\n\t"
-        "add    r6, r6, #1\n\t"
-        "lsr    lr, r6, #1\n\t"
-        "b      4b\n\t"
-        "5:\n\t"                              /* shift < 0: round */
-        "mvn    r5, r7\n\t"
-        "lsr    r6, r8, r5\n\t"
-        "add    r6, r6, #1\n\t"
-        "lsr    r4, r6, #1\n\t"
-        "b      6b\n\t"
-        "7:\n\t"                              /* shift < 0: round */
-        "mvn    r5, r7\n\t"
-        "lsr    r6, r8, r5\n\t"
-        "add    r6, r6, #1\n\t"
-        "lsr    lr, r6, #1\n\t"
-        "b      8b\n\t"
-        "9:\n\t"                              /* shift < 0: round */
-        "mvn    r5, r7\n\t"
-        "lsr    r6, r8, r5\n\t"
-        "add    r6, r6, #1\n\t"
-        "lsr    r4, r6, #1\n\t"
-        "b      10b\n\t"
+        MAG_ROUND(3, lr, 4)
+        MAG_ROUND(5, r4, 6)
+        MAG_ROUND(7, lr, 8)
+        MAG_ROUND(9, r4, 10)
     );
 }
 #undef U
+#undef MAG_BIN
+#undef MAG_ROUND
 #endif
 
 static void spectrum_magnitude(const int32_t *z, uint32_t *mag) {
