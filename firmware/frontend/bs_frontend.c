@@ -941,6 +941,39 @@ static void log_mel_c(const uint64_t *mel, int exponent, uint64_t offset, int16_
  * Arguments: r0 = mel, r1 = out, r2 = ln 2 (Q24), r3 = log table, [sp] = offset low word,
  * [sp+4] = offset high word, [sp+8] = K. */
 typedef char bs_check_log_asm_shape[OUT_SHIFT == 14 && LOG_FRAC_BITS == 24 && BS_FRONTEND_NUM_MEL == 64 ? 1 : -1];
+/* One band of the loop below: v = mel + offset, normalised by CLZ (a zero high word branches to SMALL,
+ * which rejoins at JOIN), table log with interpolation, rounded and stored as int16. */
+#define LOG_BAND(SMALL, JOIN) \
+        "ldrd   r4, r5, [r0], #8\n\t"                                                                 \
+        "adds   r4, r4, r6\n\t"                                                                       \
+        "adcs   r5, r5, r7\n\t"              /* v = mel + offset; Z: high word 0 */                   \
+        "beq    " #SMALL "f\n\t"                                                                      \
+        "clz    r8, r5\n\t"                  /* c */                                                  \
+        "add    r10, r8, #1\n\t"                                                                      \
+        "lsl    r5, r5, r10\n\t"                                                                      \
+        "rsb    r10, r8, #31\n\t"                                                                     \
+        "lsr    r4, r4, r10\n\t"                                                                      \
+        "orr    r5, r5, r4\n\t"              /* X = m[62:31] */                                       \
+        #JOIN ":\n\t"                                                                                 \
+        "lsr    r10, r5, #24\n\t"            /* idx */                                                \
+        "add    r10, r3, r10, lsl #2\n\t"                                                             \
+        "ldrd   r10, r11, [r10]\n\t"         /* log[idx], log[idx + 1] */                             \
+        "sub    r11, r11, r10\n\t"                                                                    \
+        "lsl    r5, r5, #8\n\t"              /* frac << 8 */                                          \
+        "umull  r4, r5, r11, r5\n\t"         /* r5 = ((hi - lo) * frac) >> 24 */                      \
+        "add    r10, r10, r5\n\t"            /* mant */                                               \
+        "add    r10, r10, r9\n\t"                                                                     \
+        "mls    r10, r8, r2, r10\n\t"        /* l + 2^13 = (63 - exponent - c) ln 2 + mant + 2^13 */  \
+        "asr    r10, r10, #14\n\t"                                                                    \
+        "strh   r10, [r1], #2\n\t"
+/* v < 2^32: normalise the low word instead, then back to JOIN. */
+#define LOG_SMALL(LABEL, JOIN) \
+        #LABEL ":\n\t"                      /* high word 0: v = lo */ \
+        "clz    r8, r4\n\t" \
+        "add    r10, r8, #1\n\t" \
+        "lsl    r5, r4, r10\n\t"             /* X */ \
+        "add    r8, r8, #32\n\t" \
+        "b      " #JOIN "b\n\t"
 #define U __attribute__((unused))
 __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U int16_t *out, U int32_t ln2_q24,
                                                         U const int32_t *log_table, U uint32_t offset_lo,
@@ -952,67 +985,17 @@ __attribute__((naked, noinline)) static void log_mel_m4(U const uint64_t *mel, U
         "ldr    r9, [sp, #44]\n\t"
         "add    r12, r0, #8 * 64\n"          /* end of mel */
         "1:\n\t"
-        "ldrd   r4, r5, [r0], #8\n\t"
-        "adds   r4, r4, r6\n\t"
-        "adcs   r5, r5, r7\n\t"              /* v = mel + offset; Z: high word 0 */
-        "beq    5f\n\t"
-        "clz    r8, r5\n\t"                  /* c */
-        "add    r10, r8, #1\n\t"
-        "lsl    r5, r5, r10\n\t"
-        "rsb    r10, r8, #31\n\t"
-        "lsr    r4, r4, r10\n\t"
-        "orr    r5, r5, r4\n\t"              /* X = m[62:31] */
-        "6:\n\t"
-        "lsr    r10, r5, #24\n\t"            /* idx */
-        "add    r10, r3, r10, lsl #2\n\t"
-        "ldrd   r10, r11, [r10]\n\t"         /* log[idx], log[idx + 1] */
-        "sub    r11, r11, r10\n\t"
-        "lsl    r5, r5, #8\n\t"              /* frac << 8 */
-        "umull  r4, r5, r11, r5\n\t"         /* r5 = ((hi - lo) * frac) >> 24 */
-        "add    r10, r10, r5\n\t"            /* mant */
-        "add    r10, r10, r9\n\t"
-        "mls    r10, r8, r2, r10\n\t"        /* l + 2^13 = (63 - exponent - c) ln 2 + mant + 2^13 */
-        "asr    r10, r10, #14\n\t"
-        "strh   r10, [r1], #2\n\t"
-        "ldrd   r4, r5, [r0], #8\n\t"
-        "adds   r4, r4, r6\n\t"
-        "adcs   r5, r5, r7\n\t"              /* v = mel + offset; Z: high word 0 */
-        "beq    7f\n\t"
-        "clz    r8, r5\n\t"                  /* c */
-        "add    r10, r8, #1\n\t"
-        "lsl    r5, r5, r10\n\t"
-        "rsb    r10, r8, #31\n\t"
-        "lsr    r4, r4, r10\n\t"
-        "orr    r5, r5, r4\n\t"              /* X = m[62:31] */
-        "8:\n\t"
-        "lsr    r10, r5, #24\n\t"            /* idx */
-        "add    r10, r3, r10, lsl #2\n\t"
-        "ldrd   r10, r11, [r10]\n\t"         /* log[idx], log[idx + 1] */
-        "sub    r11, r11, r10\n\t"
-        "lsl    r5, r5, #8\n\t"              /* frac << 8 */
-        "umull  r4, r5, r11, r5\n\t"         /* r5 = ((hi - lo) * frac) >> 24 */
-        "add    r10, r10, r5\n\t"            /* mant */
-        "add    r10, r10, r9\n\t"
-        "mls    r10, r8, r2, r10\n\t"        /* l + 2^13 = (63 - exponent - c) ln 2 + mant + 2^13 */
-        "asr    r10, r10, #14\n\t"
-        "strh   r10, [r1], #2\n\t"
+        LOG_BAND(5, 6)
+        LOG_BAND(7, 8)
         "cmp    r0, r12\n\t"
         "bne    1b\n\t"
         "pop    {r4-r11, pc}\n"
-        "5:\n\t"                             /* high word 0: v = lo */
-        "clz    r8, r4\n\t"
-        "add    r10, r8, #1\n\t"
-        "lsl    r5, r4, r10\n\t"             /* X */
-        "add    r8, r8, #32\n\t"
-        "b      6b\n"
-        "7:\n\t"                             /* high word 0: v = lo */
-        "clz    r8, r4\n\t"
-        "add    r10, r8, #1\n\t"
-        "lsl    r5, r4, r10\n\t"             /* X */
-        "add    r8, r8, #32\n\t"
-        "b      8b\n\t");
+        LOG_SMALL(5, 6)
+        LOG_SMALL(7, 8));
 }
 #undef U
+#undef LOG_BAND
+#undef LOG_SMALL
 #endif
 
 static void log_mel(const uint64_t *mel, int bits, int16_t *out) {
