@@ -46,8 +46,12 @@ def test_exception_in_block_kills_qemu():
     assert gone(pid)
 
 
+# The child restores Python's Ctrl-C handler, as a program started from a terminal has it: a test run
+# launched in the background by a non-interactive shell (`nohup ... &`, some CI runners) inherits SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler, so SIGINT would never reach the launcher.
 SCRIPT = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from bowlsense.device import QemuDevice
 with QemuDevice(build=False) as dev:
     dev.hello()
@@ -66,7 +70,7 @@ def test_signals_to_the_host_process_kill_qemu(sig):
         qemu_pid = int(line)
         assert not gone(qemu_pid, timeout=0.2)
         proc.send_signal(sig)
-        proc.wait(timeout=90)  # generous: CI machines may be loaded; the check is that QEMU goes, not how fast
+        proc.wait(timeout=60)  # generous: CI machines may be loaded; the check is that QEMU goes, not how fast
         assert gone(qemu_pid), f"QEMU {qemu_pid} survived {sig.name}"
     finally:
         if proc.poll() is None:
@@ -87,3 +91,17 @@ def test_cli_device_commands(capsys):
     assert bench["unit"] == "instructions" and bench["frontend_per_hop"] > 0
     assert bench["audio_seconds"] == 2.0 and bench["stack_used_bytes"] > 0
     assert (bench["inference_per_patch"] is None) == (not info["model_present"])
+
+
+def test_elf_and_port_together_are_refused():
+    from bowlsense.device import open_device
+    with pytest.raises(ValueError, match="--elf boots a QEMU image"):
+        open_device(port="socket://127.0.0.1:9", elf="build/firmware/qemu-mps2-an386/bowlsense.elf")
+
+
+def test_device_command_boots_the_elf_it_is_given(tmp_path, capsys):
+    """--elf boots that image as it is, with no build: a missing file is named, not built."""
+    missing = tmp_path / "other.elf"
+    assert cli_main(["device", "info", "--elf", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert "other.elf" in err and "firmware image missing" in err

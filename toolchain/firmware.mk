@@ -82,9 +82,18 @@ $(FW_GEN)/bs_build_info.c: FORCE
 FORCE:
 
 ifeq ($(FW_HAVE_MODEL),1)
+# Which model folder the generated C came from, rewritten only when FW_MODEL names another one: switching
+# models (make demo links build/demo/model, make test links models/default) must re-export even when the
+# other model's files are older than the generated C.
+$(FW_MODEL_DIR)/source.txt: FORCE
+	@mkdir -p $(@D)
+	@echo "$(abspath $(FW_MODEL))" > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
 # The generated C depends on the exporter too: a change there must regenerate it. export leaves unchanged
 # files alone, so touch them to record that they are up to date.
 $(FW_MODEL_DIR)/bs_model.h $(FW_MODEL_DIR)/bs_model_graph.c &: $(FW_MODEL)/model.json $(FW_MODEL)/model.tflite \
+		$(FW_MODEL_DIR)/source.txt \
 		$(wildcard python/bowlsense/export/*.py python/bowlsense/nn/lower.py python/bowlsense/nn/plan.py)
 	@test -x $(VENV)/bin/bowlsense || { echo "firmware: $(VENV)/bin/bowlsense missing; run 'make setup'"; exit 1; }
 	$(VENV)/bin/bowlsense export $(FW_MODEL) $(FW_MODEL_DIR)

@@ -147,18 +147,22 @@ def run(args: argparse.Namespace) -> int:
     with Stage("export: C model arrays for the firmware"):
         _bowlsense("export", model, model_c)
 
+    # The demo's firmware gets its own build folder: build/firmware stays the image of models/default
+    # that `make test` and the device commands use.
+    firmware = work / "firmware"
+    elf = firmware / "qemu-mps2-an386" / "bowlsense.elf"
     with Stage("firmware: Cortex-M4F image for QEMU mps2-an386"):
         result = subprocess.run(["make", "--no-print-directory", "firmware-qemu", "firmware-size",
-                                 f"FW_MODEL={model}"], cwd=paths.REPO_ROOT)
+                                 f"FW_MODEL={model}", f"FW_BUILD={firmware}"], cwd=paths.REPO_ROOT)
         if result.returncode != 0:
             raise SystemExit("demo stopped: the firmware build failed (see above)")
 
     clips = _sample_clips(data, args.clips)
     with Stage(f"device: boot QEMU, stream {len(clips)} clips, events as they happen"):
-        _bowlsense("device", "info")
-        listen = _bowlsense("device", "listen", *clips, capture=True)
+        _bowlsense("device", "info", "--elf", elf)
+        listen = _bowlsense("device", "listen", "--elf", elf, *clips, capture=True)
     with Stage("device: instructions per stage, load, memory"):
-        bench = _bowlsense("device", "bench", capture=True)
+        bench = _bowlsense("device", "bench", "--elf", elf, capture=True)
 
     with Stage("report"):
         report = write_report(work, model, data, origin, listen, bench, time.monotonic() - started)

@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--machine", default="mps2-an386", choices=["mps2-an386", "mps2-an500"],
                         help="QEMU machine when no --port is given")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
+    common.add_argument("--elf", help="boot this QEMU image as it is (e.g. one built with another FW_MODEL/"
+                                      "FW_BUILD) instead of building build/firmware's")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     p = sub.add_parser("info", parents=[common], help="HELLO: firmware, board, model, labels, clock")
@@ -67,7 +69,8 @@ def _open(args):
     from ..device import open_device
     if not args.port:
         print(f"booting the QEMU image on {args.machine} ...", file=sys.stderr)
-    return open_device(port=args.port, baudrate=args.baud, machine=args.machine, timeout=args.timeout)
+    return open_device(port=args.port, baudrate=args.baud, machine=args.machine, timeout=args.timeout,
+                       elf=args.elf)
 
 
 def _load(path):

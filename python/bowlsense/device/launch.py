@@ -219,12 +219,15 @@ class HostDevice(_Process):
 
 
 def open_device(port: str | None = None, baudrate: int = 115200, machine: str = "mps2-an386",
-                timeout: float = 30.0):
+                timeout: float = 30.0, elf=None):
     """A context manager yielding a DeviceClient: the serial device at `port` (a path or URL such as
-    socket://host:port), or, without a port, the QEMU image booted for the occasion."""
+    socket://host:port), or, without a port, the QEMU image booted for the occasion: `elf` as it is, or
+    by default build/firmware's image, built first if needed."""
     if port:
+        if elf:
+            raise ValueError("--elf boots a QEMU image; it cannot be combined with --port")
         return _PortDevice(port, baudrate, timeout)
-    return QemuDevice(machine=machine, timeout=timeout)
+    return QemuDevice(elf=elf, machine=machine, timeout=timeout)
 
 
 class _PortDevice(_Process):
