@@ -92,9 +92,14 @@ def test_train_writes_a_consistent_model_dir(trained):
     assert 0 < m.macs <= 6_000_000 and 0 < m.weight_bytes <= 64 * 1024
     for model in ("teacher", "float_student", "int8_student"):
         assert "macro_f1" in m.metrics["summary"][model]
+        # Every headline figure carries a clip-bootstrap interval, ordered low to high.
+        spread = m.metrics["interval_95"][model]
+        assert set(spread) == {k for k, v in m.metrics["summary"][model].items() if v is not None}
+        assert all(0.0 <= lo <= hi <= 1.0 for lo, hi in spread.values())
     assert "int8_minus_float" in m.metrics
     report = (out / "report.md").read_text()
     assert "teacher" in report and "int8" in report and "privacy.png" in report
+    assert "95% intervals from a bootstrap over the" in report
 
 
 def test_int8_model_uses_only_engine_ops(trained):

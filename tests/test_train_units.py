@@ -122,3 +122,44 @@ def test_fit_returns_the_average_of_the_second_half_of_epochs(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(w2, w3))
     for got, a, b in zip(model.get_weights(), w2, w3):
         np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-6, atol=1e-7)
+
+
+def _clip_evalset(per_clip: dict[str, list[int]]):
+    """Single windows of eating clips; per_clip maps a clip name to its windows' eating targets."""
+    targets, groups = [], []
+    for clip, ts in per_clip.items():
+        targets += [[t, 0] for t in ts]
+        groups += [clip] * len(ts)
+    n = len(targets)
+    return _evalset(targets, ["single"] * n, [""] * n, [np.nan] * n), np.array(groups)
+
+
+def test_bootstrap_intervals_resample_clips_not_windows():
+    thresholds = {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)}
+    # Ten eating clips of ten windows; clip c0 is missed entirely, every other window is caught.
+    es, groups = _clip_evalset({f"c{i}": [1] * 10 for i in range(10)})
+    scores = np.zeros((100, 2))
+    scores[10:, 0] = 0.9
+    m = evaluation.measure(es, scores, thresholds)
+    assert m["eating_detect_alone"] == pytest.approx(0.9)
+    ci = evaluation.intervals(es, scores, thresholds, groups=groups, n=400, seed=1)
+    lo, hi = ci["eating_detect_alone"]
+    # Whole clips move together: drawing c0 zero times gives 1.0, drawing it three times gives 0.7.
+    assert lo <= 0.75 and hi == pytest.approx(1.0)
+    # Were the windows independent (each its own group), 10 misses in 100 would hardly leave 0.8..0.97.
+    ci_w = evaluation.intervals(es, scores, thresholds, groups=np.arange(100), n=400, seed=1)
+    assert ci_w["eating_detect_alone"][0] > lo and ci_w["eating_detect_alone"][1] < 1.0
+    # A model right on every window has nothing to resample away.
+    perfect = np.zeros((100, 2))
+    perfect[:, 0] = 0.9
+    assert evaluation.intervals(es, perfect, thresholds, groups=groups, n=50)["eating_detect_alone"] == [1.0, 1.0]
+
+
+def test_macro_f1_skips_a_label_that_has_no_windows_and_no_alarms():
+    thresholds = {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)}
+    es, _ = _clip_evalset({"c0": [1, 1, 0, 0]})
+    scores = np.array([[0.9, 0.0], [0.9, 0.0], [0.1, 0.0], [0.1, 0.0]])
+    # No speech window and no speech alarm: macro-F1 is eating's alone, not the mean with an undefined 0.
+    assert evaluation.measure(es, scores, thresholds)["macro_f1"] == pytest.approx(1.0)
+    scores[2, 1] = 0.9  # a speech false alarm: now speech's F1 of 0 is real and counts
+    assert evaluation.measure(es, scores, thresholds)["macro_f1"] == pytest.approx(0.5)

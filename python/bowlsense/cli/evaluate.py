@@ -52,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
     scores = model(evalset.windows.patches)
     measured = {"int8_student": evaluation.measure(evalset, scores, manifest.thresholds)}
     out = pathlib.Path(args.out) if args.out else pathlib.Path(args.model_dir) / "evaluation"
-    report.write_evaluation(out, measured, args.data_dir, args.model_dir, model.backend, len(evalset.windows))
+    spread = evaluation.intervals(evalset, scores, manifest.thresholds, seed=args.seed)
+    report.write_evaluation(out, measured, args.data_dir, args.model_dir, model.backend, len(evalset.windows),
+                            spread)
     row = evaluation.summary_row(measured["int8_student"])
     print(json.dumps(row, indent=2))
+    print("95% intervals (bootstrap over clips): " + ", ".join(f"{k} {lo:.2f}-{hi:.2f}"
+                                                               for k, (lo, hi) in spread.items()),
+          file=sys.stderr)  # stdout stays one JSON object for scripts
     print(f"wrote {out}/evaluation.json, evaluation.md and PNGs", file=sys.stderr)
     return 0

@@ -266,14 +266,17 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
         thresholds = {l: Threshold(config.privacy_threshold_on, config.privacy_threshold_off)
                       if l in config.privacy_labels else Threshold(config.threshold_on, config.threshold_off)
                       for l in config.labels}
-        measured = {name: evaluation.measure(evalset, s, thresholds)
-                    for name, s in (("teacher", teacher_eval), ("float_student", float_eval), ("int8_student", int8_eval))}
+        scores = {"teacher": teacher_eval, "float_student": float_eval, "int8_student": int8_eval}
+        measured = {name: evaluation.measure(evalset, s, thresholds) for name, s in scores.items()}
         run.out_dir.mkdir(parents=True, exist_ok=True)
         tflite_path = run.out_dir / "model.tflite"
         write_atomic(tflite_path, flat)
         q = quantize.details(flat)
+        spread = {name: evaluation.intervals(evalset, s, thresholds, seed=config.seed) for name, s in scores.items()}
         metrics = {
             "summary": {k: evaluation.summary_row(v) for k, v in measured.items()},
+            "interval_95": spread,
+            "interval_method": "bootstrap over validation clips (300 resamples; a mixture goes with its target clip)",
             "int8_minus_float": {k: _diff(evaluation.summary_row(measured["int8_student"]).get(k),
                                           evaluation.summary_row(measured["float_student"]).get(k))
                                  for k in evaluation.summary_row(measured["float_student"])},
@@ -295,7 +298,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     run.timings["total"] = time.perf_counter() - t_start
     run.timings.setdefault("cpu", {})["total"] = time.process_time() - cpu_start
     report.write(run.out_dir, measured, {"teacher": teacher_hist, "student": student_hist}, manifest,
-                 config, run.timings, gate_summary, evalset, q, cost, int8.backend)
+                 config, run.timings, gate_summary, evalset, q, cost, int8.backend, spread)
     for name in ("model.tflite", "model.json", "report.md"):
         (run.out_dir / name).chmod(0o644)  # written through a private temporary file: make them readable
     # Re-check what was written, as any consumer will read it.

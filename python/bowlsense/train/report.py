@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 
 from .evaluation import CURVE_SNRS, OTHERS, TARGETS, summary_row
+from .evaluation import clip_groups as evaluation_groups
 
 MODELS = ("teacher", "float_student", "int8_student")
 TITLES = {"teacher": "teacher (fine-tuned YAMNet)", "float_student": "student (float)",
@@ -99,6 +100,13 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
+def _fmt_ci(v, interval) -> str:
+    """A figure with its clip-bootstrap 95% interval, when there is one."""
+    if v is None or not interval:
+        return _fmt(v)
+    return f"{v:.3f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
 def _target_ok(key, value, teacher_f1=None) -> str:
     if value is None:
         return ""
@@ -112,7 +120,10 @@ def _target_ok(key, value, teacher_f1=None) -> str:
     return ("<= " if lower_is_better else ">= ") + f"{goal:g} " + ("ok" if ok else "MISSED")
 
 
-def metrics_table(measured: dict) -> list[str]:
+def metrics_table(measured: dict, spread: dict | None = None) -> list[str]:
+    """Headline numbers of the three models against the targets; with `spread` (evaluation.intervals per
+    model) each figure carries its 95% interval."""
+    spread = spread or {}
     rows = {name: summary_row(measured[name]) for name in MODELS}
     keys = list(rows["teacher"])
     lines = ["| metric | teacher | float student | int8 student | int8 - float | target (int8) |",
@@ -125,11 +136,13 @@ def metrics_table(measured: dict) -> list[str]:
             gap = None if t is None or q is None else t - q
             target = (f"teacher >= 0.95 {'ok' if t is not None and t >= 0.95 else 'MISSED'}; int8 within 0.03 of "
                       f"teacher {'ok' if gap is not None and gap <= 0.03 else 'MISSED'}")
-        lines.append(f"| {k} | {_fmt(t)} | {_fmt(f)} | {_fmt(q)} | {'n/a' if d is None else f'{d:+.3f}'} | {target} |")
+        t, f, q = (_fmt_ci(v, spread.get(name, {}).get(k)) for v, name in zip((t, f, q), MODELS))
+        lines.append(f"| {k} | {t} | {f} | {q} | {'n/a' if d is None else f'{d:+.3f}'} | {target} |")
     return lines
 
 
-def write(out_dir, measured, histories, manifest, config, timings, gate_summary, evalset, q, cost, backend) -> None:
+def write(out_dir, measured, histories, manifest, config, timings, gate_summary, evalset, q, cost, backend,
+          spread: dict | None = None) -> None:
     out = pathlib.Path(out_dir)
     labels = list(config.labels)
     plot_curves(out / "training_curves.png", histories)
@@ -154,9 +167,12 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
         f"{config.privacy_threshold_on}, off {config.privacy_threshold_off} (chosen a priori: a missed word leaks "
         "audio, a false alarm only pauses it). Detection below is per window, at `on`, before smoothing.", "",
         "## Headline metrics", "",
-        *metrics_table(measured), "",
+        *metrics_table(measured, spread), "",
         "Speech false positives are counted over every speech-free window (single clips and mixtures); "
         "background false events over single background windows.", "",
+        *([f"In brackets: 95% intervals from a bootstrap over the {len(set(evaluation_groups(evalset)))} validation "
+           "clips (windows of one clip rise and fall together, so clips are resampled, not windows). A target "
+           "inside a figure's interval is neither clearly met nor clearly missed.", ""] if spread else []),
         "## Per class (single-source validation windows)", "",
         "| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|",
     ]
@@ -185,7 +201,8 @@ def _fmt_s(v) -> str:
     return "" if v is None else f"{v:.1f}"
 
 
-def write_evaluation(out_dir, measured: dict, data_dir, model_dir, backend: str, n_windows: int) -> None:
+def write_evaluation(out_dir, measured: dict, data_dir, model_dir, backend: str, n_windows: int,
+                     spread: dict | None = None) -> None:
     """`bowlsense evaluate`: the same measurements for the shipped int8 model on any dataset."""
     import json
 
@@ -197,12 +214,14 @@ def write_evaluation(out_dir, measured: dict, data_dir, model_dir, backend: str,
     plot_privacy(out / "privacy.png", measured)
     m = measured["int8_student"]
     row = summary_row(m)
-    lines = [f"# Evaluation of {model_dir} on {data_dir}", "", f"{n_windows} windows; int8 path: {backend}.", "",
+    spread = spread or {}
+    lines = [f"# Evaluation of {model_dir} on {data_dir}", "", f"{n_windows} windows; int8 path: {backend}.",
+             *(["In brackets: 95% intervals from a bootstrap over the dataset's clips."] if spread else []), "",
              "| metric | int8 student | target |", "|---|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} | {_target_ok(k, v)} |" for k, v in row.items()]
+    lines += [f"| {k} | {_fmt_ci(v, spread.get(k))} | {_target_ok(k, v)} |" for k, v in row.items()]
     lines += ["", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     lines += [f"| {l} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} | {p['support']} |"
               for l, p in m["per_class"].items()]
     lines += ["", "![per class](per_class.png)", "", "![confusion](confusion.png)", "", "![privacy](privacy.png)", ""]
     write_atomic(out / "evaluation.md", "\n".join(lines))
-    write_atomic(out / "evaluation.json", json.dumps({"summary": row, "details": m}, indent=2, sort_keys=True) + "\n")
+    write_atomic(out / "evaluation.json", json.dumps({"summary": row, "interval_95": spread, "details": m}, indent=2, sort_keys=True) + "\n")
