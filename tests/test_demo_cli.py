@@ -44,6 +44,15 @@ def test_summary_is_one_row_per_metric_with_each_model_and_its_target(model_dir)
     assert "eating_detect_alone" not in text
 
 
+def test_summary_shows_the_int8_interval_when_the_model_has_one(model_dir):
+    metrics = json.loads((model_dir / "model.json").read_text())["metrics"]
+    metrics["interval_95"] = {"int8_student": {"macro_f1": [0.8, 0.93]}}
+    (model_dir / "model.json").write_text(json.dumps({"metrics": metrics}))
+    text = demo.summary(model_dir)
+    assert _row(text, "macro_f1")[-4:] == ["int8", "95%", "interval", "0.80-0.93"]
+    assert "interval" not in " ".join(_row(text, "speech_detect_+10dB"))  # none recorded: nothing shown
+
+
 def test_summary_adds_the_device_figures_from_bench(model_dir):
     bench = ("device qemu (git abc)\nstreamed 10 s\n  front end   40,000 instructions/hop\n"
              "  flash 99,000 B (<= 262,144)\n")

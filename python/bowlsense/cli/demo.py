@@ -208,7 +208,10 @@ def summary(model: pathlib.Path, bench_text: str = "") -> str:
         goal = "" if target is None else (">= " if better == "higher" else "<= ") + f"{target:g}"
         if key == "macro_f1" and "student_macro_f1_gap" in targets:
             goal += f" (teacher), int8 within {targets['student_macro_f1_gap']:g}"
-        lines.append(f"   {key:36s}{cells}   {goal}")
+        spread = metrics.get("interval_95", {}).get("int8_student", {}).get(key)
+        if spread:  # how far the split's few clips leave the int8 figure uncertain
+            goal = f"{goal:42s} int8 95% interval {spread[0]:.2f}-{spread[1]:.2f}"
+        lines.append(f"   {key:36s}{cells}   {goal}".rstrip())
     device = [line.rstrip() for line in bench_text.splitlines() if line.startswith("  ")]
     if device:
         lines += ["", "== device (Cortex-M4 on QEMU, from `bowlsense device bench`)"] + [" " + d for d in device]
