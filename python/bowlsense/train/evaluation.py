@@ -168,8 +168,11 @@ def _subset(evalset: EvalSet, idx: np.ndarray) -> EvalSet:
     return EvalSet(evalset.labels, windows, [evalset.group[i] for i in idx], [evalset.other[i] for i in idx])
 
 
-def intervals(evalset: EvalSet, scores: np.ndarray, thresholds: dict, groups=None, n: int = 300,
-              seed: int = 0, level: float = 0.95) -> dict:
+BOOTSTRAP_RESAMPLES = 300
+
+
+def intervals(evalset: EvalSet, scores: np.ndarray, thresholds: dict, groups=None,
+              n: int = BOOTSTRAP_RESAMPLES, seed: int = 0, level: float = 0.95) -> dict:
     """Clip-level bootstrap interval of every headline number (summary_row's keys): {key: [low, high]}.
     groups: per-window clip identity (default clip_groups(evalset)). A resample that holds no window for
     a figure (no eating clip drawn, say) does not count towards that figure's interval."""

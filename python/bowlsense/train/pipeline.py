@@ -272,11 +272,14 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
         tflite_path = run.out_dir / "model.tflite"
         write_atomic(tflite_path, flat)
         q = quantize.details(flat)
-        spread = {name: evaluation.intervals(evalset, s, thresholds, seed=config.seed) for name, s in scores.items()}
+        groups = evaluation.clip_groups(evalset)
+        spread = {name: evaluation.intervals(evalset, s, thresholds, groups=groups, seed=config.seed)
+                  for name, s in scores.items()}
         metrics = {
             "summary": {k: evaluation.summary_row(v) for k, v in measured.items()},
             "interval_95": spread,
-            "interval_method": "bootstrap over validation clips (300 resamples; a mixture goes with its target clip)",
+            "interval_method": f"bootstrap over validation clips ({evaluation.BOOTSTRAP_RESAMPLES} resamples; a "
+                               "mixture goes with its target clip)",
             "int8_minus_float": {k: _diff(evaluation.summary_row(measured["int8_student"]).get(k),
                                           evaluation.summary_row(measured["float_student"]).get(k))
                                  for k in evaluation.summary_row(measured["float_student"])},

@@ -6,8 +6,7 @@ import pathlib
 
 import numpy as np
 
-from .evaluation import CURVE_SNRS, OTHERS, TARGETS, summary_row
-from .evaluation import clip_groups as evaluation_groups
+from .evaluation import CURVE_SNRS, OTHERS, TARGETS, clip_groups, summary_row
 
 MODELS = ("teacher", "float_student", "int8_student")
 TITLES = {"teacher": "teacher (fine-tuned YAMNet)", "float_student": "student (float)",
@@ -170,7 +169,7 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
         *metrics_table(measured, spread), "",
         "Speech false positives are counted over every speech-free window (single clips and mixtures); "
         "background false events over single background windows.", "",
-        *([f"In brackets: 95% intervals from a bootstrap over the {len(set(evaluation_groups(evalset)))} validation "
+        *([f"In brackets: 95% intervals from a bootstrap over the {len(set(clip_groups(evalset)))} validation "
            "clips (windows of one clip rise and fall together, so clips are resampled, not windows). A target "
            "inside a figure's interval is neither clearly met nor clearly missed.", ""] if spread else []),
         "## Per class (single-source validation windows)", "",
