@@ -22,6 +22,13 @@ HELP = "fine-tune YAMNet, distil and quantize the student, write model + report"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", metavar="DATA_DIR", help="dataset folder with labels.csv")
     parser.add_argument("--out", metavar="MODEL_DIR", required=True, help="where to write the model and report")
+    add_recipe_arguments(parser)
+    parser.add_argument("--work", metavar="DIR", help="checkpoint folder (default: .cache/train/<inputs hash>)")
+    parser.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say how to train (shared with `bowlsense crossval`)."""
     parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
     parser.add_argument("--labels", help="comma-separated model outputs (default eating,drinking,bowl,speech)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and training")
@@ -32,8 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-weight-bytes", type=int, help="student int8 weight budget (default 65536)")
     parser.add_argument("--quick", action="store_true",
                         help="a small, fast run (fewer mixtures, epochs and fine-tuned blocks) for smoke tests")
-    parser.add_argument("--work", metavar="DIR", help="checkpoint folder (default: .cache/train/<inputs hash>)")
-    parser.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
 
 
 def config_from_args(args):
@@ -65,21 +70,26 @@ def config_from_args(args):
     return dataclasses.replace(cfg, **changes)
 
 
-def run(args: argparse.Namespace) -> int:
-    import os
-    import time
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def user_errors() -> tuple:
+    """The errors that mean bad input (named in their message), not a bug: reported in one line, exit 2."""
     from ..data.audio import AudioError
     from ..data.dataset import DatasetError
     from ..train.examples import TrainingDataError
     from ..train.fit import CheckpointError
-    from ..train.pipeline import peak_rss_mb, train
     from ..train.student import BudgetError
     from ..train.weights import YamnetWeightsError
+    return YamnetWeightsError, TrainingDataError, DatasetError, AudioError, CheckpointError, BudgetError
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import time
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ..train.pipeline import peak_rss_mb, train
     t0 = time.perf_counter()
     try:
         metrics = train(args.data_dir, args.out, args.yamnet, config_from_args(args), args.work, args.restart)
-    except (YamnetWeightsError, TrainingDataError, DatasetError, AudioError, CheckpointError, BudgetError) as e:
+    except user_errors() as e:
         print(f"bowlsense train: {e}", file=sys.stderr)
         return 2
     s = metrics["summary"]

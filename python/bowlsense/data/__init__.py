@@ -21,7 +21,8 @@ Modules:
                inspect_audio, write_wav, wav_bytes
     labels     EVENT_LABELS, PRODUCT_LABELS, BACKGROUND, parse_labels, union, multi_hot
     dataset    Clip, Dataset (labels.csv), TrustGate, DatasetError
-    splits     group_key(clip), group_split(clips, val_fraction, seed) -> Split(train, val)
+    splits     group_key(clip), group_split(clips, val_fraction, seed) -> Split(train, val),
+               group_folds(clips, k, seed) -> k Splits for cross-validation
     lineage    Lineage (recipe JSON, .labels, .parents, .key), Sources, regenerate, TrustError
     mixing     active_rms, mix_pcm, convolve_rir: the sample-level operations
     mixtures   plan_mixtures, mixture: verified clip + verified clip at -10..+10 dB, labels = union
@@ -50,7 +51,7 @@ from .labels import BACKGROUND, EVENT_LABELS, PRODUCT_LABELS, events, multi_hot,
 from .lineage import Lineage, Sources, TrustError, clip_recipe, regenerate
 from .mixtures import SNR_DB_RANGE, mixture, plan_mixtures
 from .plan import PatchSet, patch_set, plan_examples, regenerate_patch
-from .splits import Split, group_key, group_split
+from .splits import Split, group_folds, group_key, group_split
 
 __all__ = [
     "SAMPLE_RATE", "AudioError", "AudioInfo", "inspect_audio", "load_audio", "wav_bytes", "write_wav",
@@ -58,5 +59,5 @@ __all__ = [
     "REJECTED", "UNVERIFIED", "VERIFIED", "Clip", "Dataset", "DatasetError", "TrustGate",
     "BACKGROUND", "EVENT_LABELS", "PRODUCT_LABELS", "events", "multi_hot", "parse_labels", "union",
     "Lineage", "Sources", "TrustError", "clip_recipe", "regenerate",
-    "plan_place", "SNR_DB_RANGE", "mixture", "plan_mixtures", "plan_examples", "PatchSet", "patch_set", "regenerate_patch", "Split", "group_key", "group_split",
+    "plan_place", "SNR_DB_RANGE", "mixture", "plan_mixtures", "plan_examples", "PatchSet", "patch_set", "regenerate_patch", "Split", "group_folds", "group_key", "group_split",
 ]

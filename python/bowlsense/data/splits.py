@@ -15,6 +15,9 @@ How the key is found, first match wins:
        FSDD                 DIGIT_SPEAKER_N.wav                            -> the speaker
   4. otherwise the file itself (a long background recording is one group, however it is windowed later).
 
+`group_folds` cuts the same groups into k folds for cross-validation: every clip is validated exactly
+once, by a model that never saw its recording.
+
 Augmented and mixed examples are made after splitting, from each side's clips only.
 """
 from __future__ import annotations
@@ -60,12 +63,8 @@ def _order(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
 
 
-def group_split(clips: Sequence[Clip], val_fraction: float = 0.2, seed: int = 0) -> Split:
-    """Split clips so that no group has clips on both sides, with about `val_fraction` of each label's
-    clips in validation. A label whose clips all come from one group stays in training (there is
-    nothing independent to validate it on). Deterministic for a given seed and set of clips."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+def _groups_by_label(clips: Sequence[Clip]) -> tuple[dict[str, list[Clip]], dict[str, list[str]]]:
+    """Clips by group key, and group keys by their main label (a group's most common label set)."""
     groups: dict[str, list[Clip]] = collections.defaultdict(list)
     for c in clips:
         groups[group_key(c)].append(c)
@@ -77,7 +76,16 @@ def group_split(clips: Sequence[Clip], val_fraction: float = 0.2, seed: int = 0)
     by_label: dict[str, list[str]] = collections.defaultdict(list)
     for key, members in groups.items():
         by_label[main_label(members)].append(key)
+    return groups, by_label
 
+
+def group_split(clips: Sequence[Clip], val_fraction: float = 0.2, seed: int = 0) -> Split:
+    """Split clips so that no group has clips on both sides, with about `val_fraction` of each label's
+    clips in validation. A label whose clips all come from one group stays in training (there is
+    nothing independent to validate it on). Deterministic for a given seed and set of clips."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    groups, by_label = _groups_by_label(clips)
     val_keys: set[str] = set()
     for label, keys in sorted(by_label.items()):
         if len(keys) < 2 or val_fraction == 0.0:
@@ -96,3 +104,27 @@ def group_split(clips: Sequence[Clip], val_fraction: float = 0.2, seed: int = 0)
     train = [c for c in clips if group_key(c) not in val_keys]
     val = [c for c in clips if group_key(c) in val_keys]
     return Split(train, val)
+
+
+def group_folds(clips: Sequence[Clip], k: int, seed: int = 0) -> list[Split]:
+    """k splits whose validation sides are disjoint and, together, hold every clip whose label has at least
+    two groups; no group has clips on both sides of any split. Within each main label, groups are dealt in
+    a seeded order to the fold that has the fewest of that label's clips so far, so each fold validates
+    about 1/k of every label. A label whose clips all come from one group is never validated (as in
+    group_split). Deterministic for a given seed and set of clips."""
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    groups, by_label = _groups_by_label(clips)
+    fold_of: dict[str, int] = {}
+    for label, keys in sorted(by_label.items()):
+        if len(keys) < 2:
+            continue
+        # Largest groups first (a greedy deal balances best that way); the seeded hash breaks ties.
+        keys.sort(key=lambda key: (-len(groups[key]), _order(seed, key)))
+        filled = [0] * k
+        for key in keys:
+            fold = min(range(k), key=lambda f: (filled[f], f))
+            fold_of[key] = fold
+            filled[fold] += len(groups[key])
+    return [Split([c for c in clips if fold_of.get(group_key(c)) != f],
+                  [c for c in clips if fold_of.get(group_key(c)) == f]) for f in range(k)]

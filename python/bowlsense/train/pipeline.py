@@ -27,6 +27,10 @@ class TrainConfig:
     privacy_labels: tuple[str, ...] = ("speech",)
     seed: int = 0
     val_fraction: float = 0.25
+    # Cross-validation (bowlsense crossval): with folds >= 2 the validation side is fold `fold` of
+    # group_folds instead of group_split's val_fraction.
+    folds: int = 0
+    fold: int = 0
     # training windows beyond the single-source ones (all from training clips)
     augmented: int = 1500
     augment_balanced: bool = True      # augmented windows drawn evenly over labels (and background)
@@ -132,7 +136,7 @@ def split_sources(data_dir, config: TrainConfig) -> tuple[Side, Side, str]:
     """Trust gate, label checks, grouped split: each side's verified clips with the Sources that render
     them (sha256-checked on load)."""
     from ..data.dataset import Dataset
-    from ..data.splits import group_split
+    from ..data.splits import group_folds, group_split
     dataset = Dataset.load(data_dir)
     gate = dataset.verified()
     if not gate.clips:
@@ -149,9 +153,19 @@ def split_sources(data_dir, config: TrainConfig) -> tuple[Side, Side, str]:
     if unknown:
         raise TrainingDataError(f"{dataset.csv_path}: verified clips carry labels {unknown} that the model would "
                                 f"not output ({', '.join(config.labels)}); pass --labels listing all of them")
-    split = group_split(gate.clips, config.val_fraction, config.seed)
+    if config.folds:
+        if not 0 <= config.fold < config.folds:
+            raise ValueError(f"fold must be 0..{config.folds - 1}, got {config.fold}")
+        split = group_folds(gate.clips, config.folds, config.seed)[config.fold]
+    else:
+        split = group_split(gate.clips, config.val_fraction, config.seed)
     folder = dataset.csv_path.parent
     return Side.of(split.train, folder), Side.of(split.val, folder), gate.summary()
+
+
+def split_name(config: TrainConfig) -> str:
+    """"" for the usual split, else which cross-validation fold (for reports)."""
+    return f", fold {config.fold + 1} of {config.folds}" if config.folds else ""
 
 
 def training_plans(train: Side, config: TrainConfig) -> list:
@@ -180,9 +194,25 @@ def training_windows(train: Side, config: TrainConfig, cache=None) -> Windows:
                            for p in training_plans(train, config)])
 
 
+@dataclasses.dataclass
+class Trained:
+    """What one training run measured: the metrics written into model.json, and the evaluation set with
+    each model's scores on it (cross-validation pools these over folds)."""
+    metrics: dict
+    evalset: "evaluation.EvalSet"
+    scores: dict[str, np.ndarray]   # teacher, float_student, int8_student: (windows, labels)
+    thresholds: dict
+
+
 def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConfig(), work_dir=None,
           restart: bool = False) -> dict:
     """The whole pipeline. Returns the metrics written into model.json."""
+    return train_and_measure(data_dir, out_dir, yamnet_source, config, work_dir, restart).metrics
+
+
+def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConfig(), work_dir=None,
+                      restart: bool = False) -> Trained:
+    """The whole pipeline (see train), keeping what cross-validation needs."""
     t_start, cpu_start = time.perf_counter(), time.process_time()
     run = Run(data_dir, out_dir, yamnet_source, config, work_dir, restart)
     print(f"work folder: {run.work} (rerun the same command to resume)", flush=True)
@@ -195,7 +225,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     fit.set_seed(config.seed)
     # Each stage's files are named by what they depend on (not by epoch counts, so that asking for more
     # epochs resumes the same checkpoint): a changed input never reuses a stale result.
-    wkey = _key(PLAN_VERSION, config.labels, config.val_fraction, config.augmented, config.silence_crops, config.speech_mixtures,
+    wkey = _key(PLAN_VERSION, config.labels, config.val_fraction, config.folds, config.fold, config.augmented, config.silence_crops, config.speech_mixtures,
                 config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
@@ -285,7 +315,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
                                  for k in evaluation.summary_row(measured["float_student"])},
             "targets": evaluation.TARGETS,
             "evaluated_on": f"grouped validation split of {data_dir} ({len(val_src.clips)} clips, "
-                            f"{len(evalset.windows)} windows incl. mixtures), seed {config.seed}",
+                            f"{len(evalset.windows)} windows incl. mixtures), seed {config.seed}{split_name(config)}",
             "int8_path": int8.backend,
         }
         manifest = Manifest(
@@ -307,7 +337,7 @@ def train(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConf
     # Re-check what was written, as any consumer will read it.
     Manifest.load(run.out_dir / "model.json")
     quantize.check((run.out_dir / "model.tflite").read_bytes())
-    return metrics
+    return Trained(metrics, evalset, scores, thresholds)
 
 
 def _diff(a, b):

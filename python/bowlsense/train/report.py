@@ -148,13 +148,13 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
     plot_per_class(out / "per_class.png", measured, labels)
     plot_confusion(out / "confusion.png", measured)
     plot_privacy(out / "privacy.png", measured)
-    from .pipeline import peak_rss_mb
+    from .pipeline import peak_rss_mb, split_name
     lines = [
         "# bowlsense model report", "",
         f"Labels: {', '.join(labels)} (independent sigmoids; background = none active). Privacy labels: "
         f"{', '.join(manifest.privacy_labels)}.", "",
         f"- Data: {gate_summary}; {evalset.windows.patches.shape[0]} evaluation windows built from the "
-        f"validation side of a split grouped by source recording (seed {config.seed}).",
+        f"validation side of a split grouped by source recording (seed {config.seed}{split_name(config)}).",
         f"- Student: {cost['macs']:,} MACs per patch, {cost['weight_bytes']:,} bytes of int8 weights, "
         f"{cost['params']:,} parameters; int8 input scale {q['input']['scale']:.6f} zero point "
         f"{q['input']['zero_point']} (pinned to the front end's range), output scale {q['output']['scale']:.6f} "

@@ -1,0 +1,157 @@
+"""`bowlsense crossval`: the training recipe measured on every verified clip, not on one quarter of them.
+
+One validation split of ../shared/data holds about 100 clips (8 of them eating, 3 drinking), so each figure
+of a training report has a wide interval and moves by up to 0.2 with the split seed. Cross-validation
+trains the same recipe k times, each time holding out one fold of group_folds (whole recordings), so
+every clip is validated exactly once, by a model that never heard its recording. The k evaluation sets
+and each model's scores on them are pooled and measured as one: the pooled figures estimate what the
+recipe does on unseen recordings, and their clip-bootstrap intervals are about half as wide (four times
+the clips). Each fold also writes its own full report (OUT/fold-N/).
+
+What is estimated is the recipe, not one particular trained model: a model trained on all the data
+(models/default trains on the usual split's training side) is a different draw of the same recipe.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+
+from . import evaluation, report
+from .examples import Windows
+from .pipeline import TrainConfig, Trained, peak_rss_mb, train_and_measure
+
+FOLD_FIGURES = ("macro_f1", "background_false_event", "speech_detect_-10dB", "speech_false_positive",
+                "eating_detect_alone", "eating_detect_0dB_under_background")
+
+
+def pool(results: list[Trained]) -> tuple[evaluation.EvalSet, dict[str, np.ndarray]]:
+    """The folds' evaluation sets as one, with each model's scores stacked in the same order."""
+    if not results:
+        raise ValueError("no folds to pool")
+    labels = results[0].evalset.labels
+    if any(r.evalset.labels != labels for r in results):
+        raise ValueError("folds were trained for different labels")
+    windows = Windows.concat([r.evalset.windows for r in results])
+    group = [g for r in results for g in r.evalset.group]
+    other = [o for r in results for o in r.evalset.other]
+    scores = {name: np.concatenate([r.scores[name] for r in results]) for name in results[0].scores}
+    return evaluation.EvalSet(labels, windows, group, other), scores
+
+
+def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConfig(), folds: int = 4,
+             restart: bool = False) -> dict:
+    """Train every fold (each resumable like `bowlsense train`), pool, write OUT/crossval.{md,json} and
+    PNGs. Returns what crossval.json holds."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+    out = pathlib.Path(out_dir)
+    t0, c0 = time.perf_counter(), time.process_time()
+    results, fold_seconds = [], []
+    for fold in range(folds):
+        print(f"==== fold {fold + 1}/{folds}", flush=True)
+        t = time.perf_counter()
+        results.append(train_and_measure(data_dir, out / f"fold-{fold + 1}", yamnet_source,
+                                         dataclasses.replace(config, folds=folds, fold=fold), restart=restart))
+        fold_seconds.append(time.perf_counter() - t)
+        import keras
+        keras.backend.clear_session()  # each fold builds fresh models; free the last fold's graphs
+    evalset, scores = pool(results)
+    thresholds = results[0].thresholds
+    measured = {name: evaluation.measure(evalset, s, thresholds) for name, s in scores.items()}
+    groups = evaluation.clip_groups(evalset)
+    spread = {name: evaluation.intervals(evalset, s, thresholds, groups=groups, seed=config.seed)
+              for name, s in scores.items()}
+    summary = {
+        "folds": folds,
+        "seed": config.seed,
+        "validated_clips": int(len(np.unique(groups[np.array(evalset.group) == "single"]))),
+        "windows": int(len(evalset.windows)),
+        "pooled": {name: evaluation.summary_row(m) for name, m in measured.items()},
+        "interval_95": spread,
+        "interval_method": f"bootstrap over all validated clips ({evaluation.BOOTSTRAP_RESAMPLES} resamples; a "
+                           "mixture goes with its target clip)",
+        "per_fold": [r.metrics["summary"] for r in results],
+        "targets": evaluation.TARGETS,
+        "seconds": {"folds": fold_seconds, "total": time.perf_counter() - t0,
+                    "cpu_total": time.process_time() - c0},
+        "peak_memory_mb": peak_rss_mb(),
+        "config": config.to_dict(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "crossval.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_report(out, summary, measured, spread, evalset)
+    return summary
+
+
+def plot_folds(path, summary: dict) -> None:
+    """One panel per headline figure: each fold's int8 student (dots), the pooled value with its interval
+    (bar) and the target (dashed)."""
+    plt = report._plt()
+    fig, axes = plt.subplots(1, len(FOLD_FIGURES), figsize=(3 * len(FOLD_FIGURES), 3.2))
+    for ax, key in zip(axes, FOLD_FIGURES):
+        for x, name in enumerate(report.MODELS):
+            per = [f[name].get(key) for f in summary["per_fold"]]
+            per = [v for v in per if v is not None]
+            ax.scatter([x] * len(per), per, s=14, color="grey", zorder=3)
+            pooled = summary["pooled"][name].get(key)
+            lo_hi = summary["interval_95"][name].get(key)
+            if pooled is not None:
+                err = None if not lo_hi else [[pooled - lo_hi[0]], [lo_hi[1] - pooled]]
+                ax.errorbar([x], [pooled], yerr=err, fmt="o", color="C0", capsize=4, zorder=4)
+        goal = summary["targets"].get("teacher_macro_f1" if key == "macro_f1" else key)
+        if goal is not None:
+            ax.axhline(goal, color="C3", lw=0.8, ls="--")
+        ax.set_xticks(range(len(report.MODELS)), ["teacher", "float", "int8"])
+        ax.set_title(key.replace("_", " "), fontsize=8)
+        ax.set_ylim(-0.02, 1.02)
+    fig.suptitle("cross-validation: folds (grey), pooled with 95% interval (blue), target (red)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    report._plt().close(fig)
+
+
+def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict, evalset) -> None:
+    labels = list(evalset.labels)
+    report.plot_per_class(out / "per_class.png", measured, labels)
+    report.plot_confusion(out / "confusion.png", measured)
+    report.plot_privacy(out / "privacy.png", measured)
+    plot_folds(out / "folds.png", summary)
+    k = summary["folds"]
+    lines = [
+        f"# bowlsense cross-validation ({k} folds)", "",
+        f"The training recipe trained {k} times, each fold's validation clips held out (whole recordings; "
+        f"`group_folds`, seed {summary['seed']}). Every verified clip of a label with two or more recordings is "
+        f"validated once: {summary['validated_clips']} clips, {summary['windows']} evaluation windows including "
+        "the mixtures each fold builds from its own validation clips. Figures are pooled over the folds; "
+        "this estimates the recipe on unseen recordings, not one particular model. Each fold's own report is in "
+        "fold-N/report.md.", "",
+        "## Pooled", "",
+        *report.metrics_table(measured, spread), "",
+        f"In brackets: 95% intervals, {summary['interval_method']}.", "",
+        "## Per fold (int8 student; teacher in parentheses)", "",
+        "| fold | " + " | ".join(FOLD_FIGURES) + " |",
+        "|---|" + "---|" * len(FOLD_FIGURES),
+    ]
+    for i, f in enumerate(summary["per_fold"], start=1):
+        cells = [f"{report._fmt(f['int8_student'].get(key))} ({report._fmt(f['teacher'].get(key))})"
+                 for key in FOLD_FIGURES]
+        lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    lines += ["", "![folds](folds.png)", "",
+              "## Per class, pooled (single-source windows)", "",
+              "| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
+    for l in labels:
+        for name in report.MODELS:
+            p = measured[name]["per_class"][l]
+            lines.append(f"| {l} | {report.TITLES[name]} | {p['precision']:.3f} | {p['recall']:.3f} | "
+                         f"{p['f1']:.3f} | {p['support']} |")
+    lines += ["", "![per class](per_class.png)", "", "![confusion](confusion.png)", "", "![privacy](privacy.png)", "",
+              "## Cost", "",
+              "| fold | wall seconds |", "|---|---|",
+              *[f"| {i} | {s:.0f} |" for i, s in enumerate(summary["seconds"]["folds"], start=1)],
+              f"| total | {summary['seconds']['total']:.0f} (CPU {summary['seconds']['cpu_total']:.0f}) |", "",
+              f"Peak resident memory: {summary['peak_memory_mb']:.0f} MB.", ""]
+    (out / "crossval.md").write_text("\n".join(lines))
