@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bowlsense.data import (AugmentConfig, Clip, Dataset, FeatureCache, Lineage, Sources, TrustError,
-                            clip_recipe, group_key, group_split, load_audio, mixture, multi_hot,
+                            clip_recipe, group_folds, group_key, group_split, load_audio, mixture, multi_hot,
                             patch_set, plan_augment, plan_examples, plan_mixtures, regenerate,
                             regenerate_patch, union)
 from bowlsense.data.cache import pad_centred
@@ -148,6 +148,41 @@ def test_split_never_shares_a_group_and_covers_labels(real, seed):
         assert 0 < n_val < n, label
         assert abs(n_val / n - 0.2) < 0.15, (label, n_val, n)
     assert group_split(clips, 0.2, seed) == (train, val)  # deterministic
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_folds_validate_every_clip_once_and_never_share_a_group(real, k):
+    clips = real.verified().clips
+    folds = group_folds(clips, k, seed=0)
+    assert len(folds) == k
+    validated = [c.path for f in folds for c in f.val]
+    # every verified clip of ../shared/data belongs to a label with several recordings: all are validated once
+    assert sorted(validated) == sorted(c.path for c in clips)
+    for f in folds:
+        assert not {group_key(c) for c in f.train} & {group_key(c) for c in f.val}
+        assert sorted(c.path for c in f.train + f.val) == sorted(c.path for c in clips)
+        for label in ("speech", "eating", "bowl", "drinking", "background"):
+            n = sum(label in c.labels for c in clips)
+            n_val = sum(label in c.labels for c in f.val)
+            assert abs(n_val - n / k) <= max(2, 0.1 * n), (label, n_val, n)  # each fold gets about 1/k
+    assert group_folds(clips, k, seed=0) == folds  # deterministic
+
+
+def test_folds_keep_groups_whole_and_leave_single_group_labels_in_training():
+    def clip(name, label, group):
+        return Clip(f"audio/{name}.wav", (label,), "yes", group=group)
+    clips = ([clip(f"e{i}", "eating", f"meal{i // 3}") for i in range(9)]      # 3 meals of 3 clips
+             + [clip(f"b{i}", "bowl", f"bowl{i}") for i in range(4)]         # 4 one-clip groups
+             + [clip(f"d{i}", "drinking", "tap") for i in range(5)])         # one recording only
+    folds = group_folds(clips, 2, seed=3)
+    for f in folds:
+        meals = collections.Counter(c.group for c in f.val if c.labels == ("eating",))
+        assert all(n == 3 for n in meals.values())  # a meal is validated whole or not at all
+        assert not any(c.labels == ("drinking",) for c in f.val)  # nothing independent to validate it on
+        assert sum(c.labels == ("bowl",) for c in f.val) == 2
+    assert sorted(len([c for c in f.val if c.labels == ("eating",)]) for f in folds) == [3, 6]
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        group_folds(clips, 1)
 
 
 # -- mixtures ---------------------------------------------------------------------------------------

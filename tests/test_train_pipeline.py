@@ -215,3 +215,36 @@ def test_wrong_yamnet_file(tmp_path, capsys):
     rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--yamnet", str(bad)])
     err = capsys.readouterr().err
     assert rc == 2 and str(bad) in err and "--yamnet" in err
+
+
+def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkeypatch):
+    monkeypatch.setenv("BOWLSENSE_CACHE", str(tmp_path / "cache"))  # fresh checkpoints: train every fold here
+    data = make_dataset(tmp_path / "data")  # 5 labels x 3 clips, each clip its own recording
+    out = tmp_path / "cv"
+    rc = main(["crossval", str(data), "--out", str(out), "--folds", "2", "--quick",
+               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+    assert rc == 0
+    summary = json.loads((out / "crossval.json").read_text())
+    assert summary["validated_clips"] == 15 and sum(summary["validated_per_fold"]) == 15
+    assert min(summary["validated_per_fold"]) >= 5  # each fold holds at least one clip of every label
+    assert len(summary["per_fold"]) == 2
+    for name in ("teacher", "float_student", "int8_student"):
+        assert set(summary["interval_95"][name]) <= set(summary["pooled"][name])
+        eating = summary["pooled_per_class"][name]["eating"]
+        assert eating["support"] > 0 and eating["tp"] + eating["fn"] == eating["support"]
+    # The fold models differ (different training clips), and each says which fold it is.
+    models = [(out / f"fold-{f}" / "model.tflite").read_bytes() for f in (1, 2)]
+    assert models[0] != models[1]
+    for f in (1, 2):
+        manifest = Manifest.load(out / f"fold-{f}" / "model.json")
+        assert f"fold {f} of 2" in manifest.metrics["evaluated_on"]
+    text = (out / "crossval.md").read_text()
+    assert "## Pooled" in text and "| 2 |" in text
+    for png in ("folds.png", "per_class.png", "confusion.png", "privacy.png"):
+        assert (out / png).stat().st_size > 1000
+    assert "15 clips validated over 2 folds" in capsys.readouterr().out
+
+
+def test_crossval_needs_two_folds(tmp_path, capsys):
+    rc = main(["crossval", str(tmp_path), "--out", str(tmp_path / "cv"), "--folds", "1"])
+    assert rc == 2 and "--folds must be at least 2" in capsys.readouterr().err

@@ -163,3 +163,30 @@ def test_macro_f1_skips_a_label_that_has_no_windows_and_no_alarms():
     assert evaluation.measure(es, scores, thresholds)["macro_f1"] == pytest.approx(1.0)
     scores[2, 1] = 0.9  # a speech false alarm: now speech's F1 of 0 is real and counts
     assert evaluation.measure(es, scores, thresholds)["macro_f1"] == pytest.approx(0.5)
+
+
+def test_crossval_pools_folds_window_for_window():
+    from bowlsense.train.crossval import pool
+    from bowlsense.train.pipeline import Trained
+    thresholds = {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)}
+    nan = np.nan
+    a = _evalset([[1, 0], [0, 0], [0, 1]], ["single", "single", "privacy"], ["", "", "eating"], [nan, nan, 0.0])
+    b = _evalset([[1, 0], [1, 0]], ["single", "eating_bg"], ["", "background"], [nan, 0.0])
+    sa = np.array([[0.9, 0.0], [0.7, 0.0], [0.0, 0.9]])  # eating: tp, fp; speech under eating: caught
+    sb = np.array([[0.1, 0.0], [0.8, 0.0]])              # eating: fn; eating under background: caught
+    folds = [Trained({}, a, {"teacher": sa, "int8_student": sa / 2}, thresholds),
+             Trained({}, b, {"teacher": sb, "int8_student": sb / 2}, thresholds)]
+    evalset, scores = pool(folds)
+    assert evalset.group == ["single", "single", "privacy", "single", "eating_bg"]
+    assert evalset.other == ["", "", "eating", "", "background"]
+    assert np.array_equal(scores["int8_student"], np.concatenate([sa, sb]) / 2)
+    m = evaluation.measure(evalset, scores["teacher"], thresholds)
+    # Counted over both folds at once: eating tp 1 (a0), fp 1 (a1), fn 1 (b0).
+    e = m["per_class"]["eating"]
+    assert (e["tp"], e["fp"], e["fn"]) == (1, 1, 1)
+    assert m["eating_detect_alone"] == pytest.approx(0.5)
+    assert m["eating_detect_0dB_under_background"] == pytest.approx(1.0)
+    assert m["speech_detect"]["+0dB"]["all"] == pytest.approx(1.0)
+    other_labels = evaluation.EvalSet(("eating",), b.windows, b.group, b.other)
+    with pytest.raises(ValueError, match="different labels"):
+        pool([folds[0], Trained({}, other_labels, {"teacher": sb}, thresholds)])

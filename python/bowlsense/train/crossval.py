@@ -63,14 +63,18 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
     thresholds = results[0].thresholds
     measured = {name: evaluation.measure(evalset, s, thresholds) for name, s in scores.items()}
     groups = evaluation.clip_groups(evalset)
+    single = np.array(evalset.group) == "single"
+    fold_of_window = np.repeat(np.arange(folds), [len(r.evalset.windows) for r in results])
     spread = {name: evaluation.intervals(evalset, s, thresholds, groups=groups, seed=config.seed)
               for name, s in scores.items()}
     summary = {
         "folds": folds,
         "seed": config.seed,
-        "validated_clips": int(len(np.unique(groups[np.array(evalset.group) == "single"]))),
+        "validated_clips": int(len(np.unique(groups[single]))),
+        "validated_per_fold": [int(len(np.unique(groups[single & (fold_of_window == f)]))) for f in range(folds)],
         "windows": int(len(evalset.windows)),
         "pooled": {name: evaluation.summary_row(m) for name, m in measured.items()},
+        "pooled_per_class": {name: m["per_class"] for name, m in measured.items()},
         "interval_95": spread,
         "interval_method": f"bootstrap over all validated clips ({evaluation.BOOTSTRAP_RESAMPLES} resamples; a "
                            "mixture goes with its target clip)",
