@@ -243,6 +243,23 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     for png in ("folds.png", "per_class.png", "confusion.png", "privacy.png"):
         assert (out / png).stat().st_size > 1000
     assert "15 clips validated over 2 folds" in capsys.readouterr().out
+    # `evaluate --split val` finds the fold's own held-out clips from model.json: the single-window figures
+    # match the fold's report exactly (the mixtures differ: --quick builds fewer of them).
+    # (fold 1 holds two of each label's three recordings: not what the default split would hold out)
+    assert main(["evaluate", str(out / "fold-1"), str(data), "--split", "val", "--out", str(tmp_path / "ev")]) == 0
+    row = json.loads(capsys.readouterr().out)
+    reported = Manifest.load(out / "fold-1" / "model.json").metrics["summary"]["int8_student"]
+    for key in ("macro_f1", "background_false_event", "eating_detect_alone"):
+        assert row[key] == pytest.approx(reported[key]), key
+    from bowlsense.train import evaluation
+    from bowlsense.train.pipeline import TrainConfig, split_sources
+    _, held_out, _ = split_sources(data, TrainConfig(folds=2, fold=0))
+    expected = evaluation.build(held_out, TrainConfig().labels, n_privacy=1, n_curve=1, n_eating_bg=1)
+    single = np.array(expected.group) == "single"
+    details = json.loads((tmp_path / "ev" / "evaluation.json").read_text())["details"]
+    assert [details["per_class"][l]["support"] for l in TrainConfig().labels] == \
+        expected.windows.targets[single].sum(axis=0).astype(int).tolist()
+    assert details["single_windows"] == int(single.sum())
 
 
 def test_crossval_needs_two_folds(tmp_path, capsys):

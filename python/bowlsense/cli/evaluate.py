@@ -3,8 +3,10 @@ confusion, speech detection under eating/bowl/background at +10/0/-10 dB (mixtur
 dataset's verified clips), speech false positives, eating detection alone and under background, false
 events on background. Prints the headline numbers and writes evaluation.json, evaluation.md and PNGs.
 
---split val measures only the validation side of the grouped split `bowlsense train` used (same seed),
-so the numbers match the training report; the default uses every verified clip.
+--split val measures only the validation side of the grouped split the model was trained with (model.json
+records it: seed, and for a cross-validation fold which fold), so the numbers match the training report;
+the default uses every verified clip. A model.json from before the split was recorded is taken to use
+`bowlsense train`'s default split with --seed (default 0).
 
 example:
   bowlsense evaluate models/default ../shared/data --split val
@@ -24,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="where to write the results (default MODEL_DIR/evaluation)")
     parser.add_argument("--split", choices=("all", "val"), default="all",
                         help="all verified clips (default) or the training run's validation side")
-    parser.add_argument("--seed", type=int, default=0, help="split seed (as given to train)")
+    parser.add_argument("--seed", type=int, help="split seed (default: the one model.json records, else 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,11 +42,15 @@ def run(args: argparse.Namespace) -> int:
     from ..train.predict import ModelDirError, load_model
     try:
         manifest, model = load_model(args.model_dir)
-        config = dataclasses.replace(TrainConfig(), labels=tuple(manifest.labels), seed=args.seed,
-                                     val_fraction=0.25 if args.split == "val" else 0.0)
+        recorded = manifest.metrics.get("split") or {}
+        seed = args.seed if args.seed is not None else int(recorded.get("seed", 0))
+        split = {k: recorded[k] for k in ("val_fraction", "folds", "fold") if k in recorded}
+        if args.split == "all":
+            split = {"val_fraction": 0.0, "folds": 0}
+        config = dataclasses.replace(TrainConfig(), labels=tuple(manifest.labels), seed=seed, **split)
         train, val, gate = split_sources(args.data_dir, config)
         side = val if args.split == "val" else Side.of(train.clips + val.clips, args.data_dir)
-        evalset = evaluation.build(side, manifest.labels, seed=args.seed + 1)
+        evalset = evaluation.build(side, manifest.labels, seed=seed + 1)
     except (FileNotFoundError, ModelDirError, DatasetError, AudioError, TrainingDataError, ValueError) as e:
         print(f"bowlsense evaluate: {e}", file=sys.stderr)
         return 2
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     scores = model(evalset.windows.patches)
     measured = {"int8_student": evaluation.measure(evalset, scores, manifest.thresholds)}
     out = pathlib.Path(args.out) if args.out else pathlib.Path(args.model_dir) / "evaluation"
-    spread = evaluation.intervals(evalset, scores, manifest.thresholds, seed=args.seed)
+    spread = evaluation.intervals(evalset, scores, manifest.thresholds, seed=seed)
     report.write_evaluation(out, measured, args.data_dir, args.model_dir, model.backend, len(evalset.windows),
                             spread)
     row = evaluation.summary_row(measured["int8_student"])

@@ -317,6 +317,9 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
             "evaluated_on": f"grouped validation split of {data_dir} ({len(val_src.clips)} clips, "
                             f"{len(evalset.windows)} windows incl. mixtures), seed {config.seed}{split_name(config)}",
             "int8_path": int8.backend,
+            # Which clips were held out, so `bowlsense evaluate --split val` measures the same ones.
+            "split": {"seed": config.seed, "val_fraction": config.val_fraction, "folds": config.folds,
+                      "fold": config.fold},
         }
         manifest = Manifest(
             labels=list(config.labels), privacy_labels=list(config.privacy_labels), thresholds=thresholds,
