@@ -190,3 +190,28 @@ def test_crossval_pools_folds_window_for_window():
     other_labels = evaluation.EvalSet(("eating",), b.windows, b.group, b.other)
     with pytest.raises(ValueError, match="different labels"):
         pool([folds[0], Trained({}, other_labels, {"teacher": sb}, thresholds)])
+
+
+def test_time_max_student_runs_on_the_int8_engine_bit_exact_with_tflite_micro():
+    from tflite_micro.python.tflite_micro import runtime
+
+    from bowlsense.train import quantize
+    from bowlsense.train.student import StudentConfig, build_student
+    cfg = StudentConfig(stem_filters=8, blocks=((2, 16), (2, 16)), pool="time_max")
+    model = build_student(3, cfg)
+    rng = np.random.default_rng(0)
+    patches = rng.integers(-7000, 2000, size=(40, 96, 64)).astype(np.int16)  # Q10 nats
+    flat = quantize.convert(model, patches)
+    ops = set(quantize.details(flat)["ops"])
+    assert {"AVERAGE_POOL_2D", "MAX_POOL_2D"} <= ops and "MEAN" not in ops
+    int8 = quantize.Int8Model(flat)
+    assert int8.backend == "bowlsense.nn.Engine"
+    reference = runtime.Interpreter.from_bytes(flat)
+    for p in patches[:8]:
+        x = features.quantize_input(p, int8.input_q["scale"], int8.input_q["zero_point"])
+        ours = int8.invoke_int8(x)
+        reference.set_input(x.reshape(int8.input_q["shape"]).astype(np.int8), 0)
+        reference.invoke()
+        assert np.array_equal(ours, np.asarray(reference.get_output(0)).reshape(-1))
+    with pytest.raises(ValueError, match="pool"):
+        build_student(3, StudentConfig(pool="median"))

@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", required=True, help="where to write the folds and the pooled report")
     parser.add_argument("--folds", type=int, default=4, help="number of folds, at least 2 (default 4)")
     add_recipe_arguments(parser)
+    parser.add_argument("--work", metavar="DIR",
+                        help="checkpoint folder; fold N uses DIR/fold-N (default: one per fold under .cache/train)")
     parser.add_argument("--restart", action="store_true", help="discard every fold's checkpoints first")
 
 
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from ..train.crossval import crossval
     try:
-        summary = crossval(args.data_dir, args.out, args.yamnet, config_from_args(args), args.folds, args.restart)
+        summary = crossval(args.data_dir, args.out, args.yamnet, config_from_args(args), args.folds, args.restart,
+                           args.work)
     except user_errors() as e:
         print(f"bowlsense crossval: {e}", file=sys.stderr)
         return 2

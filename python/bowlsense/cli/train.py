@@ -37,6 +37,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--student-epochs", type=int, help="student distillation epochs")
     parser.add_argument("--max-macs", type=int, help="student MAC budget per patch (default 6000000)")
     parser.add_argument("--max-weight-bytes", type=int, help="student int8 weight budget (default 65536)")
+    parser.add_argument("--student-pool", choices=("mean", "time_max"),
+                        help="student pooling: global mean (default) or mean over frequency, max over time")
     parser.add_argument("--quick", action="store_true",
                         help="a small, fast run (fewer mixtures, epochs and fine-tuned blocks) for smoke tests")
 
@@ -66,6 +68,8 @@ def config_from_args(args):
         student = dataclasses.replace(student, max_macs=args.max_macs)
     if args.max_weight_bytes is not None:
         student = dataclasses.replace(student, max_weight_bytes=args.max_weight_bytes)
+    if args.student_pool is not None:
+        student = dataclasses.replace(student, pool=args.student_pool)
     changes["student"] = student
     return dataclasses.replace(cfg, **changes)
 

@@ -43,9 +43,9 @@ def pool(results: list[Trained]) -> tuple[evaluation.EvalSet, dict[str, np.ndarr
 
 
 def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConfig(), folds: int = 4,
-             restart: bool = False) -> dict:
-    """Train every fold (each resumable like `bowlsense train`), pool, write OUT/crossval.{md,json} and
-    PNGs. Returns what crossval.json holds."""
+             restart: bool = False, work_dir=None) -> dict:
+    """Train every fold (each resumable like `bowlsense train`; with work_dir, fold N checkpoints in
+    work_dir/fold-N), pool, write OUT/crossval.{md,json} and PNGs. Returns what crossval.json holds."""
     if folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
     out = pathlib.Path(out_dir)
@@ -54,8 +54,9 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
     for fold in range(folds):
         print(f"==== fold {fold + 1}/{folds}", flush=True)
         t = time.perf_counter()
+        work = pathlib.Path(work_dir) / f"fold-{fold + 1}" if work_dir else None
         results.append(train_and_measure(data_dir, out / f"fold-{fold + 1}", yamnet_source,
-                                         dataclasses.replace(config, folds=folds, fold=fold), restart=restart))
+                                         dataclasses.replace(config, folds=folds, fold=fold), work, restart))
         fold_seconds.append(time.perf_counter() - t)
         import keras
         keras.backend.clear_session()  # each fold builds fresh models; free the last fold's graphs

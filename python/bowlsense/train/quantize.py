@@ -38,7 +38,15 @@ def representative(patches_q10: np.ndarray, n: int = 300, seed: int = 0):
 
 
 def convert(model, patches_q10: np.ndarray, seed: int = 0) -> bytes:
+    import keras
     import tensorflow as tf
+    if any(isinstance(layer, keras.layers.Reshape) for layer in model.layers):
+        # The device runs one patch at a time. With the batch left open a Reshape converts into ops that
+        # compute its shape at run time (SHAPE, STRIDED_SLICE, PACK), which the engine does not run; a
+        # batch-1 view makes the shape static and the reshape folds away. Models without a Reshape convert
+        # as they are, so their bytes (models/default's among them) stay what they were.
+        inp = keras.Input(model.input_shape[1:], batch_size=1, name="log_mel")
+        model = keras.Model(inp, model(inp), name=model.name)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative(patches_q10, seed=seed)

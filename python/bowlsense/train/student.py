@@ -1,8 +1,12 @@
 """The student: a depthwise-separable CNN small enough for a Cortex-M4, on the same 96x64 patches.
 
 conv 3x3 stride 2 -> blocks of (depthwise 3x3, pointwise 1x1), each with batch norm (folded into the
-convolutions by the TFLite converter) and ReLU -> global average pool (MEAN) -> dense -> sigmoid. Every
-op lowers to one the int8 engine runs: CONV_2D, DEPTHWISE_CONV_2D, MEAN, FULLY_CONNECTED, LOGISTIC.
+convolutions by the TFLite converter) and ReLU -> pooling -> dense -> sigmoid. Pooling is either a
+global average (`pool="mean"`, MEAN) or an average over frequency then a maximum over time
+(`pool="time_max"`: AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE), which lets a short sound in one part of the
+window (a crunch, a clink) decide the window instead of being averaged with the silence around it. Every
+op lowers to one the int8 engine runs: CONV_2D, DEPTHWISE_CONV_2D, MEAN, AVERAGE_POOL_2D, MAX_POOL_2D,
+RESHAPE, FULLY_CONNECTED, LOGISTIC.
 
 Budgets are checked when the model is built: int8 weight bytes (one byte per weight after quantization)
 and multiply-accumulates per patch.
@@ -21,15 +25,20 @@ class StudentConfig:
     blocks: tuple[tuple[int, int], ...] = ((2, 48), (1, 48), (2, 96), (1, 96), (2, 128), (1, 128))
     max_weight_bytes: int = 64 * 1024
     max_macs: int = 6_000_000
+    pool: str = "mean"   # mean | time_max (see the module docstring)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["blocks"] = [list(b) for b in self.blocks]
+        if d["pool"] == "mean":
+            # Training runs key their checkpoints on this dict; the default pooling is what every run made
+            # before the option existed used, so leaving it out keeps those checkpoints valid.
+            del d["pool"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "StudentConfig":
-        d = dict(d)
+        d = dict(d)  # a config written before `pool` existed means "mean"
         d["blocks"] = tuple(tuple(b) for b in d["blocks"])
         return cls(**d)
 
@@ -53,7 +62,17 @@ def build_student(n_labels: int, config: StudentConfig = StudentConfig()):
         x = L.Conv2D(filters, 1, use_bias=False, name=f"block{i}_pw")(x)
         x = L.BatchNormalization(name=f"block{i}_pw_bn")(x)
         x = L.ReLU(name=f"block{i}_pw_relu")(x)
-    x = L.GlobalAveragePooling2D(name="pool")(x)
+    if config.pool == "mean":
+        x = L.GlobalAveragePooling2D(name="pool")(x)
+    elif config.pool == "time_max":
+        _, frames, bands, _ = x.shape
+        x = L.AveragePooling2D((1, bands), name="pool_frequency")(x)
+        x = L.MaxPooling2D((frames, 1), name="pool_time")(x)
+        # Reshape to a fixed size, not Flatten: Flatten's converted form computes the shape at run time
+        # (SHAPE, STRIDED_SLICE, PACK), which the engine does not run.
+        x = L.Reshape((x.shape[-1],), name="pool")(x)
+    else:
+        raise ValueError(f"student pool must be 'mean' or 'time_max', got {config.pool!r}")
     out = L.Dense(n_labels, activation="sigmoid", name="scores")(x)
     model = keras.Model(inp, out, name="student")
     cost = count_cost(model)
