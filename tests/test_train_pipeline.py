@@ -260,6 +260,19 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     assert [details["per_class"][l]["support"] for l in TrainConfig().labels] == \
         expected.windows.targets[single].sum(axis=0).astype(int).tolist()
     assert details["single_windows"] == int(single.sum())
+    # The same recipe again, against the first run as its baseline: it resumes every fold from the
+    # checkpoints, scores the same windows identically, and every paired difference is exactly 0.
+    again = tmp_path / "cv-again"
+    assert main(["crossval", str(data), "--out", str(again), "--folds", "2", "--quick", "--baseline", str(out),
+                 "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]) == 0
+    compared = json.loads((again / "crossval.json").read_text())["against_baseline"]
+    assert set(compared) == {"teacher", "float_student", "int8_student"}
+    assert all(r == {"difference": 0.0, "interval_95": [0.0, 0.0]} for rows in compared.values() for r in rows.values())
+    assert "## Against the baseline" in (again / "crossval.md").read_text()
+    capsys.readouterr()
+    assert main(["crossval", str(data), "--out", str(tmp_path / "x"), "--folds", "2", "--quick",
+                 "--baseline", str(tmp_path / "ev")]) == 2
+    assert "earlier `bowlsense crossval` run" in capsys.readouterr().err
 
 
 def test_crossval_needs_two_folds(tmp_path, capsys):

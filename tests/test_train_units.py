@@ -215,3 +215,30 @@ def test_time_max_student_runs_on_the_int8_engine_bit_exact_with_tflite_micro():
         assert np.array_equal(ours, np.asarray(reference.get_output(0)).reshape(-1))
     with pytest.raises(ValueError, match="pool"):
         build_student(3, StudentConfig(pool="median"))
+
+
+def test_paired_differences_against_a_baseline_on_the_same_windows(tmp_path):
+    from bowlsense.train.crossval import BaselineError, load_scores, paired_differences, save_scores
+    thresholds = {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)}
+    # Twenty eating clips of five windows. The baseline misses clips c0-c5 entirely; the new run misses
+    # only c0 and c1: better on exactly four clips, the same on the rest.
+    es, groups = _clip_evalset({f"c{i}": [1] * 5 for i in range(20)})
+    base = np.zeros((100, 2))
+    base[30:, 0] = 0.9
+    new = np.zeros((100, 2))
+    new[10:, 0] = 0.9
+    save_scores(tmp_path / "scores.npz", es, {"int8_student": base})
+    loaded = load_scores(tmp_path)
+    assert np.array_equal(loaded["scores"]["int8_student"], base) and loaded["labels"] == ("eating", "speech")
+    d = paired_differences(es, {"int8_student": new}, loaded, thresholds, groups, seed=0)["int8_student"]
+    assert d["eating_detect_alone"]["difference"] == pytest.approx(0.9 - 0.7)
+    lo, hi = d["eating_detect_alone"]["interval_95"]
+    assert 0 < lo <= 0.2 <= hi  # every resample that draws a changed clip improves; none gets worse
+    same = paired_differences(es, {"int8_student": base}, loaded, thresholds, groups, seed=0)["int8_student"]
+    assert same["eating_detect_alone"] == {"difference": 0.0, "interval_95": [0.0, 0.0]}
+    other, _ = _clip_evalset({f"c{i}": [1] * 5 for i in range(20)})
+    other.windows.lineage[7] = "a window the baseline never scored"
+    with pytest.raises(BaselineError, match="other evaluation windows"):
+        paired_differences(other, {"int8_student": new}, loaded, thresholds, groups, seed=0)
+    with pytest.raises(BaselineError, match="earlier `bowlsense crossval` run"):
+        load_scores(tmp_path / "nowhere")

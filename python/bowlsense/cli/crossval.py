@@ -9,8 +9,13 @@ checkpoints like `bowlsense train`, so an interrupted run picks up where it stop
 runs: about 40 minutes for 4 folds of ../shared/data on a 2-core machine. YAMNet weights are found as
 for `bowlsense train` (--yamnet, $BOWLSENSE_YAMNET, ../shared/yamnet).
 
-example:
+To judge a change to the recipe, give --baseline an earlier run's folder: both are scored on the same
+windows, and crossval.md adds each figure's difference with the interval of the difference (paired over the
+same clip resamples, much narrower than either run's own interval).
+
+examples:
   bowlsense crossval ../shared/data --out models/crossval --folds 4
+  bowlsense crossval ../shared/data --out /tmp/cv-timemax --student-pool time_max --baseline models/crossval
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", required=True, help="where to write the folds and the pooled report")
     parser.add_argument("--folds", type=int, default=4, help="number of folds, at least 2 (default 4)")
     add_recipe_arguments(parser)
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="an earlier crossval output folder: report this run's paired differences against it")
     parser.add_argument("--work", metavar="DIR",
                         help="checkpoint folder; fold N uses DIR/fold-N (default: one per fold under .cache/train)")
     parser.add_argument("--restart", action="store_true", help="discard every fold's checkpoints first")
@@ -38,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
     if args.folds < 2:
         print(f"bowlsense crossval: --folds must be at least 2, got {args.folds}", file=sys.stderr)
         return 2
-    from ..train.crossval import crossval
+    from ..train.crossval import BaselineError, crossval
     try:
         summary = crossval(args.data_dir, args.out, args.yamnet, config_from_args(args), args.folds, args.restart,
-                           args.work)
-    except user_errors() as e:
+                           args.work, args.baseline)
+    except user_errors() + (BaselineError,) as e:
         print(f"bowlsense crossval: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}/crossval.md, crossval.json ({summary['validated_clips']} clips validated over "

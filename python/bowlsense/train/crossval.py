@@ -8,6 +8,10 @@ and each model's scores on them are pooled and measured as one: the pooled figur
 recipe does on unseen recordings, and their clip-bootstrap intervals are about half as wide (four times
 the clips). Each fold also writes its own full report (OUT/fold-N/).
 
+A change to the recipe is judged against a baseline cross-validation run (`baseline=`): both are scored
+on the very same evaluation windows (OUT/scores.npz), so the difference is measured pairwise, clip
+resample by clip resample, and its interval is far narrower than either run's own.
+
 What is estimated is the recipe, not one particular trained model: a model trained on all the data
 (models/default trains on the usual split's training side) is a different draw of the same recipe.
 """
@@ -42,12 +46,18 @@ def pool(results: list[Trained]) -> tuple[evaluation.EvalSet, dict[str, np.ndarr
     return evaluation.EvalSet(labels, windows, group, other), scores
 
 
+class BaselineError(ValueError):
+    """A baseline run that cannot be compared with this one; the message says why."""
+
+
 def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainConfig(), folds: int = 4,
-             restart: bool = False, work_dir=None) -> dict:
+             restart: bool = False, work_dir=None, baseline=None) -> dict:
     """Train every fold (each resumable like `bowlsense train`; with work_dir, fold N checkpoints in
-    work_dir/fold-N), pool, write OUT/crossval.{md,json} and PNGs. Returns what crossval.json holds."""
+    work_dir/fold-N), pool, write OUT/crossval.{md,json}, scores.npz and PNGs; with `baseline` (an earlier
+    crossval output folder) also the paired differences against it. Returns what crossval.json holds."""
     if folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+    base = load_scores(baseline) if baseline else None  # a bad baseline stops the run before training
     out = pathlib.Path(out_dir)
     t0, c0 = time.perf_counter(), time.process_time()
     results, fold_seconds = [], []
@@ -86,10 +96,66 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
         "peak_memory_mb": peak_rss_mb(),
         "config": config.to_dict(),
     }
+    if base is not None:
+        summary["baseline"] = str(baseline)
+        summary["against_baseline"] = paired_differences(evalset, scores, base, thresholds, groups, config.seed)
     out.mkdir(parents=True, exist_ok=True)
+    save_scores(out / "scores.npz", evalset, scores)
     (out / "crossval.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_report(out, summary, measured, spread, evalset)
     return summary
+
+
+def save_scores(path: pathlib.Path, evalset, scores: dict) -> None:
+    """Each model's pooled scores with the lineage of every window they score (what a later run is
+    compared on, window for window)."""
+    np.savez_compressed(path, lineage=np.array(evalset.windows.lineage), labels=np.array(evalset.labels),
+                        **{f"scores_{name}": s for name, s in scores.items()})
+
+
+def load_scores(folder) -> dict:
+    path = pathlib.Path(folder) / "scores.npz"
+    try:
+        with np.load(path) as z:
+            return {"lineage": z["lineage"], "labels": tuple(z["labels"].tolist()),
+                    "scores": {k[len("scores_"):]: z[k] for k in z.files if k.startswith("scores_")}}
+    except (OSError, KeyError, ValueError) as e:
+        raise BaselineError(f"baseline {path} is missing or unreadable ({type(e).__name__}); give the output "
+                            "folder of an earlier `bowlsense crossval` run") from None
+
+
+def paired_differences(evalset, scores: dict, base: dict, thresholds: dict, groups, seed: int,
+                       n: int = evaluation.BOOTSTRAP_RESAMPLES) -> dict:
+    """{model: {figure: {"difference": this - baseline, "interval_95": [lo, hi]}}}: both runs measured on
+    the same clip resamples, so what the clips have in common cancels out."""
+    if base["labels"] != tuple(evalset.labels) or not np.array_equal(base["lineage"], np.array(evalset.windows.lineage)):
+        raise BaselineError("the baseline was scored on other evaluation windows (other data, labels, folds or "
+                            "seed); run both with the same dataset, --folds and --seed")
+    draws = evaluation.clip_resamples(groups, n, seed)
+    out = {}
+    for name in scores:
+        if name not in base["scores"]:
+            continue
+        ours, theirs = scores[name], base["scores"][name]
+        row = {}
+        now = evaluation.summary_row(evaluation.measure(evalset, ours, thresholds))
+        then = evaluation.summary_row(evaluation.measure(evalset, theirs, thresholds))
+        deltas: dict[str, list[float]] = {}
+        for idx in draws:
+            sub = evaluation.subset(evalset, idx)
+            a = evaluation.summary_row(evaluation.measure(sub, ours[idx], thresholds))
+            b = evaluation.summary_row(evaluation.measure(sub, theirs[idx], thresholds))
+            for k in a:
+                if a[k] is not None and b.get(k) is not None:
+                    deltas.setdefault(k, []).append(a[k] - b[k])
+        for k, v in now.items():
+            if v is None or then.get(k) is None:
+                continue
+            d = deltas.get(k, [0.0])
+            row[k] = {"difference": float(v - then[k]),
+                      "interval_95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))]}
+        out[name] = row
+    return out
 
 
 def plot_folds(path, summary: dict) -> None:
@@ -145,6 +211,20 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
         cells = [f"{report._fmt(f['int8_student'].get(key))} ({report._fmt(f['teacher'].get(key))})"
                  for key in FOLD_FIGURES]
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    if summary.get("against_baseline"):
+        lines += ["", f"## Against the baseline ({summary['baseline']})", "",
+                  "This run minus the baseline, on the same evaluation windows; in brackets the 95% interval of the "
+                  "difference over the same clip resamples. An interval that excludes 0 is a real change.", "",
+                  "| figure | " + " | ".join(report.TITLES[n] for n in summary["against_baseline"]) + " |",
+                  "|---|" + "---|" * len(summary["against_baseline"])]
+        keys = list(next(iter(summary["against_baseline"].values())))
+        for key in keys:
+            cells = []
+            for name, rows in summary["against_baseline"].items():
+                r = rows.get(key)
+                cells.append("n/a" if r is None else
+                             f"{r['difference']:+.3f} [{r['interval_95'][0]:+.3f}, {r['interval_95'][1]:+.3f}]")
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", "![folds](folds.png)", "",
               "## Per class, pooled (single-source windows)", "",
               "| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]

@@ -160,7 +160,7 @@ def clip_groups(evalset: EvalSet) -> np.ndarray:
     return np.array([Lineage(json.loads(l)["recipe"]).clip_parents[0] for l in evalset.windows.lineage])
 
 
-def _subset(evalset: EvalSet, idx: np.ndarray) -> EvalSet:
+def subset(evalset: EvalSet, idx: np.ndarray) -> EvalSet:
     w = evalset.windows
     # measure() reads targets, snr, group and other; the patches are not needed to score a resample (its
     # "windows" count reads 0, and summary_row does not report it).
@@ -171,19 +171,24 @@ def _subset(evalset: EvalSet, idx: np.ndarray) -> EvalSet:
 BOOTSTRAP_RESAMPLES = 300
 
 
+def clip_resamples(groups, n: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[np.ndarray]:
+    """n bootstrap resamples of the evaluation set as window indices: clips (groups) drawn with replacement,
+    each bringing all of its windows."""
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    members = [np.flatnonzero(inverse == k) for k in range(inverse.max() + 1)]
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([members[k] for k in rng.integers(len(members), size=len(members))]) for _ in range(n)]
+
+
 def intervals(evalset: EvalSet, scores: np.ndarray, thresholds: dict, groups=None,
               n: int = BOOTSTRAP_RESAMPLES, seed: int = 0, level: float = 0.95) -> dict:
     """Clip-level bootstrap interval of every headline number (summary_row's keys): {key: [low, high]}.
     groups: per-window clip identity (default clip_groups(evalset)). A resample that holds no window for
     a figure (no eating clip drawn, say) does not count towards that figure's interval."""
     groups = clip_groups(evalset) if groups is None else np.asarray(groups)
-    _, inverse = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inverse == k) for k in range(inverse.max() + 1)]
-    rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {}
-    for _ in range(n):
-        idx = np.concatenate([members[k] for k in rng.integers(len(members), size=len(members))])
-        for key, value in summary_row(measure(_subset(evalset, idx), scores[idx], thresholds)).items():
+    for idx in clip_resamples(groups, n, seed):
+        for key, value in summary_row(measure(subset(evalset, idx), scores[idx], thresholds)).items():
             if value is not None:
                 draws.setdefault(key, []).append(float(value))
     tail = 100 * (1 - level) / 2
