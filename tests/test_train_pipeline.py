@@ -239,7 +239,9 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
         manifest = Manifest.load(out / f"fold-{f}" / "model.json")
         assert f"fold {f} of 2" in manifest.metrics["evaluated_on"]
     text = (out / "crossval.md").read_text()
-    assert "## Pooled" in text and "| 2 |" in text
+    assert "## Pooled" in text and "| 2 |" in text and "## Clips most often wrong" in text
+    for c in summary["clips_most_wrong"]:  # named by their labels.csv path, each wrong somewhere
+        assert (data / c["path"]).exists() and 0 < c["wrong"] <= c["windows"]
     for png in ("folds.png", "per_class.png", "confusion.png", "privacy.png"):
         assert (out / png).stat().st_size > 1000
     assert "15 clips validated over 2 folds" in capsys.readouterr().out

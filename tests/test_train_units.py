@@ -242,3 +242,18 @@ def test_paired_differences_against_a_baseline_on_the_same_windows(tmp_path):
         paired_differences(other, {"int8_student": new}, loaded, thresholds, groups, seed=0)
     with pytest.raises(BaselineError, match="earlier `bowlsense crossval` run"):
         load_scores(tmp_path / "nowhere")
+
+
+def test_clips_most_wrong_ranks_clips_by_wrong_windows():
+    from bowlsense.data.dataset import Clip
+    from bowlsense.train.crossval import clips_most_wrong
+    thresholds = {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)}
+    es, groups = _clip_evalset({"a": [1, 1, 1, 1], "b": [0, 0, 0], "c": [1, 1]})
+    scores = np.array([[0.9, 0.0], [0.1, 0.0], [0.9, 0.0], [0.9, 0.0],   # a: one eating window missed
+                       [0.0, 0.8], [0.0, 0.9], [0.7, 0.0],               # b: speech twice, eating once
+                       [0.9, 0.0], [0.9, 0.0]])                          # c: right
+    clips = {"a": Clip("audio/a.wav", ("eating",), "yes", note="chewing"), "b": Clip("audio/b.wav", ("background",), "yes")}
+    worst = clips_most_wrong(es, scores, thresholds, groups, clips)
+    assert [w["path"] for w in worst] == ["audio/b.wav", "audio/a.wav"]  # c has nothing wrong: not listed
+    assert worst[0]["wrong"] == 3 and worst[0]["false"] == {"speech": 2, "eating": 1} and worst[0]["missed"] == {}
+    assert worst[1]["wrong"] == 1 and worst[1]["missed"] == {"eating": 1} and worst[1]["note"] == "chewing"

@@ -96,6 +96,9 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
         "peak_memory_mb": peak_rss_mb(),
         "config": config.to_dict(),
     }
+    from ..data.dataset import Dataset
+    clips_by_sha = {c.sha256: c for c in Dataset.load(data_dir).verified().clips}
+    summary["clips_most_wrong"] = clips_most_wrong(evalset, scores["int8_student"], thresholds, groups, clips_by_sha)
     if base is not None:
         summary["baseline"] = str(baseline)
         summary["against_baseline"] = paired_differences(evalset, scores, base, thresholds, groups, config.seed)
@@ -104,6 +107,36 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
     (out / "crossval.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_report(out, summary, measured, spread, evalset)
     return summary
+
+
+def clips_most_wrong(evalset, scores: np.ndarray, thresholds: dict, groups, clips_by_sha: dict,
+                     n: int = 12) -> list[dict]:
+    """The n validated clips with the most wrong single windows (any label missed or falsely reported),
+    each with what went wrong: where a person should listen first (a mislabelled clip, a sound the
+    labels do not cover, a recording unlike any in training)."""
+    labels = list(evalset.labels)
+    on = np.array([thresholds[l].on if hasattr(thresholds[l], "on") else thresholds[l]["on"] for l in labels])
+    single = np.flatnonzero(np.array(evalset.group) == "single")
+    truth = evalset.windows.targets[single] > 0.5
+    pred = scores[single] >= on
+    rows: dict[str, dict] = {}
+    for k, sha in enumerate(groups[single]):
+        r = rows.setdefault(sha, {"windows": 0, "wrong": 0, "missed": {}, "false": {}})
+        r["windows"] += 1
+        if (pred[k] != truth[k]).any():
+            r["wrong"] += 1
+        for i, l in enumerate(labels):
+            if truth[k, i] and not pred[k, i]:
+                r["missed"][l] = r["missed"].get(l, 0) + 1
+            elif pred[k, i] and not truth[k, i]:
+                r["false"][l] = r["false"].get(l, 0) + 1
+    ranked = sorted((r for r in rows.items() if r[1]["wrong"]), key=lambda kv: (-kv[1]["wrong"], kv[0]))[:n]
+    out = []
+    for sha, r in ranked:
+        clip = clips_by_sha.get(sha)
+        out.append({"path": clip.path if clip else sha, "labels": list(clip.labels) if clip else [],
+                    "note": clip.note if clip else "", **r})
+    return out
 
 
 def save_scores(path: pathlib.Path, evalset, scores: dict) -> None:
@@ -225,6 +258,15 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
                 cells.append("n/a" if r is None else
                              f"{r['difference']:+.3f} [{r['interval_95'][0]:+.3f}, {r['interval_95'][1]:+.3f}]")
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += ["", "## Clips most often wrong (int8 student, single windows)", "",
+              "Where to listen first: a clip that is wrong in most of its windows may be mislabelled, hold a sound "
+              "the labels do not cover, or be unlike anything in training.", "",
+              "| clip | label | note | wrong windows | missed | falsely reported |", "|---|---|---|---|---|---|"]
+    for c in summary.get("clips_most_wrong", []):
+        missed = ", ".join(f"{l} {k}" for l, k in c["missed"].items()) or "-"
+        false = ", ".join(f"{l} {k}" for l, k in c["false"].items()) or "-"
+        lines.append(f"| {c['path']} | {';'.join(c['labels'])} | {c['note'][:40]} | {c['wrong']} of {c['windows']} | "
+                     f"{missed} | {false} |")
     lines += ["", "![folds](folds.png)", "",
               "## Per class, pooled (single-source windows)", "",
               "| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
