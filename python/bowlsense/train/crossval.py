@@ -277,6 +277,8 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
                          f"{p['f1']:.3f} | {p['support']} |")
     lines += ["", "![per class](per_class.png)", "", "![confusion](confusion.png)", "", "![privacy](privacy.png)", "",
               "## Cost", "",
+              "Wall seconds of this invocation: a fold that resumes from finished checkpoints (a rerun) takes a "
+              "fraction of a full training run.", "",
               "| fold | wall seconds |", "|---|---|",
               *[f"| {i} | {s:.0f} |" for i, s in enumerate(summary["seconds"]["folds"], start=1)],
               f"| total | {summary['seconds']['total']:.0f} (CPU {summary['seconds']['cpu_total']:.0f}) |", "",
