@@ -187,6 +187,7 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
         vals = [measured[n].get("privacy_curve", {}).get(f"{snr:+.0f}", {}).get("all") for n in MODELS]
         lines.append(f"| {snr:+.0f} dB | " + " | ".join(_fmt(v) for v in vals) + " |")
     lines += ["", "![privacy](privacy.png)", "", "## Training", "", "![training curves](training_curves.png)", "",
+              "Times of this invocation: a stage resumed from a finished checkpoint (a rerun) takes seconds.", "",
               "| stage | wall seconds | CPU seconds (this process, all threads) |", "|---|---|---|"]
     cpu = timings.get("cpu", {})
     lines += [f"| {k} | {v:.1f} | {_fmt_s(cpu.get(k))} |" for k, v in timings.items() if k != "cpu"]
