@@ -7,11 +7,15 @@
 MODEL_DIR  ?= models/default
 MODEL_ARGS ?=
 YAMNET     ?= $(SHARED)/yamnet/yamnet_int8_logmel_in.tflite
-TIME_V     := $(shell command -v /usr/bin/time >/dev/null 2>&1 && echo "/usr/bin/time -f 'make model: %e s wall, %U s user + %S s system CPU, peak memory %M KiB'")
+HAVE_TIME  := $(shell command -v /usr/bin/time >/dev/null 2>&1 && echo yes)
+TIME_FMT   := %e s wall, %U s user + %S s system CPU, peak memory %M KiB
+# $(call timed,NAME): GNU time's summary line for the run, labelled NAME (nothing when GNU time is absent).
+# The format lives in TIME_FMT because a comma inside $(call ...) or $(if ...) would split the arguments.
+timed      = $(if $(HAVE_TIME),/usr/bin/time -f '$(1): $(TIME_FMT)')
 
 .PHONY: model
 model: setup
-	$(TIME_V) $(VENV)/bin/bowlsense train $(SHARED)/data --out $(MODEL_DIR) --yamnet $(YAMNET) $(MODEL_ARGS)
+	$(call timed,make model) $(VENV)/bin/bowlsense train $(SHARED)/data --out $(MODEL_DIR) --yamnet $(YAMNET) $(MODEL_ARGS)
 
 # `make crossval`: the same recipe measured by 4-fold cross-validation grouped by recording (every verified
 # clip validated once; about four times `make model`), written to models/crossval.
@@ -19,4 +23,4 @@ CROSSVAL_DIR ?= models/crossval
 
 .PHONY: crossval
 crossval: setup
-	$(TIME_V) $(VENV)/bin/bowlsense crossval $(SHARED)/data --out $(CROSSVAL_DIR) --folds 4 --yamnet $(YAMNET) $(MODEL_ARGS)
+	$(call timed,make crossval) $(VENV)/bin/bowlsense crossval $(SHARED)/data --out $(CROSSVAL_DIR) --folds 4 --yamnet $(YAMNET) $(MODEL_ARGS)
