@@ -280,3 +280,16 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
 def test_crossval_needs_two_folds(tmp_path, capsys):
     rc = main(["crossval", str(tmp_path), "--out", str(tmp_path / "cv"), "--folds", "1"])
     assert rc == 2 and "--folds must be at least 2" in capsys.readouterr().err
+
+
+def test_recipe_options_reach_the_config(tmp_path, capsys):
+    from bowlsense.cli import build_parser
+    from bowlsense.cli.train import config_from_args
+    for command in ("train", "crossval"):
+        args = build_parser().parse_args([command, str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "0.9",
+                                          "--student-pool", "time_max", "--seed", "3"])
+        cfg = config_from_args(args)
+        assert (cfg.distill_alpha, cfg.student.pool, cfg.seed) == (0.9, "time_max", 3)
+    with pytest.raises(SystemExit) as e:
+        main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "1.5"])
+    assert e.value.code == 2 and "between 0 and 1" in capsys.readouterr().err

@@ -27,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say how to train (shared with `bowlsense crossval`)."""
     parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
@@ -37,6 +44,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--student-epochs", type=int, help="student distillation epochs")
     parser.add_argument("--max-macs", type=int, help="student MAC budget per patch (default 6000000)")
     parser.add_argument("--max-weight-bytes", type=int, help="student int8 weight budget (default 65536)")
+    parser.add_argument("--distill-alpha", type=_fraction,
+                        help="weight of the teacher's scores in the student's target, 0-1 (default 0.5; the rest "
+                             "is the verified label)")
     parser.add_argument("--student-pool", choices=("mean", "time_max"),
                         help="student pooling: global mean (default) or mean over frequency, max over time")
     parser.add_argument("--quick", action="store_true",
@@ -63,6 +73,8 @@ def config_from_args(args):
         changes["teacher_epochs"] = args.teacher_epochs
     if args.student_epochs is not None:
         changes["student_epochs"] = args.student_epochs
+    if args.distill_alpha is not None:
+        changes["distill_alpha"] = args.distill_alpha
     student = cfg.student
     if args.max_macs is not None:
         student = dataclasses.replace(student, max_macs=args.max_macs)
