@@ -1,6 +1,6 @@
 """`bowlsense crossval`: the training recipe measured on every verified clip, not on one quarter of them.
 
-One validation split of ../shared/data holds about 100 clips (8 of them eating, 3 drinking), so each figure
+One validation split of ../shared/data holds about 100 clips (9 of them eating, 3 drinking), so each figure
 of a training report has a wide interval and moves by up to 0.2 with the split seed. Cross-validation
 trains the same recipe k times, each time holding out one fold of group_folds (whole recordings), so
 every clip is validated exactly once, by a model that never heard its recording. The k evaluation sets
@@ -12,8 +12,8 @@ A change to the recipe is judged against a baseline cross-validation run (`basel
 on the very same evaluation windows (OUT/scores.npz), so the difference is measured pairwise, clip
 resample by clip resample, and its interval is far narrower than either run's own.
 
-What is estimated is the recipe, not one particular trained model: a model trained on all the data
-(models/default trains on the usual split's training side) is a different draw of the same recipe.
+What is estimated is the recipe, not one particular trained model: models/default, trained on the usual
+split's training side, is one more draw of the same recipe.
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def clips_most_wrong(evalset, scores: np.ndarray, thresholds: dict, groups, clip
     each with what went wrong: where a person should listen first (a mislabelled clip, a sound the
     labels do not cover, a recording unlike any in training)."""
     labels = list(evalset.labels)
-    on = np.array([thresholds[l].on if hasattr(thresholds[l], "on") else thresholds[l]["on"] for l in labels])
+    on = evaluation.on_thresholds(thresholds, labels)
     single = np.flatnonzero(np.array(evalset.group) == "single")
     truth = evalset.windows.targets[single] > 0.5
     pred = scores[single] >= on

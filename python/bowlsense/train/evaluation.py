@@ -100,10 +100,15 @@ def confusion(scores: np.ndarray, targets: np.ndarray, labels, on: np.ndarray) -
     return classes, m
 
 
+def on_thresholds(thresholds: dict, labels) -> np.ndarray:
+    """Each label's `on` threshold, in label order (Threshold objects or their JSON dicts)."""
+    return np.array([thresholds[l].on if hasattr(thresholds[l], "on") else thresholds[l]["on"] for l in labels])
+
+
 def measure(evalset: EvalSet, scores: np.ndarray, thresholds: dict) -> dict:
     """Every metric of the report for one model's scores on the evaluation set."""
     labels = list(evalset.labels)
-    on = np.array([thresholds[l].on if hasattr(thresholds[l], "on") else thresholds[l]["on"] for l in labels])
+    on = on_thresholds(thresholds, labels)
     w = evalset.windows
     group = np.array(evalset.group)
     other = np.array(evalset.other)
