@@ -58,6 +58,7 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
     if folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
     base = load_scores(baseline) if baseline else None  # a bad baseline stops the run before training
+    import keras
     out = pathlib.Path(out_dir)
     t0, c0 = time.perf_counter(), time.process_time()
     results, fold_seconds = [], []
@@ -68,7 +69,6 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
         results.append(train_and_measure(data_dir, out / f"fold-{fold + 1}", yamnet_source,
                                          dataclasses.replace(config, folds=folds, fold=fold), work, restart))
         fold_seconds.append(time.perf_counter() - t)
-        import keras
         keras.backend.clear_session()  # each fold builds fresh models; free the last fold's graphs
     evalset, scores = pool(results)
     thresholds = results[0].thresholds
@@ -174,10 +174,8 @@ def paired_differences(evalset, scores: dict, base: dict, thresholds: dict, grou
         now = evaluation.summary_row(evaluation.measure(evalset, ours, thresholds))
         then = evaluation.summary_row(evaluation.measure(evalset, theirs, thresholds))
         deltas: dict[str, list[float]] = {}
-        for idx in draws:
-            sub = evaluation.subset(evalset, idx)
-            a = evaluation.summary_row(evaluation.measure(sub, ours[idx], thresholds))
-            b = evaluation.summary_row(evaluation.measure(sub, theirs[idx], thresholds))
+        for a, b in zip(evaluation.resampled_rows(evalset, ours, thresholds, draws),
+                        evaluation.resampled_rows(evalset, theirs, thresholds, draws)):
             for k in a:
                 if a[k] is not None and b.get(k) is not None:
                     deltas.setdefault(k, []).append(a[k] - b[k])
@@ -269,12 +267,7 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
                      f"{missed} | {false} |")
     lines += ["", "![folds](folds.png)", "",
               "## Per class, pooled (single-source windows)", "",
-              "| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
-    for l in labels:
-        for name in report.MODELS:
-            p = measured[name]["per_class"][l]
-            lines.append(f"| {l} | {report.TITLES[name]} | {p['precision']:.3f} | {p['recall']:.3f} | "
-                         f"{p['f1']:.3f} | {p['support']} |")
+              *report.per_class_table(measured, labels)]
     lines += ["", "![per class](per_class.png)", "", "![confusion](confusion.png)", "", "![privacy](privacy.png)", "",
               "## Cost", "",
               "Wall seconds of this invocation: a fold that resumes from finished checkpoints (a rerun) takes a "

@@ -185,6 +185,11 @@ def clip_resamples(groups, n: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[
     return [np.concatenate([members[k] for k in rng.integers(len(members), size=len(members))]) for _ in range(n)]
 
 
+def resampled_rows(evalset: EvalSet, scores: np.ndarray, thresholds: dict, resamples) -> list[dict]:
+    """summary_row of one model's scores on each resample (window indices, see clip_resamples)."""
+    return [summary_row(measure(subset(evalset, idx), scores[idx], thresholds)) for idx in resamples]
+
+
 def intervals(evalset: EvalSet, scores: np.ndarray, thresholds: dict, groups=None,
               n: int = BOOTSTRAP_RESAMPLES, seed: int = 0, level: float = 0.95) -> dict:
     """Clip-level bootstrap interval of every headline number (summary_row's keys): {key: [low, high]}.
@@ -192,8 +197,8 @@ def intervals(evalset: EvalSet, scores: np.ndarray, thresholds: dict, groups=Non
     a figure (no eating clip drawn, say) does not count towards that figure's interval."""
     groups = clip_groups(evalset) if groups is None else np.asarray(groups)
     draws: dict[str, list[float]] = {}
-    for idx in clip_resamples(groups, n, seed):
-        for key, value in summary_row(measure(subset(evalset, idx), scores[idx], thresholds)).items():
+    for row in resampled_rows(evalset, scores, thresholds, clip_resamples(groups, n, seed)):
+        for key, value in row.items():
             if value is not None:
                 draws.setdefault(key, []).append(float(value))
     tail = 100 * (1 - level) / 2

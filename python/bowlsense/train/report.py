@@ -140,6 +140,17 @@ def metrics_table(measured: dict, spread: dict | None = None) -> list[str]:
     return lines
 
 
+def per_class_table(measured: dict, labels) -> list[str]:
+    """Precision, recall, F1 and support of each label for the three models."""
+    lines = ["| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
+    for l in labels:
+        for name in MODELS:
+            p = measured[name]["per_class"][l]
+            lines.append(f"| {l} | {TITLES[name]} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} | "
+                         f"{p['support']} |")
+    return lines
+
+
 def write(out_dir, measured, histories, manifest, config, timings, gate_summary, evalset, q, cost, backend,
           spread: dict | None = None) -> None:
     out = pathlib.Path(out_dir)
@@ -173,13 +184,8 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
            "clips (windows of one clip rise and fall together, so clips are resampled, not windows). A target "
            "inside a figure's interval is neither clearly met nor clearly missed.", ""] if spread else []),
         "## Per class (single-source validation windows)", "",
-        "| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|",
+        *per_class_table(measured, labels),
     ]
-    for l in labels:
-        for name in MODELS:
-            p = measured[name]["per_class"][l]
-            lines.append(f"| {l} | {TITLES[name]} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} | "
-                         f"{p['support']} |")
     lines += ["", "![per class](per_class.png)", "", "## Confusion (single-label windows)", "",
               "![confusion](confusion.png)", "", "## Privacy: speech detected under other sounds", "",
               "| SNR | " + " | ".join(TITLES[n] for n in MODELS) + " |", "|---|---|---|---|"]

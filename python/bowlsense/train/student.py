@@ -30,10 +30,6 @@ class StudentConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["blocks"] = [list(b) for b in self.blocks]
-        if d["pool"] == "mean":
-            # Training runs key their checkpoints on this dict; the default pooling is what every run made
-            # before the option existed used, so leaving it out keeps those checkpoints valid.
-            del d["pool"]
         return d
 
     @classmethod
