@@ -242,6 +242,10 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     assert "## Pooled" in text and "| 2 |" in text and "## Clips most often wrong" in text
     for c in summary["clips_most_wrong"]:  # named by their labels.csv path, each wrong somewhere
         assert (data / c["path"]).exists() and 0 < c["wrong"] <= c["windows"]
+        # pretrained YAMNet's second opinion (the class map sits beside the weights in ../shared/yamnet)
+        shares = [share for _, share in c["yamnet_hears"]]
+        assert c["yamnet_hears"] and 0 < sum(shares) <= 1 + 1e-9 and shares == sorted(shares, reverse=True)
+    assert "| YAMNet hears |" in text
     for png in ("folds.png", "per_class.png", "confusion.png", "privacy.png"):
         assert (out / png).stat().st_size > 1000
     assert "15 clips validated over 2 folds" in capsys.readouterr().out

@@ -257,3 +257,48 @@ def test_clips_most_wrong_ranks_clips_by_wrong_windows():
     assert [w["path"] for w in worst] == ["audio/b.wav", "audio/a.wav"]  # c has nothing wrong: not listed
     assert worst[0]["wrong"] == 3 and worst[0]["false"] == {"speech": 2, "eating": 1} and worst[0]["missed"] == {}
     assert worst[1]["wrong"] == 1 and worst[1]["missed"] == {"eating": 1} and worst[1]["note"] == "chewing"
+
+
+def test_embedding_loss_is_cross_entropy_plus_weighted_squared_error():
+    pytest.importorskip("tensorflow")
+    from bowlsense.train.distill import scores_and_embedding_loss
+    y_true = np.array([[1.0, 0.0, 0.5, -1.0, 2.0], [0.0, 1.0, 0.0, 1.0, 0.0]], np.float32)
+    y_pred = np.array([[0.9, 0.2, 0.0, 0.0, 1.0], [0.3, 0.6, 1.0, 1.0, 0.0]], np.float32)
+    p, t = y_pred[:, :2], y_true[:, :2]
+    bce = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+    mse = np.mean((y_true[:, 2:] - y_pred[:, 2:]) ** 2)  # (0.25 + 1 + 1 + 1 + 0 + 0) / 6
+    got = float(scores_and_embedding_loss(2, 0.3)(y_true, y_pred))
+    assert got == pytest.approx(bce + 0.3 * mse, rel=1e-5)
+
+
+def test_embedding_probe_trains_the_student_and_stays_out_of_the_export(tmp_path):
+    pytest.importorskip("tensorflow")
+    from bowlsense.train import distill, fit
+    from bowlsense.train.student import StudentConfig, build_student
+    cfg = StudentConfig(stem_filters=4, blocks=((2, 8),))
+    rng = np.random.default_rng(0)
+    # An "embedding" a pooled convolutional student can learn: each patch's level and spread.
+    level, spread = rng.uniform(-4, 0, 64), rng.uniform(0.5, 3, 64)
+    x = (level[:, None, None, None] + spread[:, None, None, None] * rng.uniform(-1, 1, (64, 96, 64, 1)))
+    x = x.astype(np.float32)
+    emb = distill.standardise(np.stack([level, spread], axis=1))
+    y = np.concatenate([rng.integers(0, 2, (64, 2)).astype(np.float32), emb], axis=1)
+
+    def trained_with(weight):
+        import keras
+        keras.utils.set_random_seed(0)
+        student = build_student(2, cfg)
+        trained = distill.with_embedding_probe(student, 2)
+        assert trained.output_shape == (None, 4) and student.output_shape == (None, 2)
+        # Batches of 8 for 20 epochs: enough steps for batch norm's moving statistics to settle.
+        fit.fit(trained, x, y, epochs=20, batch_size=8, learning_rate=1e-2, checkpoint=tmp_path / f"ck{weight}",
+                desc="t", seed=0, loss=distill.scores_and_embedding_loss(2, weight), val=(x[:8], y[:8, :2]))
+        return student, trained, float(np.mean((trained.predict(x, verbose=0)[:, 2:] - emb) ** 2))
+
+    _, _, untaught = trained_with(0.0)   # the probe gets no gradient: it stays a random projection
+    student, trained, taught = trained_with(1.0)
+    assert taught < 0.7 * untaught, (taught, untaught)  # measured: 0.54 against 1.01
+    # The student is the same layers: its scores are the training model's first columns.
+    np.testing.assert_allclose(student.predict(x[:4], verbose=0), trained.predict(x[:4], verbose=0)[:, :2],
+                               rtol=1e-5, atol=1e-6)
+    assert all("probe" not in layer.name for layer in student.layers)

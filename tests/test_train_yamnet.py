@@ -214,3 +214,27 @@ def test_audioset_head_starts_as_yamnets_own_classifier(coral, yamnet_dir):
         want = 1 / (1 + np.exp(-logits[:, idx].mean(axis=1)))
         assert np.allclose(got[:, k], want, atol=1e-4), label
     assert teacher.audioset_head(w, ("eating", "barking")) is None  # no counterpart: a fresh head
+
+
+def test_pretrained_embeddings_from_cached_activations_equal_the_whole_network(coral, yamnet_dir):
+    from bowlsense.train import teacher
+    _, w, model = coral
+    patches = np.random.default_rng(2).uniform(-7, 3, (3, 96, 64)).astype(np.float32)
+    patches[0] = np.fromfile(yamnet_dir / "coral_test_logmel_f32.bin", "<f4").reshape(96, 64)
+    whole = model(patches)[1].numpy()
+    acts = teacher.build_frozen(w, 9)(patches).numpy()
+    got = teacher.pretrained_embeddings(w, 9, acts, batch_size=2)
+    np.testing.assert_allclose(got, whole, rtol=1e-4, atol=1e-4 * np.abs(whole).max())
+
+
+def test_what_yamnet_hears_counts_each_windows_top_class(coral, yamnet_dir):
+    from bowlsense.train import teacher
+    _, _, model = coral
+    names = wl.class_names(str(yamnet_dir / wl.CORAL_TFLITE))
+    assert len(names) == 521 and names[0] == "Speech"
+    speech = np.fromfile(yamnet_dir / "coral_test_logmel_f32.bin", "<f4").reshape(96, 64)
+    silence = np.full((96, 64), np.log(0.001), np.float32)  # the front end's floor
+    q10 = np.round(np.stack([speech, speech, silence]) * 1024).astype(np.int16)
+    heard = teacher.what_yamnet_hears(model, q10, names)
+    assert heard == [("Speech", pytest.approx(2 / 3)), ("Silence", pytest.approx(1 / 3))]
+    assert teacher.what_yamnet_hears(model, q10[:0], names) == []

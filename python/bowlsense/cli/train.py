@@ -34,6 +34,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say how to train (shared with `bowlsense crossval`)."""
     parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
@@ -47,6 +54,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-alpha", type=_fraction,
                         help="weight of the teacher's scores in the student's target, 0-1 (default 0.5; the rest "
                              "is the verified label)")
+    parser.add_argument("--distill-embedding", type=_non_negative, metavar="WEIGHT",
+                        help="also teach the student YAMNet's embedding of each window, with this weight against "
+                             "the scores' loss (default 0: off)")
     parser.add_argument("--student-pool", choices=("mean", "time_max"),
                         help="student pooling: global mean (default) or mean over frequency, max over time")
     parser.add_argument("--quick", action="store_true",
@@ -75,6 +85,8 @@ def config_from_args(args):
         changes["student_epochs"] = args.student_epochs
     if args.distill_alpha is not None:
         changes["distill_alpha"] = args.distill_alpha
+    if args.distill_embedding is not None:
+        changes["distill_embedding"] = args.distill_embedding
     student = cfg.student
     if args.max_macs is not None:
         student = dataclasses.replace(student, max_macs=args.max_macs)

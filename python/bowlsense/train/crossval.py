@@ -99,6 +99,7 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
     from ..data.dataset import Dataset
     clips_by_sha = {c.sha256: c for c in Dataset.load(data_dir).verified().clips}
     summary["clips_most_wrong"] = clips_most_wrong(evalset, scores["int8_student"], thresholds, groups, clips_by_sha)
+    add_what_yamnet_hears(summary["clips_most_wrong"], Dataset.load(data_dir).csv_path.parent, yamnet_source)
     if base is not None:
         summary["baseline"] = str(baseline)
         summary["against_baseline"] = paired_differences(evalset, scores, base, thresholds, groups, config.seed)
@@ -137,6 +138,25 @@ def clips_most_wrong(evalset, scores: np.ndarray, thresholds: dict, groups, clip
         out.append({"path": clip.path if clip else sha, "labels": list(clip.labels) if clip else [],
                     "note": clip.note if clip else "", **r})
     return out
+
+
+def add_what_yamnet_hears(rows: list[dict], data_folder: pathlib.Path, yamnet_source=None) -> None:
+    """Give each row of clips_most_wrong pretrained YAMNet's top AudioSet classes for its clip ("yamnet_hears",
+    see teacher.what_yamnet_hears), a second opinion a reviewer can compare with the label. Left out, with a
+    message, when YAMNet's class names are not beside the weights."""
+    from . import teacher, yamnet
+    from . import weights as wl
+    from .features import clip_patches
+    names = wl.class_names(yamnet_source)
+    if names is None:
+        print(f"note: no {wl.CLASS_MAP} beside the YAMNet weights; the review list goes without YAMNet's opinion",
+              flush=True)
+        return
+    model = yamnet.build_yamnet(wl.load(yamnet_source))
+    for row in rows:
+        path = data_folder / row["path"]
+        if path.is_file():
+            row["yamnet_hears"] = teacher.what_yamnet_hears(model, clip_patches(path), names)
 
 
 def save_scores(path: pathlib.Path, evalset, scores: dict) -> None:
@@ -259,12 +279,16 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
     lines += ["", "## Clips most often wrong (int8 student, single windows)", "",
               "Where to listen first: a clip that is wrong in most of its windows may be mislabelled, hold a sound "
               "the labels do not cover, or be unlike anything in training.", "",
-              "| clip | label | note | wrong windows | missed | falsely reported |", "|---|---|---|---|---|---|"]
+              "The last column is pretrained YAMNet's opinion, independent of these labels: its top AudioSet "
+              "classes over the clip's windows, with the share of windows each wins.", "",
+              "| clip | label | note | wrong windows | missed | falsely reported | YAMNet hears |",
+              "|---|---|---|---|---|---|---|"]
     for c in summary.get("clips_most_wrong", []):
         missed = ", ".join(f"{l} {k}" for l, k in c["missed"].items()) or "-"
         false = ", ".join(f"{l} {k}" for l, k in c["false"].items()) or "-"
+        hears = ", ".join(f"{name} {share:.0%}" for name, share in c.get("yamnet_hears", [])) or "-"
         lines.append(f"| {c['path']} | {';'.join(c['labels'])} | {c['note'][:40]} | {c['wrong']} of {c['windows']} | "
-                     f"{missed} | {false} |")
+                     f"{missed} | {false} | {hears} |")
     lines += ["", "![folds](folds.png)", "",
               "## Per class, pooled (single-source windows)", "",
               *report.per_class_table(measured, labels)]

@@ -3,6 +3,13 @@
 target = alpha * teacher probability + (1 - alpha) * label. The labels of single clips and of mixtures are
 trustworthy by construction; the teacher adds what a hard label cannot say (how much a window of a long
 chewing clip actually sounds like chewing, how audible speech is under a loud tap).
+
+With config.distill_embedding > 0 the student also learns YAMNet's pretrained 1024-d embedding of each
+window: a linear probe on the student's pooled features regresses the (standardised) embedding, weighted
+by distill_embedding against the scores' cross-entropy. Four scores say little about a window; the
+embedding says how a network trained on two million AudioSet clips hears it (tap water, dishes, frying),
+and it is the pretrained one, not the fine-tuned one, so it was not fitted to these training windows.
+The probe is for training only: the exported student is the scores output alone.
 """
 from __future__ import annotations
 
@@ -45,12 +52,48 @@ def spec_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x, *INPUT_RANGE_NATS)
 
 
-def distill(student, train_w, teacher_scores: np.ndarray, evalset, config, checkpoint: pathlib.Path) -> dict:
+def with_embedding_probe(student, embedding_size: int):
+    """A training model: the student's scores followed by a linear probe of its pooled features, in one
+    output (n, labels + embedding_size). It shares the student's layers, so training it trains the student."""
+    import keras
+    probe = keras.layers.Dense(embedding_size, name="embedding_probe")(student.get_layer("pool").output)
+    return keras.Model(student.input, keras.layers.Concatenate(name="scores_and_probe")([student.output, probe]),
+                       name="student_with_probe")
+
+
+def scores_and_embedding_loss(n_labels: int, weight: float):
+    """Cross-entropy of the scores (the first n_labels columns) + weight * mean squared error of the probe."""
+    import keras
+    bce = keras.losses.BinaryCrossentropy()
+
+    def loss(y_true, y_pred):
+        squared = keras.ops.square(y_true[:, n_labels:] - y_pred[:, n_labels:])
+        return bce(y_true[:, :n_labels], y_pred[:, :n_labels]) + weight * keras.ops.mean(squared)
+    return loss
+
+
+def standardise(embedding: np.ndarray) -> np.ndarray:
+    """Each dimension to mean 0, standard deviation 1 over the training windows (dead dimensions to 0)."""
+    std = embedding.std(axis=0)
+    return ((embedding - embedding.mean(axis=0)) / np.where(std > 1e-6, std, 1.0)).astype(np.float32)
+
+
+def distill(student, train_w, teacher_scores: np.ndarray, evalset, config, checkpoint: pathlib.Path,
+            embedding: np.ndarray | None = None) -> dict:
+    """Train `student` in place; `embedding` (YAMNet's, per training window) is used when
+    config.distill_embedding > 0."""
     alpha = float(config.distill_alpha)
     y = (alpha * teacher_scores + (1 - alpha) * train_w.targets).astype(np.float32)
+    model, loss = student, None
+    if config.distill_embedding > 0:
+        if embedding is None:
+            raise ValueError("distill_embedding > 0 needs YAMNet's embedding of every training window")
+        model = with_embedding_probe(student, embedding.shape[1])
+        loss = scores_and_embedding_loss(y.shape[1], float(config.distill_embedding))
+        y = np.concatenate([y, standardise(embedding)], axis=1)
     single = np.array(evalset.group) == "single"
     val = (inputs(evalset.windows.patches[single]), evalset.windows.targets[single])
-    return fit.fit(student, inputs(train_w.patches), y, epochs=config.student_epochs,
+    return fit.fit(model, inputs(train_w.patches), y, epochs=config.student_epochs,
                    batch_size=config.batch_size, learning_rate=config.student_lr, checkpoint=checkpoint,
-                   desc="student", seed=config.seed + 7, val=val,
+                   desc="student", seed=config.seed + 7, val=val, loss=loss,
                    augment=spec_augment if config.student_augment else None)

@@ -88,7 +88,8 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
             bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         history["loss"].append(float(np.mean(losses)))
         if val is not None and len(val[0]):
-            pred = model.predict(val[0], batch_size=256, verbose=0)
+            # Validation scores only: a model may output more columns after them (distill's embedding probe).
+            pred = model.predict(val[0], batch_size=256, verbose=0)[:, :val[1].shape[1]]
             p = np.clip(pred, 1e-6, 1 - 1e-6)
             history["val_loss"].append(float(-np.mean(val[1] * np.log(p) + (1 - val[1]) * np.log(1 - p))))
         if epoch >= average_from:

@@ -50,6 +50,7 @@ class TrainConfig:
     student_epochs: int = 24
     student_lr: float = 3e-3
     distill_alpha: float = 0.5         # weight of the teacher's scores in the student's target
+    distill_embedding: float = 0.0     # weight of matching YAMNet's embedding (distill.py); 0: off
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     batch_size: int = 64
     eval_privacy: int = 60             # evaluation mixtures per (other kind, SNR) at +10/0/-10 dB
@@ -229,7 +230,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
-                config.batch_size, config.student_augment)
+                config.batch_size, config.student_augment, config.distill_embedding)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
     w = wl.load(run.yamnet_source)
     with run.stage("data"):
@@ -276,6 +277,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         tch = teacher.Teacher(frozen, top)
         soft = tch.scores_from_activations(acts)
         teacher_eval = tch.scores_from_activations(eval_acts)
+        embedding = (teacher.pretrained_embeddings(w, config.unfrozen_blocks, acts)
+                     if config.distill_embedding > 0 else None)
         del acts, eval_acts
 
     with run.stage("student"):
@@ -283,7 +286,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         student = build_student(len(config.labels), config.student)
         cost = count_cost(student)
         print(f"student: {cost['macs']:,} MACs/patch, {cost['weight_bytes']:,} bytes of int8 weights", flush=True)
-        student_hist = distill.distill(student, train_w, soft, evalset, config, run.work / f"student-{skey}")
+        student_hist = distill.distill(student, train_w, soft, evalset, config, run.work / f"student-{skey}",
+                                       embedding)
         float_eval = distill.predict(student, evalset.windows.patches)
 
     with run.stage("int8"):

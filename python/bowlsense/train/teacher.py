@@ -91,6 +91,30 @@ def activations(frozen, patches_q10: np.ndarray, batch_size: int = 64, desc: str
     return out
 
 
+def pretrained_embeddings(weights: yamnet.YamnetWeights, unfrozen_blocks: int, acts: np.ndarray,
+                          batch_size: int = 256) -> np.ndarray:
+    """YAMNet's own 1024-d embedding of each window (its pretrained top blocks, not the fine-tuned ones),
+    from the cached frozen activations: (n, 1024) float32."""
+    import keras
+    top = build_top(weights, unfrozen_blocks, n_labels=1)
+    embed = keras.Model(top.input, top.get_layer("embedding").output, name="yamnet_embedding")
+    out = np.empty((len(acts), yamnet.EMBEDDING_SIZE), np.float32)
+    for start in range(0, len(acts), batch_size):
+        out[start:start + batch_size] = embed(acts[start:start + batch_size].astype(np.float32), training=False)
+    return out
+
+
+def what_yamnet_hears(model, patches_q10: np.ndarray, class_names: list[str], top: int = 2) -> list[tuple[str, float]]:
+    """Pretrained YAMNet's (`yamnet.build_yamnet`) verdict on a clip, independent of our labels and of
+    any model trained on them: its top AudioSet class in each window, the `top` most frequent with the
+    share of windows they win. A clip labelled background where YAMNet hears Speech is worth a listen."""
+    if len(patches_q10) == 0:
+        return []
+    winners = np.argmax(model(to_nats(patches_q10), training=False)[0].numpy(), axis=1)
+    counts = np.bincount(winners, minlength=len(class_names))
+    return [(class_names[i], float(counts[i] / len(winners))) for i in np.argsort(-counts, kind="stable")[:top]]
+
+
 class Teacher:
     """Frozen part + fine-tuned top as one scorer: int16 Q10 patches -> (n, labels) probabilities."""
 

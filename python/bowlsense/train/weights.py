@@ -47,6 +47,23 @@ def resolve_source(option: str | None = None) -> str:
     raise YamnetWeightsError(f"no YAMNet weights found (looked for {default}): {HOW_TO}")
 
 
+CLASS_MAP = "yamnet_class_map.csv"
+
+
+def class_names(source: str | None = None) -> list[str] | None:
+    """YAMNet's 521 AudioSet class names from yamnet_class_map.csv beside the weights (or in
+    ../shared/yamnet); None when there is no such file."""
+    try:
+        path = pathlib.Path(resolve_source(source)).expanduser()
+    except YamnetWeightsError:
+        return None
+    for folder in (path if path.is_dir() else path.parent, paths.shared_yamnet_dir()):
+        if (folder / CLASS_MAP).is_file():
+            from .yamnet import load_class_names
+            return load_class_names(folder / CLASS_MAP)
+    return None
+
+
 def load(source: str | None = None) -> YamnetWeights:
     """Load folded YAMNet weights from any supported source (see the module doc)."""
     source = resolve_source(source)
