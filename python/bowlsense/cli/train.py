@@ -56,7 +56,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                              "is the verified label)")
     parser.add_argument("--distill-embedding", type=_non_negative, metavar="WEIGHT",
                         help="also teach the student YAMNet's embedding of each window, with this weight against "
-                             "the scores' loss (default 0: off)")
+                             "the scores' loss (default 0.3; 0 turns it off)")
     parser.add_argument("--student-pool", choices=("mean", "time_max"),
                         help="student pooling: global mean (default) or mean over frequency, max over time")
     parser.add_argument("--quick", action="store_true",

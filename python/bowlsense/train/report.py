@@ -20,11 +20,12 @@ def _plt():
     return plt
 
 
-def plot_curves(path, histories: dict) -> None:
+def plot_curves(path, histories: dict, training_labels: dict | None = None) -> None:
+    """training_labels: for a model whose training loss holds more than the cross-entropy, what it holds."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(histories), figsize=(5 * len(histories), 3.5))
     for ax, (name, h) in zip(np.atleast_1d(axes), histories.items()):
-        ax.plot(range(1, len(h["loss"]) + 1), h["loss"], label="training")
+        ax.plot(range(1, len(h["loss"]) + 1), h["loss"], label=(training_labels or {}).get(name, "training"))
         if h.get("val_loss"):
             ax.plot(range(1, len(h["val_loss"]) + 1), h["val_loss"], label="validation (single windows)")
         ax.set_title(f"{name}: binary cross-entropy")
@@ -155,7 +156,9 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
           spread: dict | None = None) -> None:
     out = pathlib.Path(out_dir)
     labels = list(config.labels)
-    plot_curves(out / "training_curves.png", histories)
+    plot_curves(out / "training_curves.png", histories,
+                {"student": f"training (+ {config.distill_embedding:g} x embedding error)"}
+                if config.distill_embedding else None)
     plot_per_class(out / "per_class.png", measured, labels)
     plot_confusion(out / "confusion.png", measured)
     plot_privacy(out / "privacy.png", measured)
