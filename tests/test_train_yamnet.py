@@ -237,4 +237,5 @@ def test_what_yamnet_hears_counts_each_windows_top_class(coral, yamnet_dir):
     q10 = np.round(np.stack([speech, speech, silence]) * 1024).astype(np.int16)
     heard = teacher.what_yamnet_hears(model, q10, names)
     assert heard == [("Speech", pytest.approx(2 / 3)), ("Silence", pytest.approx(1 / 3))]
+    assert teacher.what_yamnet_hears(model, q10[:2], names) == [("Speech", 1.0)]  # no class that won nothing
     assert teacher.what_yamnet_hears(model, q10[:0], names) == []

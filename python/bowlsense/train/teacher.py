@@ -107,12 +107,14 @@ def pretrained_embeddings(weights: yamnet.YamnetWeights, unfrozen_blocks: int, a
 def what_yamnet_hears(model, patches_q10: np.ndarray, class_names: list[str], top: int = 2) -> list[tuple[str, float]]:
     """Pretrained YAMNet's (`yamnet.build_yamnet`) verdict on a clip, independent of our labels and of
     any model trained on them: its top AudioSet class in each window, the `top` most frequent with the
-    share of windows they win. A clip labelled background where YAMNet hears Speech is worth a listen."""
+    share of windows they win (only classes that win a window). A clip labelled background where YAMNet
+    hears Speech is worth a listen."""
     if len(patches_q10) == 0:
         return []
     winners = np.argmax(model(to_nats(patches_q10), training=False)[0].numpy(), axis=1)
     counts = np.bincount(winners, minlength=len(class_names))
-    return [(class_names[i], float(counts[i] / len(winners))) for i in np.argsort(-counts, kind="stable")[:top]]
+    return [(class_names[i], float(counts[i] / len(winners))) for i in np.argsort(-counts, kind="stable")[:top]
+            if counts[i]]
 
 
 class Teacher:
