@@ -266,6 +266,31 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     assert [details["per_class"][l]["support"] for l in TrainConfig().labels] == \
         expected.windows.targets[single].sum(axis=0).astype(int).tolist()
     assert details["single_windows"] == int(single.sum())
+    # evaluate --baseline: the paired difference of two models is exactly the difference of their own
+    # figures on the same windows (here every verified clip), and zero against itself.
+    rows = {}
+    for f in (1, 2):
+        assert main(["evaluate", str(out / f"fold-{f}"), str(data), "--out", str(tmp_path / f"all-{f}")]) == 0
+        rows[f] = json.loads(capsys.readouterr().out)
+    for base, expect in ((2, lambda k: rows[1][k] - rows[2][k]), (1, lambda k: 0.0)):
+        assert main(["evaluate", str(out / "fold-1"), str(data), "--out", str(tmp_path / "cmp"),
+                     "--baseline", str(out / f"fold-{base}")]) == 0
+        assert "against " in capsys.readouterr().err
+        diffs = json.loads((tmp_path / "cmp" / "against_baseline.json").read_text())["int8_student"]
+        assert set(diffs) == {k for k, v in rows[1].items() if v is not None}
+        for key, d in diffs.items():
+            assert d["difference"] == pytest.approx(expect(key), abs=1e-12), key
+            assert d["interval_95"][0] <= d["interval_95"][1]
+    # A baseline measured at other thresholds is refused: one set of thresholds measures both.
+    import shutil
+    other = tmp_path / "other-thresholds"
+    shutil.copytree(out / "fold-2", other)
+    manifest = json.loads((other / "model.json").read_text())
+    manifest["thresholds"]["eating"]["on"] = 0.6
+    (other / "model.json").write_text(json.dumps(manifest))
+    assert main(["evaluate", str(out / "fold-1"), str(data), "--out", str(tmp_path / "cmp"),
+                 "--baseline", str(other)]) == 2
+    assert "other thresholds" in capsys.readouterr().err
     # The same recipe again, against the first run as its baseline: it resumes every fold from the
     # checkpoints, scores the same windows identically, and every paired difference is exactly 0.
     again = tmp_path / "cv-again"

@@ -8,8 +8,14 @@ records it: seed, and for a cross-validation fold which fold), so the numbers ma
 the default uses every verified clip. A model.json from before the split was recorded is taken to use
 `bowlsense train`'s default split with --seed (default 0).
 
-example:
+--baseline OTHER_MODEL_DIR scores another model (same labels and thresholds) on the same windows and adds
+each figure's difference, this model minus the baseline, with a 95% interval paired over the same clip
+resamples (against_baseline.json): far narrower than either model's own interval, so a retrained model
+can be judged against the one it replaces.
+
+examples:
   bowlsense evaluate models/default ../shared/data --split val
+  bowlsense evaluate models/default ../shared/data --split val --baseline /tmp/previous/models/default
 """
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("all", "val"), default="all",
                         help="all verified clips (default) or the training run's validation side")
     parser.add_argument("--seed", type=int, help="split seed (default: the one model.json records, else 0)")
+    parser.add_argument("--baseline", metavar="MODEL_DIR",
+                        help="another model to compare with on the same windows (paired differences)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         train, val, gate = split_sources(args.data_dir, config)
         side = val if args.split == "val" else Side.of(train.clips + val.clips, args.data_dir)
         evalset = evaluation.build(side, manifest.labels, seed=seed + 1)
+        baseline = _load_baseline(args.baseline, manifest) if args.baseline else None
     except (FileNotFoundError, ModelDirError, DatasetError, AudioError, TrainingDataError, ValueError) as e:
         print(f"bowlsense evaluate: {e}", file=sys.stderr)
         return 2
@@ -67,4 +76,40 @@ def run(args: argparse.Namespace) -> int:
                                                                for k, (lo, hi) in spread.items()),
           file=sys.stderr)  # stdout stays one JSON object for scripts
     print(f"wrote {out}/evaluation.json, evaluation.md and PNGs", file=sys.stderr)
+    if baseline is not None:
+        _compare(evalset, scores, baseline, manifest.thresholds, seed, out, args.baseline)
     return 0
+
+
+def _load_baseline(model_dir: str, manifest):
+    """The baseline's int8 model, refused when its outputs or thresholds differ from this model's."""
+    from ..train.predict import ModelDirError, load_model
+    base_manifest, base_model = load_model(model_dir)
+    if list(base_manifest.labels) != list(manifest.labels):
+        raise ModelDirError(f"baseline {model_dir} outputs {', '.join(base_manifest.labels)}, this model "
+                            f"{', '.join(manifest.labels)}: a paired comparison needs the same labels")
+    if base_manifest.thresholds != manifest.thresholds:
+        raise ModelDirError(f"baseline {model_dir} has other thresholds than this model; the paired "
+                            "comparison measures both at the same thresholds")
+    return base_model
+
+
+def _compare(evalset, scores, base_model, thresholds, seed: int, out: pathlib.Path, baseline_dir: str) -> None:
+    import json
+
+    import numpy as np
+
+    from ..train import evaluation
+    from ..train.crossval import paired_differences
+    base = {"labels": tuple(evalset.labels), "lineage": np.array(evalset.windows.lineage),
+            "scores": {"int8_student": base_model(evalset.windows.patches)}}
+    diffs = paired_differences(evalset, {"int8_student": scores}, base, thresholds, evaluation.clip_groups(evalset),
+                               seed)["int8_student"]
+    (out / "against_baseline.json").write_text(json.dumps({"baseline": str(baseline_dir), "int8_student": diffs},
+                                                          indent=1) + "\n")
+    print(f"against {baseline_dir} (this minus baseline, paired 95% interval over the same clip resamples):",
+          file=sys.stderr)
+    for key, d in diffs.items():
+        lo, hi = d["interval_95"]
+        print(f"  {key}: {d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]", file=sys.stderr)
+    print(f"wrote {out}/against_baseline.json", file=sys.stderr)
