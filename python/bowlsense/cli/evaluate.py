@@ -100,7 +100,7 @@ def _compare(evalset, scores, base_model, thresholds, seed: int, out: pathlib.Pa
     import numpy as np
 
     from ..train import evaluation
-    from ..train.crossval import paired_differences
+    from ..train.crossval import format_difference, paired_differences
     base = {"labels": tuple(evalset.labels), "lineage": np.array(evalset.windows.lineage),
             "scores": {"int8_student": base_model(evalset.windows.patches)}}
     diffs = paired_differences(evalset, {"int8_student": scores}, base, thresholds, evaluation.clip_groups(evalset),
@@ -110,6 +110,5 @@ def _compare(evalset, scores, base_model, thresholds, seed: int, out: pathlib.Pa
     print(f"against {baseline_dir} (this minus baseline, paired 95% interval over the same clip resamples):",
           file=sys.stderr)
     for key, d in diffs.items():
-        lo, hi = d["interval_95"]
-        print(f"  {key}: {d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]", file=sys.stderr)
+        print(f"  {key}: {format_difference(d)}", file=sys.stderr)
     print(f"wrote {out}/against_baseline.json", file=sys.stderr)

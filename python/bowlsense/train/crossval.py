@@ -97,9 +97,10 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
         "config": config.to_dict(),
     }
     from ..data.dataset import Dataset
-    clips_by_sha = {c.sha256: c for c in Dataset.load(data_dir).verified().clips}
+    dataset = Dataset.load(data_dir)
+    clips_by_sha = {c.sha256: c for c in dataset.verified().clips}
     summary["clips_most_wrong"] = clips_most_wrong(evalset, scores["int8_student"], thresholds, groups, clips_by_sha)
-    add_what_yamnet_hears(summary["clips_most_wrong"], Dataset.load(data_dir).csv_path.parent, yamnet_source)
+    add_what_yamnet_hears(summary["clips_most_wrong"], dataset.csv_path.parent, yamnet_source)
     if base is not None:
         summary["baseline"] = str(baseline)
         summary["against_baseline"] = paired_differences(evalset, scores, base, thresholds, groups, config.seed)
@@ -209,6 +210,11 @@ def paired_differences(evalset, scores: dict, base: dict, thresholds: dict, grou
     return out
 
 
+def format_difference(d: dict) -> str:
+    """One paired_differences entry as "+0.012 [-0.004, +0.030]"."""
+    return f"{d['difference']:+.3f} [{d['interval_95'][0]:+.3f}, {d['interval_95'][1]:+.3f}]"
+
+
 def plot_folds(path, summary: dict) -> None:
     """One panel per headline figure: each fold's int8 student (dots), the pooled value with its interval
     (bar) and the target (dashed)."""
@@ -274,7 +280,7 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
             for name, rows in summary["against_baseline"].items():
                 r = rows.get(key)
                 cells.append("n/a" if r is None else
-                             f"{r['difference']:+.3f} [{r['interval_95'][0]:+.3f}, {r['interval_95'][1]:+.3f}]")
+                             format_difference(r))
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", "## Clips most often wrong (int8 student, single windows)", "",
               "Where to listen first: a clip that is wrong in most of its windows may be mislabelled, hold a sound "

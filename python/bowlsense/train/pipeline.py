@@ -53,6 +53,7 @@ class TrainConfig:
     # Weight of matching YAMNet's embedding (distill.py; 0: off). Against 0, under 4-fold cross-validation
     # with the same teachers, 0.3 raised the int8 student's speech detection at -10 dB by +0.033 [+0.007,
     # +0.059] and moved nothing else distinguishably (macro-F1 +0.014 [-0.03, +0.05]); 1.0 did no better.
+    # (The interval is over clips; retraining alone may move that figure by about 0.03, see README.)
     distill_embedding: float = 0.3
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     batch_size: int = 64
