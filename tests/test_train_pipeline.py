@@ -179,6 +179,25 @@ def test_rerun_resumes_from_checkpoints(trained, yamnet_dir, capsys):
     assert "reusing the activations cached" in printed
 
 
+def test_student_seed_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
+    """--student-seed draws a new student on the same split, windows and teacher: the teacher's figures
+    are those of the first run to the last digit, the student is another network."""
+    import shutil
+    data, out, work = trained
+    work2 = tmp_path / "work"
+    shutil.copytree(work, work2)  # the module's work folder keeps exactly one student for the resume test
+    capsys.readouterr()
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2), "--student-seed", "1",
+               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "teacher: finished in an earlier run" in printed and "student epoch 1/2" in printed
+    assert len(list(work2.glob("student-*"))) == 2
+    first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
+    assert second.metrics["summary"]["teacher"] == first.metrics["summary"]["teacher"]
+    assert (tmp_path / "m" / "model.tflite").read_bytes() != (out / "model.tflite").read_bytes()
+
+
 def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path, capsys):
     import shutil
     data, _out, work = trained
@@ -316,9 +335,10 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
     from bowlsense.cli.train import config_from_args
     for command in ("train", "crossval"):
         args = build_parser().parse_args([command, str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "0.9",
-                                          "--student-pool", "time_max", "--seed", "3"])
+                                          "--student-pool", "time_max", "--seed", "3",
+                                          "--student-seed", "2"])
         cfg = config_from_args(args)
-        assert (cfg.distill_alpha, cfg.student.pool, cfg.seed) == (0.9, "time_max", 3)
+        assert (cfg.distill_alpha, cfg.student.pool, cfg.seed, cfg.student_seed) == (0.9, "time_max", 3, 2)
     with pytest.raises(SystemExit) as e:
         main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "1.5"])
     assert e.value.code == 2 and "between 0 and 1" in capsys.readouterr().err

@@ -46,6 +46,10 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
     parser.add_argument("--labels", help="comma-separated model outputs (default eating,drinking,bowl,speech)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and training")
+    parser.add_argument("--student-seed", type=int, default=0, metavar="N",
+                        help="reseed only the student's training (weights, batch order, augmentation); the split "
+                             "and teacher stay those of --seed. Comparing runs that differ only here measures "
+                             "training noise (default 0)")
     parser.add_argument("--unfrozen-blocks", type=int, help="top YAMNet blocks fine-tuned, 0-13 (default 9)")
     parser.add_argument("--teacher-epochs", type=int, help="teacher fine-tune epochs")
     parser.add_argument("--student-epochs", type=int, help="student distillation epochs")
@@ -69,7 +73,7 @@ def config_from_args(args):
     from ..train.pipeline import TrainConfig
     from ..train.student import StudentConfig
     cfg = TrainConfig()
-    changes = {"seed": args.seed}
+    changes = {"seed": args.seed, "student_seed": args.student_seed}
     if args.quick:
         changes.update(augmented=40, silence_crops=20, speech_mixtures=80, event_mixtures=30, background_mixtures=20,
                        teacher_epochs=2, unfrozen_blocks=2,

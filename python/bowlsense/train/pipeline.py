@@ -26,6 +26,10 @@ class TrainConfig:
     labels: tuple[str, ...] = EVENT_LABELS
     privacy_labels: tuple[str, ...] = ("speech",)
     seed: int = 0
+    # Reseeds only the student's training (initial weights, batch order, augmentation draws); the split,
+    # mixtures and teacher stay those of `seed`. Retraining with another student_seed measures how far
+    # training randomness alone moves the figures. 0 keeps the draws the shipped models were trained with.
+    student_seed: int = 0
     val_fraction: float = 0.25
     # Cross-validation (bowlsense crossval): with folds >= 2 the validation side is fold `fold` of
     # group_folds instead of group_split's val_fraction.
@@ -234,7 +238,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
-                config.batch_size, config.student_augment, config.distill_embedding)
+                config.batch_size, config.student_augment, config.distill_embedding, config.student_seed)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
     w = wl.load(run.yamnet_source)
     with run.stage("data"):
@@ -287,6 +291,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
 
     with run.stage("student"):
         from .student import build_student, count_cost
+        if config.student_seed:
+            fit.set_seed(config.seed + 1000 * config.student_seed)
         student = build_student(len(config.labels), config.student)
         cost = count_cost(student)
         print(f"student: {cost['macs']:,} MACs/patch, {cost['weight_bytes']:,} bytes of int8 weights", flush=True)
