@@ -41,6 +41,18 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _blocks(text: str) -> tuple[tuple[int, int], ...]:
+    """'2:48,1:48,2:96' -> ((2, 48), (1, 48), (2, 96)): (stride, filters) per depthwise-separable block."""
+    try:
+        blocks = tuple((int(s), int(f)) for s, f in (item.split(":") for item in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected STRIDE:FILTERS pairs separated by commas, like 2:48,1:48; "
+                                         f"got {text!r}") from None
+    if any(s not in (1, 2) or f < 1 for s, f in blocks):
+        raise argparse.ArgumentTypeError(f"each block's stride must be 1 or 2 and its filters at least 1; got {text!r}")
+    return blocks
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say how to train (shared with `bowlsense crossval`)."""
     parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
@@ -61,6 +73,11 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-embedding", type=_non_negative, metavar="WEIGHT",
                         help="also teach the student YAMNet's embedding of each window, with this weight against "
                              "the scores' loss (default 0.3; 0 turns it off)")
+    from ..train.student import StudentConfig  # light: no TensorFlow until a model is built
+    default_blocks = ",".join(f"{s}:{f}" for s, f in StudentConfig().blocks)
+    parser.add_argument("--student-blocks", type=_blocks, metavar="S:F,...",
+                        help=f"the student's depthwise-separable blocks as stride:filters (default {default_blocks}); "
+                             "checked against --max-macs and --max-weight-bytes")
     parser.add_argument("--student-pool", choices=("mean", "time_max"),
                         help="student pooling: global mean (default) or mean over frequency, max over time")
     parser.add_argument("--quick", action="store_true",
@@ -98,6 +115,8 @@ def config_from_args(args):
         student = dataclasses.replace(student, max_weight_bytes=args.max_weight_bytes)
     if args.student_pool is not None:
         student = dataclasses.replace(student, pool=args.student_pool)
+    if args.student_blocks is not None:
+        student = dataclasses.replace(student, blocks=args.student_blocks)
     changes["student"] = student
     return dataclasses.replace(cfg, **changes)
 
