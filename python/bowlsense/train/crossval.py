@@ -10,7 +10,10 @@ the clips). Each fold also writes its own full report (OUT/fold-N/).
 
 A change to the recipe is judged against a baseline cross-validation run (`baseline=`): both are scored
 on the very same evaluation windows (OUT/scores.npz), so the difference is measured pairwise, clip
-resample by clip resample, and its interval is far narrower than either run's own.
+resample by clip resample, and its interval is far narrower than either run's own. That interval covers
+which clips happen to be validated, not the randomness of training itself: a run that differs from the
+baseline only in `student_seed` shows how far retraining alone moves each figure, and a recipe change is
+evidence only where it moves a figure further than that.
 
 What is estimated is the recipe, not one particular trained model: models/default, trained on the usual
 split's training side, is one more draw of the same recipe.
@@ -271,7 +274,9 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
     if summary.get("against_baseline"):
         lines += ["", f"## Against the baseline ({summary['baseline']})", "",
                   "This run minus the baseline, on the same evaluation windows; in brackets the 95% interval of the "
-                  "difference over the same clip resamples. An interval that excludes 0 is a real change.", "",
+                  "difference over the same clip resamples. An interval that excludes 0 is not an accident of which clips "
+                  "were validated, but it does not cover training randomness: compare with a run that differs from "
+                  "the baseline only in --student-seed to see how far retraining alone moves each figure.", "",
                   "| figure | " + " | ".join(report.TITLES[n] for n in summary["against_baseline"]) + " |",
                   "|---|" + "---|" * len(summary["against_baseline"])]
         keys = list(next(iter(summary["against_baseline"].values())))
