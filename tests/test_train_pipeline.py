@@ -319,6 +319,23 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     assert set(compared) == {"teacher", "float_student", "int8_student"}
     assert all(r == {"difference": 0.0, "interval_95": [0.0, 0.0]} for rows in compared.values() for r in rows.values())
     assert "## Against the baseline" in (again / "crossval.md").read_text()
+    # Several baselines (one recipe retrained with other student seeds): the baseline is their mean, and
+    # the report says how far apart they are. A second "run" that never fires (all scores 0) has known
+    # figures: nothing detected, nothing falsely reported, F1 0.
+    silent = tmp_path / "cv-silent"
+    silent.mkdir()
+    with np.load(out / "scores.npz") as z:
+        np.savez(silent / "scores.npz", **{k: (np.zeros_like(z[k]) if k.startswith("scores_") else z[k]) for k in z.files})
+    both = tmp_path / "cv-both"
+    assert main(["crossval", str(data), "--out", str(both), "--folds", "2", "--quick", "--baseline", str(out),
+                 "--baseline", str(silent), "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]) == 0
+    first = json.loads((out / "crossval.json").read_text())["pooled"]["int8_student"]
+    compared = json.loads((both / "crossval.json").read_text())["against_baseline"]["int8_student"]
+    assert set(compared) == {k for k, v in first.items() if v is not None}
+    for key, d in compared.items():  # this run equals the first baseline: this - mean = (first - 0) / 2
+        assert d["difference"] == pytest.approx(first[key] / 2, abs=1e-12), key
+        assert d["retraining_spread"] == pytest.approx(first[key], abs=1e-12), key
+    assert " apart" in (both / "crossval.md").read_text()
     capsys.readouterr()
     assert main(["crossval", str(data), "--out", str(tmp_path / "x"), "--folds", "2", "--quick",
                  "--baseline", str(tmp_path / "ev")]) == 2

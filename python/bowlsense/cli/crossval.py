@@ -11,11 +11,16 @@ for `bowlsense train` (--yamnet, $BOWLSENSE_YAMNET, ../shared/yamnet).
 
 To judge a change to the recipe, give --baseline an earlier run's folder: both are scored on the same
 windows, and crossval.md adds each figure's difference with the interval of the difference (paired over the
-same clip resamples, much narrower than either run's own interval).
+same clip resamples, much narrower than either run's own interval). That interval says nothing about
+training randomness: retrain the baseline recipe with another --student-seed and give both runs as
+--baseline, and the report also says how far retraining alone moved each figure.
 
 examples:
   bowlsense crossval ../shared/data --out models/crossval --folds 4
   bowlsense crossval ../shared/data --out /tmp/cv-timemax --student-pool time_max --baseline models/crossval
+  bowlsense crossval ../shared/data --out /tmp/cv-seed1 --student-seed 1 --baseline models/crossval
+  bowlsense crossval ../shared/data --out /tmp/cv-timemax --student-pool time_max \
+      --baseline models/crossval --baseline /tmp/cv-seed1
 """
 from __future__ import annotations
 
@@ -32,8 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", required=True, help="where to write the folds and the pooled report")
     parser.add_argument("--folds", type=int, default=4, help="number of folds, at least 2 (default 4)")
     add_recipe_arguments(parser)
-    parser.add_argument("--baseline", metavar="DIR",
-                        help="an earlier crossval output folder: report this run's paired differences against it")
+    parser.add_argument("--baseline", metavar="DIR", action="append",
+                        help="an earlier crossval output folder: report this run's paired differences against it. "
+                             "Repeat it for runs of one recipe that differ only in --student-seed: the baseline is "
+                             "their mean, and the report says how far apart they are (training noise)")
     parser.add_argument("--work", metavar="DIR",
                         help="checkpoint folder; fold N uses DIR/fold-N (default: one per fold under .cache/train)")
     parser.add_argument("--restart", action="store_true", help="discard every fold's checkpoints first")

@@ -13,7 +13,8 @@ on the very same evaluation windows (OUT/scores.npz), so the difference is measu
 resample by clip resample, and its interval is far narrower than either run's own. That interval covers
 which clips happen to be validated, not the randomness of training itself: a run that differs from the
 baseline only in `student_seed` shows how far retraining alone moves each figure, and a recipe change is
-evidence only where it moves a figure further than that.
+evidence only where it moves a figure further than that. Several baseline runs (one recipe, several
+student seeds) are compared as their mean, with their own spread reported beside each difference.
 
 What is estimated is the recipe, not one particular trained model: models/default, trained on the usual
 split's training side, is one more draw of the same recipe.
@@ -57,10 +58,11 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
              restart: bool = False, work_dir=None, baseline=None) -> dict:
     """Train every fold (each resumable like `bowlsense train`; with work_dir, fold N checkpoints in
     work_dir/fold-N), pool, write OUT/crossval.{md,json}, scores.npz and PNGs; with `baseline` (an earlier
-    crossval output folder) also the paired differences against it. Returns what crossval.json holds."""
+    crossval output folder, or a list of runs of one recipe) also the paired differences against it. Returns what crossval.json holds."""
     if folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
-    base = load_scores(baseline) if baseline else None  # a bad baseline stops the run before training
+    baselines = [baseline] if isinstance(baseline, (str, pathlib.Path)) else list(baseline or [])
+    bases = [load_scores(b) for b in baselines]  # a bad baseline stops the run before training
     import keras
     out = pathlib.Path(out_dir)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -104,9 +106,9 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
     clips_by_sha = {c.sha256: c for c in dataset.verified().clips}
     summary["clips_most_wrong"] = clips_most_wrong(evalset, scores["int8_student"], thresholds, groups, clips_by_sha)
     add_what_yamnet_hears(summary["clips_most_wrong"], dataset.csv_path.parent, yamnet_source)
-    if base is not None:
-        summary["baseline"] = str(baseline)
-        summary["against_baseline"] = paired_differences(evalset, scores, base, thresholds, groups, config.seed)
+    if bases:
+        summary["baseline"] = ", ".join(map(str, baselines))
+        summary["against_baseline"] = paired_differences(evalset, scores, bases, thresholds, groups, config.seed)
     out.mkdir(parents=True, exist_ok=True)
     save_scores(out / "scores.npz", evalset, scores)
     (out / "crossval.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -181,41 +183,51 @@ def load_scores(folder) -> dict:
                             "folder of an earlier `bowlsense crossval` run") from None
 
 
-def paired_differences(evalset, scores: dict, base: dict, thresholds: dict, groups, seed: int,
+def paired_differences(evalset, scores: dict, bases, thresholds: dict, groups, seed: int,
                        n: int = evaluation.BOOTSTRAP_RESAMPLES) -> dict:
     """{model: {figure: {"difference": this - baseline, "interval_95": [lo, hi]}}}: both runs measured on
-    the same clip resamples, so what the clips have in common cancels out."""
-    if base["labels"] != tuple(evalset.labels) or not np.array_equal(base["lineage"], np.array(evalset.windows.lineage)):
-        raise BaselineError("the baseline was scored on other evaluation windows (other data, labels, folds or "
-                            "seed); run both with the same dataset, --folds and --seed")
+    the same clip resamples, so what the clips have in common cancels out.
+
+    `bases` is one load_scores() result or a list of them: runs of one baseline recipe that differ only in
+    training randomness (--student-seed). The baseline is then their mean, and each figure also gets
+    "retraining_spread": how far apart the baseline runs themselves are (max - min), the size of a
+    difference that retraining alone produces."""
+    bases = [bases] if isinstance(bases, dict) else list(bases)
+    for base in bases:
+        if base["labels"] != tuple(evalset.labels) or not np.array_equal(base["lineage"],
+                                                                          np.array(evalset.windows.lineage)):
+            raise BaselineError("the baseline was scored on other evaluation windows (other data, labels, folds or "
+                                "seed); run both with the same dataset, --folds and --seed")
     draws = evaluation.clip_resamples(groups, n, seed)
     out = {}
     for name in scores:
-        if name not in base["scores"]:
+        theirs = [b["scores"][name] for b in bases if name in b["scores"]]
+        if len(theirs) < len(bases):
             continue
-        ours, theirs = scores[name], base["scores"][name]
+        now = evaluation.summary_row(evaluation.measure(evalset, scores[name], thresholds))
+        then = [evaluation.summary_row(evaluation.measure(evalset, s, thresholds)) for s in theirs]
+        ours_drawn = evaluation.resampled_rows(evalset, scores[name], thresholds, draws)
+        theirs_drawn = [evaluation.resampled_rows(evalset, s, thresholds, draws) for s in theirs]
         row = {}
-        now = evaluation.summary_row(evaluation.measure(evalset, ours, thresholds))
-        then = evaluation.summary_row(evaluation.measure(evalset, theirs, thresholds))
-        deltas: dict[str, list[float]] = {}
-        for a, b in zip(evaluation.resampled_rows(evalset, ours, thresholds, draws),
-                        evaluation.resampled_rows(evalset, theirs, thresholds, draws)):
-            for k in a:
-                if a[k] is not None and b.get(k) is not None:
-                    deltas.setdefault(k, []).append(a[k] - b[k])
         for k, v in now.items():
-            if v is None or then.get(k) is None:
+            if v is None or any(t.get(k) is None for t in then):
                 continue
-            d = deltas.get(k, [0.0])
-            row[k] = {"difference": float(v - then[k]),
+            d = [a[k] - float(np.mean([b[i][k] for b in theirs_drawn])) for i, a in enumerate(ours_drawn)
+                 if a[k] is not None and all(b[i].get(k) is not None for b in theirs_drawn)] or [0.0]
+            row[k] = {"difference": float(v - np.mean([t[k] for t in then])),
                       "interval_95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))]}
+            if len(then) > 1:
+                row[k]["retraining_spread"] = float(max(t[k] for t in then) - min(t[k] for t in then))
         out[name] = row
     return out
 
 
 def format_difference(d: dict) -> str:
-    """One paired_differences entry as "+0.012 [-0.004, +0.030]"."""
-    return f"{d['difference']:+.3f} [{d['interval_95'][0]:+.3f}, {d['interval_95'][1]:+.3f}]"
+    """One paired_differences entry as "+0.012 [-0.004, +0.030]" (and "; baselines 0.020 apart")."""
+    text = f"{d['difference']:+.3f} [{d['interval_95'][0]:+.3f}, {d['interval_95'][1]:+.3f}]"
+    if "retraining_spread" in d:
+        text += f"; baselines {d['retraining_spread']:.3f} apart"
+    return text
 
 
 def plot_folds(path, summary: dict) -> None:
@@ -275,8 +287,10 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
         lines += ["", f"## Against the baseline ({summary['baseline']})", "",
                   "This run minus the baseline, on the same evaluation windows; in brackets the 95% interval of the "
                   "difference over the same clip resamples. An interval that excludes 0 is not an accident of which clips "
-                  "were validated, but it does not cover training randomness: compare with a run that differs from "
-                  "the baseline only in --student-seed to see how far retraining alone moves each figure.", "",
+                  "were validated, but it does not cover training randomness. Given several baselines (one recipe "
+                  "retrained with other --student-seed values) the baseline is their mean, and \"apart\" says how far "
+                  "those runs are from each other: a difference no larger than that is what retraining alone does.",
+                  "",
                   "| figure | " + " | ".join(report.TITLES[n] for n in summary["against_baseline"]) + " |",
                   "|---|" + "---|" * len(summary["against_baseline"])]
         keys = list(next(iter(summary["against_baseline"].values())))
