@@ -58,7 +58,8 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
              restart: bool = False, work_dir=None, baseline=None) -> dict:
     """Train every fold (each resumable like `bowlsense train`; with work_dir, fold N checkpoints in
     work_dir/fold-N), pool, write OUT/crossval.{md,json}, scores.npz and PNGs; with `baseline` (an earlier
-    crossval output folder, or a list of runs of one recipe) also the paired differences against it. Returns what crossval.json holds."""
+    crossval output folder, or a list of runs of one recipe) also the paired differences against it.
+    Returns what crossval.json holds."""
     if folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
     baselines = [baseline] if isinstance(baseline, (str, pathlib.Path)) else list(baseline or [])

@@ -95,5 +95,5 @@ def distill(student, train_w, teacher_scores: np.ndarray, evalset, config, check
     val = (inputs(evalset.windows.patches[single]), evalset.windows.targets[single])
     return fit.fit(model, inputs(train_w.patches), y, epochs=config.student_epochs,
                    batch_size=config.batch_size, learning_rate=config.student_lr, checkpoint=checkpoint,
-                   desc="student", seed=config.seed + 7 + 1000 * config.student_seed, val=val, loss=loss,
+                   desc="student", seed=config.student_rng_seed + 7, val=val, loss=loss,
                    augment=spec_augment if config.student_augment else None)

@@ -72,6 +72,11 @@ class TrainConfig:
     privacy_threshold_off: float = 0.25
     student: StudentConfig = StudentConfig()
 
+    @property
+    def student_rng_seed(self) -> int:
+        """Seed of everything random in the student's training (its draws with student_seed 0 are `seed`'s)."""
+        return self.seed + 1000 * self.student_seed
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["student"] = self.student.to_dict()
@@ -293,7 +298,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     with run.stage("student"):
         from .student import build_student, count_cost
         if config.student_seed:
-            fit.set_seed(config.seed + 1000 * config.student_seed)
+            fit.set_seed(config.student_rng_seed)
         student = build_student(len(config.labels), config.student)
         cost = count_cost(student)
         print(f"student: {cost['macs']:,} MACs/patch, {cost['weight_bytes']:,} bytes of int8 weights", flush=True)
