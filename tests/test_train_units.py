@@ -2,6 +2,8 @@
 (How training windows are planned and regenerated: test_train_lineage.py.)"""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -218,7 +220,7 @@ def test_time_max_student_runs_on_the_int8_engine_bit_exact_with_tflite_micro():
 
 
 def test_paired_differences_against_a_baseline_on_the_same_windows(tmp_path):
-    from bowlsense.train.crossval import BaselineError, load_scores, paired_differences, save_scores
+    from bowlsense.train.crossval import BaselineError, check_same_windows, load_scores, paired_differences, save_scores
     thresholds = {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)}
     # Twenty eating clips of five windows. The baseline misses clips c0-c5 entirely; the new run misses
     # only c0 and c1: better on exactly four clips, the same on the rest.
@@ -227,21 +229,74 @@ def test_paired_differences_against_a_baseline_on_the_same_windows(tmp_path):
     base[30:, 0] = 0.9
     new = np.zeros((100, 2))
     new[10:, 0] = 0.9
-    save_scores(tmp_path / "scores.npz", es, {"int8_student": base})
+    save_scores(tmp_path / "scores.npz", es, {"int8_student": base}, thresholds, groups)
     loaded = load_scores(tmp_path)
     assert np.array_equal(loaded["scores"]["int8_student"], base) and loaded["labels"] == ("eating", "speech")
-    d = paired_differences(es, {"int8_student": new}, loaded, thresholds, groups, seed=0)["int8_student"]
+    check_same_windows(loaded, es)
+    d = paired_differences(es, [{"int8_student": new}], [loaded["scores"]], thresholds, groups, seed=0)["int8_student"]
     assert d["eating_detect_alone"]["difference"] == pytest.approx(0.9 - 0.7)
     lo, hi = d["eating_detect_alone"]["interval_95"]
     assert 0 < lo <= 0.2 <= hi  # every resample that draws a changed clip improves; none gets worse
-    same = paired_differences(es, {"int8_student": base}, loaded, thresholds, groups, seed=0)["int8_student"]
-    assert same["eating_detect_alone"] == {"difference": 0.0, "interval_95": [0.0, 0.0]}
+    same = paired_differences(es, [{"int8_student": base}], [loaded["scores"]], thresholds, groups, seed=0)
+    assert same["int8_student"]["eating_detect_alone"] == {"difference": 0.0, "interval_95": [0.0, 0.0]}
+    # Two runs against two baselines: each side is its mean, and each side says how far apart its runs are.
+    two = paired_differences(es, [{"int8_student": new}, {"int8_student": base}], [{"int8_student": base}] * 2,
+                             thresholds, groups, seed=0)["int8_student"]["eating_detect_alone"]
+    assert two["difference"] == pytest.approx((0.9 + 0.7) / 2 - 0.7)
+    assert two["runs_spread"] == pytest.approx(0.2) and two["retraining_spread"] == 0.0
     other, _ = _clip_evalset({f"c{i}": [1] * 5 for i in range(20)})
     other.windows.lineage[7] = "a window the baseline never scored"
     with pytest.raises(BaselineError, match="other evaluation windows"):
-        paired_differences(other, {"int8_student": new}, loaded, thresholds, groups, seed=0)
+        check_same_windows(loaded, other)
     with pytest.raises(BaselineError, match="earlier `bowlsense crossval` run"):
         load_scores(tmp_path / "nowhere")
+
+
+def test_compare_finished_runs_from_their_scores_alone(tmp_path, capsys):
+    from bowlsense.cli import main
+    from bowlsense.train.crossval import save_scores
+    thresholds = {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)}
+    es, groups = _clip_evalset({f"c{i}": [1] * 5 for i in range(20)})
+    caught = {}  # a run that catches every window from clip k on: eating caught alone (100 - 5k) / 100
+    for k in (0, 2, 4, 6):
+        scores = np.zeros((100, 2))
+        scores[5 * k:, 0] = 0.9
+        caught[k] = tmp_path / f"run{k}"
+        caught[k].mkdir()
+        save_scores(caught[k] / "scores.npz", es, {"int8_student": scores, "teacher": scores}, thresholds, groups)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(caught[0]), str(caught[2]), "--baseline", str(caught[4]), "--baseline",
+                 str(caught[6]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((out / "compare.json").read_text())
+    d = result["against_baseline"]["int8_student"]["eating_detect_alone"]
+    # (1.0 + 0.9) / 2 - (0.8 + 0.7) / 2; each side's runs 0.1 apart; every resample favours the runs.
+    assert d["difference"] == pytest.approx(0.2)
+    assert d["runs_spread"] == pytest.approx(0.1) and d["retraining_spread"] == pytest.approx(0.1)
+    assert 0 < d["interval_95"][0] <= 0.2 <= d["interval_95"][1]
+    assert result["clips"] == 20 and result["windows"] == 100
+    assert "| eating_detect_alone | +0.200 [" in printed and "runs 0.100 apart; baselines 0.100 apart" in printed
+    assert "mean of 2 run(s) minus mean of 2 baseline(s)" in (out / "compare.md").read_text()
+    # What cannot be compared stops with a message: other windows, other thresholds, no saved windows.
+    other_es, _ = _clip_evalset({f"c{i}": [1] * 5 for i in range(20)})
+    other_es.windows.lineage[3] = "elsewhere"
+    bad = {}
+    for name, e, t in (("windows", other_es, thresholds), ("thresholds", es, {**thresholds, "eating": Threshold(0.6, 0.3)})):
+        bad[name] = tmp_path / name
+        bad[name].mkdir()
+        save_scores(bad[name] / "scores.npz", e, {"int8_student": np.zeros((100, 2))}, t, groups)
+    old = tmp_path / "old"
+    old.mkdir()
+    np.savez(old / "scores.npz", lineage=np.array(es.windows.lineage), labels=np.array(es.labels),
+             scores_int8_student=np.zeros((100, 2)))
+    for run, message in ((bad["windows"], "other evaluation windows"), (bad["thresholds"], "other thresholds"),
+                         (tmp_path / "nowhere", "missing or unreadable")):
+        assert main(["compare", str(caught[0]), "--baseline", str(run)]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["compare", str(old), "--baseline", str(caught[0])]) == 2
+    assert "predates saved evaluation windows" in capsys.readouterr().err
+    assert main(["compare", str(caught[0]), "--baseline", str(caught[2]), "--model", "float_student"]) == 2
+    assert "no float_student scores" in capsys.readouterr().err
 
 
 def test_clips_most_wrong_ranks_clips_by_wrong_windows():

@@ -13,7 +13,8 @@ To judge a change to the recipe, give --baseline an earlier run's folder: both a
 windows, and crossval.md adds each figure's difference with the interval of the difference (paired over the
 same clip resamples, much narrower than either run's own interval). That interval says nothing about
 training randomness: retrain the baseline recipe with another --student-seed and give both runs as
---baseline, and the report also says how far retraining alone moved each figure.
+--baseline, and the report also says how far retraining alone moved each figure. To compare several runs
+of one recipe with several of another once they are finished, use `bowlsense compare` (nothing retrained).
 
 examples:
   bowlsense crossval ../shared/data --out models/crossval --folds 4

@@ -97,14 +97,11 @@ def _load_baseline(model_dir: str, manifest):
 def _compare(evalset, scores, base_model, thresholds, seed: int, out: pathlib.Path, baseline_dir: str) -> None:
     import json
 
-    import numpy as np
-
     from ..train import evaluation
     from ..train.crossval import format_difference, paired_differences
-    base = {"labels": tuple(evalset.labels), "lineage": np.array(evalset.windows.lineage),
-            "scores": {"int8_student": base_model(evalset.windows.patches)}}
-    diffs = paired_differences(evalset, {"int8_student": scores}, base, thresholds, evaluation.clip_groups(evalset),
-                               seed)["int8_student"]
+    base = {"int8_student": base_model(evalset.windows.patches)}
+    diffs = paired_differences(evalset, [{"int8_student": scores}], [base], thresholds,
+                               evaluation.clip_groups(evalset), seed)["int8_student"]
     (out / "against_baseline.json").write_text(json.dumps({"baseline": str(baseline_dir), "int8_student": diffs},
                                                           indent=1) + "\n")
     print(f"against {baseline_dir} (this minus baseline, paired 95% interval over the same clip resamples):",

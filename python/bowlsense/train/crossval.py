@@ -108,10 +108,13 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
     summary["clips_most_wrong"] = clips_most_wrong(evalset, scores["int8_student"], thresholds, groups, clips_by_sha)
     add_what_yamnet_hears(summary["clips_most_wrong"], dataset.csv_path.parent, yamnet_source)
     if bases:
+        for base in bases:
+            check_same_windows(base, evalset)
         summary["baseline"] = ", ".join(map(str, baselines))
-        summary["against_baseline"] = paired_differences(evalset, scores, bases, thresholds, groups, config.seed)
+        summary["against_baseline"] = paired_differences(evalset, [scores], [b["scores"] for b in bases],
+                                                         thresholds, groups, config.seed)
     out.mkdir(parents=True, exist_ok=True)
-    save_scores(out / "scores.npz", evalset, scores)
+    save_scores(out / "scores.npz", evalset, scores, thresholds, groups)
     (out / "crossval.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_report(out, summary, measured, spread, evalset)
     return summary
@@ -166,66 +169,111 @@ def add_what_yamnet_hears(rows: list[dict], data_folder: pathlib.Path, yamnet_so
             row["yamnet_hears"] = teacher.what_yamnet_hears(model, clip_patches(path), names)
 
 
-def save_scores(path: pathlib.Path, evalset, scores: dict) -> None:
-    """Each model's pooled scores with the lineage of every window they score (what a later run is
-    compared on, window for window)."""
-    np.savez_compressed(path, lineage=np.array(evalset.windows.lineage), labels=np.array(evalset.labels),
+def save_scores(path: pathlib.Path, evalset, scores: dict, thresholds: dict, groups) -> None:
+    """Each model's pooled scores with all that measuring them again takes, so finished runs can be compared
+    later without the data (`bowlsense compare`): every window's lineage (what runs are matched on, window
+    for window), targets, SNR, group and mixture partner, the clip it stands or falls with, and the
+    thresholds."""
+    on_off = {l: {"on": float(t.on), "off": float(t.off)} if hasattr(t, "on") else dict(t)
+              for l, t in thresholds.items()}
+    w = evalset.windows
+    np.savez_compressed(path, lineage=np.array(w.lineage), labels=np.array(evalset.labels), targets=w.targets,
+                        snr_db=w.snr_db, group=np.array(evalset.group), other=np.array(evalset.other),
+                        clip=np.asarray(groups), thresholds=np.array(json.dumps(on_off)),
                         **{f"scores_{name}": s for name, s in scores.items()})
 
 
 def load_scores(folder) -> dict:
+    """A finished run's scores.npz: {"lineage", "labels", "scores": {model: (n, labels)}}, and, from runs
+    written since it was saved, "evalset", "groups" and "thresholds" (what compare_runs measures with)."""
     path = pathlib.Path(folder) / "scores.npz"
     try:
         with np.load(path) as z:
-            return {"lineage": z["lineage"], "labels": tuple(z["labels"].tolist()),
-                    "scores": {k[len("scores_"):]: z[k] for k in z.files if k.startswith("scores_")}}
+            run = {"path": str(folder), "lineage": z["lineage"], "labels": tuple(z["labels"].tolist()),
+                   "scores": {k[len("scores_"):]: z[k] for k in z.files if k.startswith("scores_")}}
+            if "targets" in z.files:
+                n = len(z["targets"])
+                windows = Windows(np.zeros((0, 96, 64), np.int16), z["targets"], [], z["lineage"].tolist(),
+                                  z["snr_db"])
+                run["evalset"] = evaluation.EvalSet(run["labels"], windows, z["group"].tolist(), z["other"].tolist())
+                run["groups"] = z["clip"]
+                run["thresholds"] = json.loads(str(z["thresholds"]))
+                if not all(len(a) == n for a in (z["lineage"], z["snr_db"], z["group"], z["clip"],
+                                                 *run["scores"].values())):
+                    raise ValueError("arrays of different lengths")
+            return run
     except (OSError, KeyError, ValueError) as e:
         raise BaselineError(f"baseline {path} is missing or unreadable ({type(e).__name__}); give the output "
                             "folder of an earlier `bowlsense crossval` run") from None
 
 
-def paired_differences(evalset, scores: dict, bases, thresholds: dict, groups, seed: int,
-                       n: int = evaluation.BOOTSTRAP_RESAMPLES) -> dict:
-    """{model: {figure: {"difference": this - baseline, "interval_95": [lo, hi]}}}: both runs measured on
-    the same clip resamples, so what the clips have in common cancels out.
+def check_same_windows(run: dict, evalset) -> None:
+    """A run (load_scores) can be compared with this evaluation set only if it scored the very same windows."""
+    if run["labels"] != tuple(evalset.labels) or not np.array_equal(run["lineage"], np.array(evalset.windows.lineage)):
+        raise BaselineError(f"{run.get('path', 'the baseline')} was scored on other evaluation windows (other "
+                            "data, labels, folds or seed); run both with the same dataset, --folds and --seed")
 
-    `bases` is one load_scores() result or a list of them: runs of one baseline recipe that differ only in
-    training randomness (--student-seed). The baseline is then their mean, and each figure also gets
-    "retraining_spread": how far apart the baseline runs themselves are (max - min), the size of a
-    difference that retraining alone produces."""
-    bases = [bases] if isinstance(bases, dict) else list(bases)
-    for base in bases:
-        if base["labels"] != tuple(evalset.labels) or not np.array_equal(base["lineage"],
-                                                                          np.array(evalset.windows.lineage)):
-            raise BaselineError("the baseline was scored on other evaluation windows (other data, labels, folds or "
-                                "seed); run both with the same dataset, --folds and --seed")
+
+def paired_differences(evalset, runs: list[dict], bases: list[dict], thresholds: dict, groups, seed: int,
+                       n: int = evaluation.BOOTSTRAP_RESAMPLES) -> dict:
+    """{model: {figure: {"difference": runs - bases, "interval_95": [lo, hi]}}}: every run measured on the
+    same windows and the same clip resamples, so what the clips have in common cancels out.
+
+    `runs` and `bases` are lists of {model: scores} on `evalset`: runs of one recipe each, differing only in
+    training randomness (--student-seed). Each side is their mean, and a side of two or more runs adds how
+    far apart they are ("retraining_spread" for the baseline, "runs_spread" for the runs; max - min): the
+    size of a difference that retraining alone produces."""
     draws = evaluation.clip_resamples(groups, n, seed)
     out = {}
-    for name in scores:
-        theirs = [b["scores"][name] for b in bases if name in b["scores"]]
-        if len(theirs) < len(bases):
+    for name in runs[0]:
+        if any(name not in side for side in (*runs, *bases)):
             continue
-        now = evaluation.summary_row(evaluation.measure(evalset, scores[name], thresholds))
-        then = [evaluation.summary_row(evaluation.measure(evalset, s, thresholds)) for s in theirs]
-        ours_drawn = evaluation.resampled_rows(evalset, scores[name], thresholds, draws)
-        theirs_drawn = [evaluation.resampled_rows(evalset, s, thresholds, draws) for s in theirs]
+        measured = [[evaluation.summary_row(evaluation.measure(evalset, r[name], thresholds)) for r in side]
+                    for side in (runs, bases)]
+        drawn = [[evaluation.resampled_rows(evalset, r[name], thresholds, draws) for r in side]
+                 for side in (runs, bases)]
         row = {}
-        for k, v in now.items():
-            if v is None or any(t.get(k) is None for t in then):
+        for k in measured[0][0]:
+            if any(m.get(k) is None for side in measured for m in side):
                 continue
-            d = [a[k] - float(np.mean([b[i][k] for b in theirs_drawn])) for i, a in enumerate(ours_drawn)
-                 if a[k] is not None and all(b[i].get(k) is not None for b in theirs_drawn)] or [0.0]
-            row[k] = {"difference": float(v - np.mean([t[k] for t in then])),
+            d = [float(np.mean([r[i][k] for r in drawn[0]]) - np.mean([r[i][k] for r in drawn[1]]))
+                 for i in range(len(draws)) if all(r[i].get(k) is not None for side in drawn for r in side)] or [0.0]
+            row[k] = {"difference": float(np.mean([m[k] for m in measured[0]]) - np.mean([m[k] for m in measured[1]])),
                       "interval_95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))]}
-            if len(then) > 1:
-                row[k]["retraining_spread"] = float(max(t[k] for t in then) - min(t[k] for t in then))
+            for side, key in zip(measured, ("runs_spread", "retraining_spread")):
+                if len(side) > 1:
+                    row[k][key] = float(max(m[k] for m in side) - min(m[k] for m in side))
         out[name] = row
     return out
 
 
+def compare_runs(run_dirs, baseline_dirs, seed: int = 0) -> dict:
+    """Finished crossval runs of one recipe (several --student-seed values) against those of another, from
+    their scores.npz alone: {"runs", "baselines", "windows", "clips", "against_baseline": paired_differences}."""
+    runs = [load_scores(d) for d in run_dirs]
+    bases = [load_scores(d) for d in baseline_dirs]
+    if not runs or not bases:
+        raise BaselineError("give at least one run and one --baseline")
+    first = runs[0]
+    if "evalset" not in first:
+        raise BaselineError(f"{first['path']}/scores.npz predates saved evaluation windows; rerun its `bowlsense "
+                            "crossval` command (it resumes from the checkpoints and only scores again)")
+    for other in (*runs[1:], *bases):
+        check_same_windows(other, first["evalset"])
+        if "thresholds" in other and other["thresholds"] != first["thresholds"]:
+            raise BaselineError(f"{other['path']} was measured at other thresholds than {first['path']}")
+    groups = first["groups"]
+    return {"runs": [r["path"] for r in runs], "baselines": [b["path"] for b in bases],
+            "windows": int(len(groups)), "clips": int(len(np.unique(groups))),
+            "against_baseline": paired_differences(first["evalset"], [r["scores"] for r in runs],
+                                                   [b["scores"] for b in bases], first["thresholds"], groups, seed)}
+
+
 def format_difference(d: dict) -> str:
-    """One paired_differences entry as "+0.012 [-0.004, +0.030]" (and "; baselines 0.020 apart")."""
+    """One paired_differences entry as "+0.012 [-0.004, +0.030]" (and "; runs 0.015 apart; baselines 0.020 apart")."""
     text = f"{d['difference']:+.3f} [{d['interval_95'][0]:+.3f}, {d['interval_95'][1]:+.3f}]"
+    if "runs_spread" in d:
+        text += f"; runs {d['runs_spread']:.3f} apart"
     if "retraining_spread" in d:
         text += f"; baselines {d['retraining_spread']:.3f} apart"
     return text

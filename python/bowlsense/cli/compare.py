@@ -1,0 +1,66 @@
+"""Compare finished cross-validation runs of two recipes, each retrained with several --student-seed values:
+the mean of the RUNs against the mean of the --baseline runs, every figure paired over the same evaluation
+windows and the same clip resamples, with how far apart each side's own runs are. Nothing is trained;
+only the runs' scores.npz are read, so this takes seconds.
+
+One run per recipe is not evidence: on ../shared/data, retraining the same student with another seed moved
+speech caught at -10 dB by 0.037, an interval that excludes 0 included. A difference is worth acting on
+when it is larger than both sides' spreads, in the same direction as its interval.
+
+examples:
+  bowlsense compare /tmp/cv-new-s0 /tmp/cv-new-s1 --baseline models/crossval --baseline /tmp/cv-seed1
+  bowlsense compare /tmp/cv-new-s0 /tmp/cv-new-s1 --baseline models/crossval --out /tmp/new-vs-default
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+HELP = "compare finished crossval runs of two recipes over several training seeds (nothing is retrained)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", metavar="RUN", nargs="+",
+                        help="output folders of `bowlsense crossval` runs of the recipe under test")
+    parser.add_argument("--baseline", metavar="DIR", action="append", required=True,
+                        help="output folder of a run of the recipe to compare against; repeat it for several seeds")
+    parser.add_argument("--model", choices=("teacher", "float_student", "int8_student"), default="int8_student",
+                        help="whose scores to compare (default int8_student, what the device runs)")
+    parser.add_argument("--out", metavar="DIR", help="also write DIR/compare.md and DIR/compare.json")
+
+
+def table(result: dict, model: str) -> list[str]:
+    from ..train.crossval import format_difference
+    rows = result["against_baseline"].get(model)
+    if rows is None:
+        raise KeyError(model)
+    lines = [f"{model}: mean of {len(result['runs'])} run(s) minus mean of {len(result['baselines'])} baseline(s), "
+             f"{result['windows']} windows of {result['clips']} clips; 95% interval paired over clip resamples",
+             "", "| figure | difference |", "|---|---|"]
+    lines += [f"| {key} | {format_difference(d)} |" for key, d in rows.items()]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.crossval import BaselineError, compare_runs
+    try:
+        result = compare_runs(args.runs, args.baseline)
+        lines = table(result, args.model)
+    except BaselineError as e:
+        print(f"bowlsense compare: {e}", file=sys.stderr)
+        return 2
+    except KeyError:
+        print(f"bowlsense compare: the runs hold no {args.model} scores", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    if args.out:
+        out = pathlib.Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.json").write_text(json.dumps(result, indent=1) + "\n")
+        (out / "compare.md").write_text("# bowlsense compare\n\nRuns: " + ", ".join(result["runs"]) +
+                                        "\n\nBaselines: " + ", ".join(result["baselines"]) + "\n\n" +
+                                        "\n".join(lines) + "\n")
+        print(f"wrote {out}/compare.md, compare.json", file=sys.stderr)
+    return 0
