@@ -1,7 +1,7 @@
 """Compare finished cross-validation runs of two recipes, each retrained with several --student-seed values:
 the mean of the RUNs against the mean of the --baseline runs, every figure paired over the same evaluation
 windows and the same clip resamples, with how far apart each side's own runs are. Nothing is trained;
-only the runs' scores.npz are read, so this takes seconds.
+only the runs' scores.npz are read (under a minute for five runs of ../shared/data).
 
 One run per recipe is not evidence: on ../shared/data, retraining the same student with another seed moved
 speech caught at -10 dB by 0.037, an interval that excludes 0 included. A difference is worth acting on

@@ -54,32 +54,38 @@ def _blocks(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that say how to train (shared with `bowlsense crossval`)."""
+    """The options that say how to train (shared with `bowlsense crossval`). Each default shown in --help is
+    read from TrainConfig, the one place it is set."""
+    from ..train.pipeline import TrainConfig  # light: no TensorFlow until a model is built
+    d = TrainConfig()
     parser.add_argument("--yamnet", metavar="SOURCE", help="YAMNet weights (see above)")
-    parser.add_argument("--labels", help="comma-separated model outputs (default eating,drinking,bowl,speech)")
+    parser.add_argument("--labels", help=f"comma-separated model outputs (default {','.join(d.labels)})")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and training")
     parser.add_argument("--student-seed", type=int, default=0, metavar="N",
                         help="reseed only the student's training (weights, batch order, augmentation); the split "
                              "and teacher stay those of --seed. Comparing runs that differ only here measures "
                              "training noise (default 0)")
-    parser.add_argument("--unfrozen-blocks", type=int, help="top YAMNet blocks fine-tuned, 0-13 (default 9)")
-    parser.add_argument("--teacher-epochs", type=int, help="teacher fine-tune epochs")
-    parser.add_argument("--student-epochs", type=int, help="student distillation epochs")
-    parser.add_argument("--max-macs", type=int, help="student MAC budget per patch (default 6000000)")
-    parser.add_argument("--max-weight-bytes", type=int, help="student int8 weight budget (default 65536)")
+    parser.add_argument("--unfrozen-blocks", type=int,
+                        help=f"top YAMNet blocks fine-tuned, 0-13 (default {d.unfrozen_blocks})")
+    parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
+    parser.add_argument("--student-epochs", type=int,
+                        help=f"student distillation epochs (default {d.student_epochs})")
+    parser.add_argument("--max-macs", type=int, help=f"student MAC budget per patch (default {d.student.max_macs})")
+    parser.add_argument("--max-weight-bytes", type=int,
+                        help=f"student int8 weight budget (default {d.student.max_weight_bytes})")
     parser.add_argument("--distill-alpha", type=_fraction,
-                        help="weight of the teacher's scores in the student's target, 0-1 (default 0.5; the rest "
-                             "is the verified label)")
+                        help=f"weight of the teacher's scores in the student's target, 0-1 (default "
+                             f"{d.distill_alpha:g}; the rest is the verified label)")
     parser.add_argument("--distill-embedding", type=_non_negative, metavar="WEIGHT",
                         help="also teach the student YAMNet's embedding of each window, with this weight against "
-                             "the scores' loss (default 0.3; 0 turns it off)")
-    from ..train.student import StudentConfig  # light: no TensorFlow until a model is built
-    default_blocks = ",".join(f"{s}:{f}" for s, f in StudentConfig().blocks)
+                             f"the scores' loss (default {d.distill_embedding:g}; 0 turns it off)")
+    default_blocks = ",".join(f"{s}:{f}" for s, f in d.student.blocks)
     parser.add_argument("--student-blocks", type=_blocks, metavar="S:F,...",
                         help=f"the student's depthwise-separable blocks as stride:filters (default {default_blocks}); "
                              "checked against --max-macs and --max-weight-bytes")
     parser.add_argument("--student-pool", choices=("mean", "time_max"),
-                        help="student pooling: global mean (default) or mean over frequency, max over time")
+                        help=f"student pooling: mean (global mean) or time_max (mean over frequency, max over "
+                             f"time); default {d.student.pool}")
     parser.add_argument("--quick", action="store_true",
                         help="a small, fast run (fewer mixtures, epochs and fine-tuned blocks) for smoke tests")
 
