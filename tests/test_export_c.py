@@ -101,6 +101,25 @@ def test_thresholds_in_int8_domain(exported):
         assert out.scale * (q - out.zero_point) >= p > out.scale * (q - 1 - out.zero_point)
 
 
+def test_streamed_evaluation_uses_the_exported_event_parameters(exported):
+    """train/streamed.py replays the device's event rule on evaluation scores: its parameters must be the
+    ones the firmware is built with, read back from the generated C."""
+    from bowlsense.train.streamed import event_params
+    model_dir, out, result = exported
+    text = (out / "bs_model_graph.c").read_text()
+
+    def array(name):
+        return [int(v) for v in re.search(name + r"\[BS_MODEL_NUM_LABELS\] = \{([^}]*)\}", text).group(1).split(",")]
+    m = Manifest.load(model_dir)
+    params = event_params(m.labels, m.thresholds, m.privacy_labels, m.smoothing, m.output.scale, m.output.zero_point)
+    assert [l.on_sum for l in params.labels] == array("bs_model_threshold_on_sum")
+    assert [l.off_sum for l in params.labels] == array("bs_model_threshold_off_sum")
+    off_q, privacy = array("bs_model_threshold_off_q"), array("bs_model_privacy")
+    assert [l.privacy for l in params.labels] == [bool(p) for p in privacy] and any(privacy)
+    assert [l.gate_q for l in params.labels if l.privacy] == [q for q, p in zip(off_q, privacy) if p]
+    assert params.windows == m.smoothing.windows and params.min_event_windows == m.smoothing.min_event_windows
+
+
 def _compile(out: pathlib.Path, exe: pathlib.Path, cc: str = "gcc", flags=()) -> None:
     sources = [str(out / "bs_model_graph.c"), str(out / "bs_model_tflite.c"), str(REPO_ROOT / "firmware/nn/bs_nn.c")]
     cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *flags, f"-I{out}", f"-I{REPO_ROOT / 'firmware/nn'}",

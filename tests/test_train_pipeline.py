@@ -97,8 +97,14 @@ def test_train_writes_a_consistent_model_dir(trained):
         assert set(spread) == {k for k, v in m.metrics["summary"][model].items() if v is not None}
         assert all(0.0 <= lo <= hi <= 1.0 for lo, hi in spread.values())
     assert "int8_minus_float" in m.metrics
+    # What the device would report, each validation clip streamed through its event rule.
+    for model, figures in m.metrics["streamed"].items():
+        assert 0.0 <= figures["background_in_false_event"] <= 1.0 and figures["false_events_per_hour"] >= 0.0
+        assert 0.0 <= figures["speech_held"] <= 1.0 and 0.0 <= figures["speech_sent"] <= 1.0 - figures["speech_held"]
+        assert set(figures["clips_reported"]) == set(m.labels)
     report = (out / "report.md").read_text()
     assert "teacher" in report and "int8" in report and "privacy.png" in report
+    assert "## As the device reports it" in report and "| speech windows the privacy gate lets out (leaked) |" in report
     assert "95% intervals from a bootstrap over the" in report
 
 
@@ -259,6 +265,8 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
         assert f"fold {f} of 2" in manifest.metrics["evaluated_on"]
     text = (out / "crossval.md").read_text()
     assert "## Pooled" in text and "| 2 |" in text and "## Clips most often wrong" in text
+    assert "## As the device reports it" in text and set(summary["streamed"]) == {"teacher", "float_student",
+                                                                                  "int8_student"}
     for c in summary["clips_most_wrong"]:  # named by their labels.csv path, each wrong somewhere
         assert (data / c["path"]).exists() and 0 < c["wrong"] <= c["windows"]
         # pretrained YAMNet's second opinion (the class map sits beside the weights in ../shared/yamnet)
@@ -281,7 +289,9 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     _, held_out, _ = split_sources(data, TrainConfig(folds=2, fold=0))
     expected = evaluation.build(held_out, TrainConfig().labels, n_privacy=1, n_curve=1, n_eating_bg=1)
     single = np.array(expected.group) == "single"
-    details = json.loads((tmp_path / "ev" / "evaluation.json").read_text())["details"]
+    evaluated = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    details = evaluated["details"]
+    assert 0.0 <= evaluated["streamed"]["background_in_false_event"] <= 1.0
     assert [details["per_class"][l]["support"] for l in TrainConfig().labels] == \
         expected.windows.targets[single].sum(axis=0).astype(int).tolist()
     assert details["single_windows"] == int(single.sum())

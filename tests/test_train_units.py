@@ -357,3 +357,37 @@ def test_embedding_probe_trains_the_student_and_stays_out_of_the_export(tmp_path
     np.testing.assert_allclose(student.predict(x[:4], verbose=0), trained.predict(x[:4], verbose=0)[:, :2],
                                rtol=1e-5, atol=1e-6)
     assert all("probe" not in layer.name for layer in student.layers)
+
+
+def test_streamed_figures_follow_the_device_event_rule_by_hand():
+    from bowlsense.train import streamed
+    thresholds = {"eating": Threshold(0.5, 0.35), "speech": Threshold(0.35, 0.25)}
+    params = streamed.event_params(("eating", "speech"), thresholds, ("speech",))  # 3-window moving average
+    hi, lo = 0.9, 0.0  # int8 102 and -128
+    clips = {  # clip: (eating target, speech target, eating scores, speech scores)
+        "bg": (0, 0, [lo, lo, lo, hi, hi, hi, hi, lo, lo, lo], [lo] * 10),
+        "eat2": (1, 0, [hi, hi], [lo, lo]),     # sums -154, 76: on at window 1, so reported
+        "eat1": (1, 0, [hi], [lo]),             # one window cannot lift a 3-window mean to 0.5
+        "talk": (0, 1, [lo] * 4, [hi] * 4),     # speech caught: the gate holds every window
+        "missed": (0, 1, [hi] * 5, [lo] * 5),   # speech missed under an eating event: the gate lets it out
+    }
+    targets, group, lineage, scores, groups = [], [], [], [], []
+    for name, (eat, talk, es, ss) in clips.items():
+        for k in reversed(range(len(es))):  # stored out of order: streams are put back in window order
+            targets.append([eat, talk])
+            lineage.append(json.dumps({"recipe": name, "window": k}))
+            scores.append([es[k], ss[k]])
+            groups.append(name)
+    n = len(targets)
+    w = examples.Windows(np.zeros((n, 96, 64), np.int16), np.array(targets, np.float32), ["single"] * n, lineage,
+                         np.full(n, np.nan, np.float32))
+    es = evaluation.EvalSet(("eating", "speech"), w, ["single"] * n, [""] * n)
+    got = streamed.measure_streamed(es, np.array(scores), params, np.array(groups))
+    # bg: sums at windows 3..8 are -154, 76, 306, 306, 76, -154: on at 4 (mean 0.60 >= 0.5), off at 8
+    # (0.30 < 0.35), so windows 4-7 are inside one event.
+    assert got["background_in_false_event"] == pytest.approx(4 / 10)
+    assert got["false_events_per_hour"] == pytest.approx(1 / (10 * 0.48 / 3600))
+    assert got["clips_reported"] == {"eating": 0.5, "speech": 0.5}  # talk reaches a speech event at window 1
+    # talk: 4 windows held. missed: window 0 dropped (no event open yet), 1-3 sent, the last held.
+    assert got["speech_held"] == pytest.approx(5 / 9) and got["speech_sent"] == pytest.approx(3 / 9)
+    assert np.array_equal(streamed.to_int8(np.array([0.0, 0.9, 127.5 / 256 + 0.5])), [-128, 102, 127])

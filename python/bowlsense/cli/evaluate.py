@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from ..data.audio import AudioError
     from ..data.dataset import DatasetError
-    from ..train import evaluation, report
+    from ..train import evaluation, report, streamed
     from ..train.examples import Side, TrainingDataError
     from ..train.pipeline import TrainConfig, split_sources
     from ..train.predict import ModelDirError, load_model
@@ -68,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
     measured = {"int8_student": evaluation.measure(evalset, scores, manifest.thresholds)}
     out = pathlib.Path(args.out) if args.out else pathlib.Path(args.model_dir) / "evaluation"
     spread = evaluation.intervals(evalset, scores, manifest.thresholds, seed=seed)
+    events = streamed.event_params(manifest.labels, manifest.thresholds, manifest.privacy_labels, manifest.smoothing,
+                                   manifest.output.scale, manifest.output.zero_point)
+    as_streamed = streamed.measure_streamed(evalset, scores, events, evaluation.clip_groups(evalset),
+                                            manifest.output.scale, manifest.output.zero_point)
     report.write_evaluation(out, measured, args.data_dir, args.model_dir, model.backend, len(evalset.windows),
-                            spread)
+                            spread, as_streamed)
     row = evaluation.summary_row(measured["int8_student"])
     print(json.dumps(row, indent=2))
     print("95% intervals (bootstrap over clips): " + ", ".join(f"{k} {lo:.2f}-{hi:.2f}"

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from . import evaluation, report
+from . import evaluation, report, streamed
 from .examples import Windows
 from .pipeline import TrainConfig, Trained, peak_rss_mb, train_and_measure
 
@@ -95,6 +95,8 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
         "interval_95": spread,
         "interval_method": f"bootstrap over all validated clips ({evaluation.BOOTSTRAP_RESAMPLES} resamples; a "
                            "mixture goes with its target clip)",
+        "streamed": {name: streamed.measure_streamed(evalset, s, streamed.event_params(
+            config.labels, thresholds, config.privacy_labels), groups) for name, s in scores.items()},
         "per_fold": [r.metrics["summary"] for r in results],
         "targets": evaluation.TARGETS,
         "seconds": {"folds": fold_seconds, "total": time.perf_counter() - t0,
@@ -350,6 +352,9 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
                 cells.append("n/a" if r is None else
                              format_difference(r))
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    if summary.get("streamed"):
+        lines += ["", "## As the device reports it", "", report.STREAMED_INTRO, "",
+                  *report.streamed_table(summary["streamed"])]
     lines += ["", "## Clips most often wrong (int8 student, single windows)", "",
               "Where to listen first: a clip that is wrong in most of its windows may be mislabelled, hold a sound "
               "the labels do not cover, or be unlike anything in training.", "",

@@ -231,7 +231,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     t_start, cpu_start = time.perf_counter(), time.process_time()
     run = Run(data_dir, out_dir, yamnet_source, config, work_dir, restart)
     print(f"work folder: {run.work} (rerun the same command to resume)", flush=True)
-    from . import distill, evaluation, fit, quantize, report, teacher
+    from . import distill, evaluation, fit, quantize, report, streamed, teacher
     from . import weights as wl
     from ..manifest import Manifest, Quantization, Smoothing, Threshold, sha256_file, write_atomic
     from ..frontend import DEFAULT_CONFIG
@@ -325,9 +325,14 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         groups = evaluation.clip_groups(evalset)
         spread = {name: evaluation.intervals(evalset, s, thresholds, groups=groups, seed=config.seed)
                   for name, s in scores.items()}
+        smoothing = Smoothing()  # what the device runs; the streamed figures apply the same
+        events = streamed.event_params(config.labels, thresholds, config.privacy_labels, smoothing,
+                                       q["output"]["scale"], q["output"]["zero_point"])
         metrics = {
             "summary": {k: evaluation.summary_row(v) for k, v in measured.items()},
             "interval_95": spread,
+            "streamed": {name: streamed.measure_streamed(evalset, s, events, groups, q["output"]["scale"],
+                                                         q["output"]["zero_point"]) for name, s in scores.items()},
             "interval_method": f"bootstrap over validation clips ({evaluation.BOOTSTRAP_RESAMPLES} resamples; a "
                                "mixture goes with its target clip)",
             "int8_minus_float": {k: _diff(evaluation.summary_row(measured["int8_student"]).get(k),
@@ -343,7 +348,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         }
         manifest = Manifest(
             labels=list(config.labels), privacy_labels=list(config.privacy_labels), thresholds=thresholds,
-            smoothing=Smoothing(), frontend=DEFAULT_CONFIG,
+            smoothing=smoothing, frontend=DEFAULT_CONFIG,
             input=Quantization(q["input"]["scale"], q["input"]["zero_point"], q["input"]["shape"]),
             output=Quantization(q["output"]["scale"], q["output"]["zero_point"], q["output"]["shape"]),
             tflite_sha256=sha256_file(tflite_path), macs=cost["macs"], params=cost["params"],

@@ -141,6 +141,34 @@ def metrics_table(measured: dict, spread: dict | None = None) -> list[str]:
     return lines
 
 
+STREAMED_INTRO = ("Each validation clip streamed on its own through the device's event logic (moving average, "
+                  "hysteresis, minimum event length and privacy gate, as the firmware computes them; "
+                  "train/streamed.py): what a user would see. Mixtures are single windows and are not streamed.")
+STREAMED_ROWS = (("background_in_false_event", "background windows inside a reported event"),
+                 ("false_events_per_hour", "events reported per hour of background clips"),
+                 ("speech_held", "speech windows the privacy gate holds back"),
+                 ("speech_sent", "speech windows the privacy gate lets out (leaked)"))
+
+
+def streamed_table(streamed: dict) -> list[str]:
+    """train/streamed.py's figures, one column per model present."""
+    models = [m for m in MODELS if m in streamed]
+    lines = ["| as streamed | " + " | ".join(TITLES[m] for m in models) + " |", "|---|" + "---|" * len(models)]
+    for key, title in STREAMED_ROWS:
+        vals = [streamed[m].get(key) for m in models]
+        if all(v is None for v in vals):
+            continue
+        fmt = (lambda v: "n/a" if v is None else f"{v:.0f}") if key == "false_events_per_hour" else _fmt
+        lines.append(f"| {title} | " + " | ".join(fmt(v) for v in vals) + " |")
+    for label in streamed[models[0]]["clips_reported"]:
+        vals = [streamed[m]["clips_reported"].get(label) for m in models]
+        lines.append(f"| {label} clips with a {label} event reported | " + " | ".join(_fmt(v) for v in vals) + " |")
+    hours = streamed[models[0]].get("background_hours")
+    if hours is not None:
+        lines += ["", f"Background streamed: {hours * 60:.1f} minutes."]
+    return lines
+
+
 def per_class_table(measured: dict, labels) -> list[str]:
     """Precision, recall, F1 and support of each label for the three models."""
     lines = ["| label | model | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
@@ -195,7 +223,10 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
     for snr in CURVE_SNRS:
         vals = [measured[n].get("privacy_curve", {}).get(f"{snr:+.0f}", {}).get("all") for n in MODELS]
         lines.append(f"| {snr:+.0f} dB | " + " | ".join(_fmt(v) for v in vals) + " |")
-    lines += ["", "![privacy](privacy.png)", "", "## Training", "", "![training curves](training_curves.png)", "",
+    lines += ["", "![privacy](privacy.png)"]
+    if manifest.metrics.get("streamed"):
+        lines += ["", "## As the device reports it", "", STREAMED_INTRO, "", *streamed_table(manifest.metrics["streamed"])]
+    lines += ["", "## Training", "", "![training curves](training_curves.png)", "",
               "Times of this invocation: a stage resumed from a finished checkpoint (a rerun) takes seconds.", "",
               "| stage | wall seconds | CPU seconds (this process, all threads) |", "|---|---|---|"]
     cpu = timings.get("cpu", {})
@@ -211,7 +242,7 @@ def _fmt_s(v) -> str:
 
 
 def write_evaluation(out_dir, measured: dict, data_dir, model_dir, backend: str, n_windows: int,
-                     spread: dict | None = None) -> None:
+                     spread: dict | None = None, streamed: dict | None = None) -> None:
     """`bowlsense evaluate`: the same measurements for the shipped int8 model on any dataset."""
     import json
 
@@ -231,6 +262,9 @@ def write_evaluation(out_dir, measured: dict, data_dir, model_dir, backend: str,
     lines += ["", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     lines += [f"| {l} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} | {p['support']} |"
               for l, p in m["per_class"].items()]
+    if streamed:
+        lines += ["", STREAMED_INTRO, "", *streamed_table({"int8_student": streamed})]
     lines += ["", "![per class](per_class.png)", "", "![confusion](confusion.png)", "", "![privacy](privacy.png)", ""]
     write_atomic(out / "evaluation.md", "\n".join(lines))
-    write_atomic(out / "evaluation.json", json.dumps({"summary": row, "interval_95": spread, "details": m}, indent=2, sort_keys=True) + "\n")
+    write_atomic(out / "evaluation.json", json.dumps({"summary": row, "interval_95": spread, "details": m,
+                                                      "streamed": streamed}, indent=2, sort_keys=True) + "\n")
