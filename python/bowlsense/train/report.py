@@ -143,7 +143,10 @@ def metrics_table(measured: dict, spread: dict | None = None) -> list[str]:
 
 STREAMED_INTRO = ("Each validation clip streamed on its own through the device's event logic (moving average, "
                   "hysteresis, minimum event length and privacy gate, as the firmware computes them; "
-                  "train/streamed.py): what a user would see. Mixtures are single windows and are not streamed.")
+                  "train/streamed.py): what a user would see. Mixtures are single windows and are not streamed. "
+                  "A spoken word of about a second fills one or two windows, too few to lift the moving average "
+                  "to `on`, so a speech event is seldom reported for it; the privacy gate acts on each window's "
+                  "own score and holds the word back all the same.")
 STREAMED_ROWS = (("background_in_false_event", "background windows inside a reported event"),
                  ("false_events_per_hour", "events reported per hour of background clips"),
                  ("speech_held", "speech windows the privacy gate holds back"),
@@ -162,7 +165,7 @@ def streamed_table(streamed: dict) -> list[str]:
         lines.append(f"| {title} | " + " | ".join(fmt(v) for v in vals) + " |")
     for label in streamed[models[0]]["clips_reported"]:
         vals = [streamed[m]["clips_reported"].get(label) for m in models]
-        lines.append(f"| {label} clips with a {label} event reported | " + " | ".join(_fmt(v) for v in vals) + " |")
+        lines.append(f"| {label} clips reported as {label} | " + " | ".join(_fmt(v) for v in vals) + " |")
     hours = streamed[models[0]].get("background_hours")
     if hours is not None:
         lines += ["", f"Background streamed: {hours * 60:.1f} minutes."]
