@@ -84,6 +84,7 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
     fold_of_window = np.repeat(np.arange(folds), [len(r.evalset.windows) for r in results])
     spread = {name: evaluation.intervals(evalset, s, thresholds, groups=groups, seed=config.seed)
               for name, s in scores.items()}
+    events = streamed.event_params(config.labels, thresholds, config.privacy_labels)
     summary = {
         "folds": folds,
         "seed": config.seed,
@@ -95,8 +96,7 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
         "interval_95": spread,
         "interval_method": f"bootstrap over all validated clips ({evaluation.BOOTSTRAP_RESAMPLES} resamples; a "
                            "mixture goes with its target clip)",
-        "streamed": {name: streamed.measure_streamed(evalset, s, streamed.event_params(
-            config.labels, thresholds, config.privacy_labels), groups) for name, s in scores.items()},
+        "streamed": {name: streamed.measure_streamed(evalset, s, events, groups) for name, s in scores.items()},
         "per_fold": [r.metrics["summary"] for r in results],
         "targets": evaluation.TARGETS,
         "seconds": {"folds": fold_seconds, "total": time.perf_counter() - t0,
@@ -176,8 +176,7 @@ def save_scores(path: pathlib.Path, evalset, scores: dict, thresholds: dict, gro
     later without the data (`bowlsense compare`): every window's lineage (what runs are matched on, window
     for window), targets, SNR, group and mixture partner, the clip it stands or falls with, and the
     thresholds."""
-    on_off = {l: {"on": float(t.on), "off": float(t.off)} if hasattr(t, "on") else dict(t)
-              for l, t in thresholds.items()}
+    on_off = {l: dict(zip(("on", "off"), evaluation.on_off(t))) for l, t in thresholds.items()}
     w = evalset.windows
     np.savez_compressed(path, lineage=np.array(w.lineage), labels=np.array(evalset.labels), targets=w.targets,
                         snr_db=w.snr_db, group=np.array(evalset.group), other=np.array(evalset.other),

@@ -100,9 +100,16 @@ def confusion(scores: np.ndarray, targets: np.ndarray, labels, on: np.ndarray) -
     return classes, m
 
 
+def on_off(threshold) -> tuple[float, float]:
+    """A threshold's (on, off), from a manifest Threshold or its JSON dict (model.json, a saved run)."""
+    if hasattr(threshold, "on"):
+        return float(threshold.on), float(threshold.off)
+    return float(threshold["on"]), float(threshold["off"])
+
+
 def on_thresholds(thresholds: dict, labels) -> np.ndarray:
     """Each label's `on` threshold, in label order (Threshold objects or their JSON dicts)."""
-    return np.array([thresholds[l].on if hasattr(thresholds[l], "on") else thresholds[l]["on"] for l in labels])
+    return np.array([on_off(thresholds[l])[0] for l in labels])
 
 
 def measure(evalset: EvalSet, scores: np.ndarray, thresholds: dict) -> dict:

@@ -23,10 +23,10 @@ import json
 
 import numpy as np
 
-from ..data.labels import BACKGROUND
 from ..device.events import EventParams, LabelParams, simulate_capture, simulate_events
 from ..export.model_c import threshold_q, threshold_sum
 from ..manifest import Smoothing
+from .evaluation import on_off
 
 OUTPUT_SCALE, OUTPUT_ZERO_POINT = 1.0 / 256, -128  # TFLite int8 LOGISTIC output
 HOP_SECONDS = 0.48
@@ -35,12 +35,9 @@ HOP_SECONDS = 0.48
 def event_params(labels, thresholds: dict, privacy_labels, smoothing: Smoothing = Smoothing(),
                  scale: float = OUTPUT_SCALE, zero_point: int = OUTPUT_ZERO_POINT) -> EventParams:
     """The device's event parameters for these thresholds, computed as the C export computes them."""
-    def on_off(label):
-        t = thresholds[label]
-        return (t.on, t.off) if hasattr(t, "on") else (t["on"], t["off"])
     out = []
     for label in labels:
-        on, off = on_off(label)
+        on, off = on_off(thresholds[label])
         private = label in privacy_labels
         out.append(LabelParams(threshold_sum(on, scale, zero_point, smoothing.windows),
                                threshold_sum(off, scale, zero_point, smoothing.windows),
