@@ -13,7 +13,7 @@ from bowlsense.data.mixing import active_rms
 from bowlsense.manifest import sha256_file
 from bowlsense.train import evaluation
 from bowlsense.train.examples import plan_mixtures, by_label
-from bowlsense.train.pipeline import TrainConfig, split_sources, training_plans, training_windows
+from bowlsense.train.pipeline import TrainConfig, split_sources, training_plans, training_windows, transfer_plans
 
 LABELS = ("eating", "drinking", "bowl", "speech")
 SMALL = TrainConfig(augmented=12, silence_crops=6, speech_mixtures=12, event_mixtures=9, background_mixtures=6)
@@ -68,6 +68,23 @@ def test_plans_are_deterministic_and_mixture_labels_are_unions(real):
                 parts = [Lineage(lin.recipe[k]).labels for k in ("signal", "noise")]
                 events = {l for labels in parts for l in labels if l != "background"}
                 assert set(lin.labels) == (events or {"background"})
+
+
+def test_transfer_windows_are_fresh_draws_from_training_clips_in_the_training_proportions(real):
+    train, val, _cache = real
+    # SMALL plans 12 + 6 augmented and 12 + 6 + 9 mixed windows; 90 transfer windows are twice that.
+    config = TrainConfig(**{**SMALL.__dict__, "student_transfer": 90})
+    taught = {l.key for p in training_plans(train, config) for l in p.lineages}
+    extra = [l for p in transfer_plans(train, config) for l in p.lineages]
+    assert len(extra) == 90 and not taught & {l.key for l in extra}
+    ops = collections.Counter(l.recipe["op"] for l in extra)
+    taught_ops = collections.Counter(l.recipe["op"] for p in training_plans(train, config)[1:] for l in p.lineages)
+    assert {op: 2 * n for op, n in taught_ops.items()} == dict(ops)
+    train_sha = {c.sha256 for c in train.clips}
+    val_sha = {c.sha256 for c in val.clips}
+    for lin in extra:
+        assert set(lin.clip_parents) <= train_sha and not set(lin.parents) & val_sha
+    assert transfer_plans(train, SMALL) == []  # student_transfer 0: none
 
 
 def test_evaluation_mixtures_are_at_the_stated_snr_and_regenerate(real, shared_data_dir):

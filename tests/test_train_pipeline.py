@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -202,6 +203,37 @@ def test_student_seed_retrains_the_student_alone(trained, yamnet_dir, tmp_path, 
     first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
     assert second.metrics["summary"]["teacher"] == first.metrics["summary"]["teacher"]
     assert (tmp_path / "m" / "model.tflite").read_bytes() != (out / "model.tflite").read_bytes()
+    # The two runs compare window for window from their scores.npz: the teacher is the same network (no
+    # difference in any figure), the students' differences are those of their manifests.
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "m"), "--baseline", str(out), "--model", "teacher",
+                 "--out", str(tmp_path / "cmp")]) == 0
+    compared = json.loads((tmp_path / "cmp" / "compare.json").read_text())["against_baseline"]
+    assert compared["teacher"] and all(d["difference"] == 0.0 for d in compared["teacher"].values())
+    for figure, d in compared["int8_student"].items():
+        expected = second.metrics["summary"]["int8_student"][figure] - first.metrics["summary"]["int8_student"][figure]
+        assert abs(d["difference"] - expected) < 1e-9, figure
+
+
+def test_student_transfer_windows_train_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
+    """--student-transfer N renders N more windows from the training clips, scored by the finished teacher,
+    for the student only: the teacher is reused untouched."""
+    import shutil
+    data, out, work = trained
+    work2 = tmp_path / "work"
+    shutil.copytree(work, work2)
+    capsys.readouterr()
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2),
+               "--student-transfer", "40", "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    # Each kind's share is rounded (event mixtures split over three labels), so the count is near 40.
+    n = int(re.search(r", (\d+) transfer windows for the student", printed).group(1))
+    assert 36 <= n <= 40
+    assert "teacher: finished in an earlier run" in printed and "student epoch 1/2" in printed
+    assert len(list(work2.glob("transfer_windows-*.npz"))) == 1 and len(list(work2.glob("student-*"))) == 2
+    first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
+    assert second.metrics["summary"]["teacher"] == first.metrics["summary"]["teacher"]
 
 
 def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path, capsys):

@@ -1,7 +1,8 @@
-"""Compare finished cross-validation runs of two recipes, each retrained with several --student-seed values:
-the mean of the RUNs against the mean of the --baseline runs, every figure paired over the same evaluation
+"""Compare finished runs of two recipes (`bowlsense crossval` or `bowlsense train`), each retrained with
+several --student-seed values: the mean of the RUNs against the mean of the --baseline runs, every figure paired over the same evaluation
 windows and the same clip resamples, with how far apart each side's own runs are. Nothing is trained;
-only the runs' scores.npz are read (under a minute for five runs of ../shared/data).
+only the runs' scores.npz are read (under a minute for five crossval runs of ../shared/data). Runs of
+`bowlsense train` compare the same way on their one validation split: fewer clips, wider intervals.
 
 One run per recipe is not evidence: on ../shared/data, retraining the same student with another seed moved
 speech caught at -10 dB by 0.037, an interval that excludes 0 included. A difference is worth acting on
@@ -10,6 +11,7 @@ when it is larger than both sides' spreads, in the same direction as its interva
 examples:
   bowlsense compare /tmp/cv-new-s0 /tmp/cv-new-s1 --baseline models/crossval --baseline /tmp/cv-seed1
   bowlsense compare /tmp/cv-new-s0 /tmp/cv-new-s1 --baseline models/crossval --out /tmp/new-vs-default
+  bowlsense compare /tmp/new-s0 /tmp/new-s1 --baseline models/default --baseline /tmp/default-s1
 """
 from __future__ import annotations
 
@@ -18,12 +20,12 @@ import json
 import pathlib
 import sys
 
-HELP = "compare finished crossval runs of two recipes over several training seeds (nothing is retrained)"
+HELP = "compare finished crossval or train runs of two recipes over several training seeds (nothing is retrained)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", metavar="RUN", nargs="+",
-                        help="output folders of `bowlsense crossval` runs of the recipe under test")
+                        help="output folders of `bowlsense crossval` (or `bowlsense train`) runs of the recipe under test")
     parser.add_argument("--baseline", metavar="DIR", action="append", required=True,
                         help="output folder of a run of the recipe to compare against; repeat it for several seeds")
     parser.add_argument("--model", choices=("teacher", "float_student", "int8_student"), default="int8_student",

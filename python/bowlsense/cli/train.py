@@ -41,6 +41,16 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _blocks(text: str) -> tuple[tuple[int, int], ...]:
     """'2:48,1:48,2:96' -> ((2, 48), (1, 48), (2, 96)): (stride, filters) per depthwise-separable block."""
     try:
@@ -79,6 +89,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-embedding", type=_non_negative, metavar="WEIGHT",
                         help="also teach the student YAMNet's embedding of each window, with this weight against "
                              f"the scores' loss (default {d.distill_embedding:g}; 0 turns it off)")
+    parser.add_argument("--student-transfer", type=_non_negative_int, metavar="N",
+                        help="N more augmented and mixed windows from the training clips for the student alone, "
+                             f"scored by the teacher (default {d.student_transfer})")
     default_blocks = ",".join(f"{s}:{f}" for s, f in d.student.blocks)
     parser.add_argument("--student-blocks", type=_blocks, metavar="S:F,...",
                         help=f"the student's depthwise-separable blocks as stride:filters (default {default_blocks}); "
@@ -114,6 +127,8 @@ def config_from_args(args):
         changes["distill_alpha"] = args.distill_alpha
     if args.distill_embedding is not None:
         changes["distill_embedding"] = args.distill_embedding
+    if args.student_transfer is not None:
+        changes["student_transfer"] = args.student_transfer
     student = cfg.student
     if args.max_macs is not None:
         student = dataclasses.replace(student, max_macs=args.max_macs)

@@ -205,7 +205,7 @@ def load_scores(folder) -> dict:
             return run
     except (OSError, KeyError, ValueError) as e:
         raise BaselineError(f"baseline {path} is missing or unreadable ({type(e).__name__}); give the output "
-                            "folder of an earlier `bowlsense crossval` run") from None
+                            "folder of an earlier `bowlsense crossval` or `bowlsense train` run") from None
 
 
 def check_same_windows(run: dict, evalset) -> None:
@@ -257,8 +257,8 @@ def compare_runs(run_dirs, baseline_dirs, seed: int = 0) -> dict:
         raise BaselineError("give at least one run and one --baseline")
     first = runs[0]
     if "evalset" not in first:
-        raise BaselineError(f"{first['path']}/scores.npz predates saved evaluation windows; rerun its `bowlsense "
-                            "crossval` command (it resumes from the checkpoints and only scores again)")
+        raise BaselineError(f"{first['path']}/scores.npz predates saved evaluation windows; rerun the command "
+                            "that wrote it (it resumes from the checkpoints and only scores again)")
     for other in (*runs[1:], *bases):
         check_same_windows(other, first["evalset"])
         if "thresholds" in other and other["thresholds"] != first["thresholds"]:

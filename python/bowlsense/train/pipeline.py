@@ -61,6 +61,10 @@ class TrainConfig:
     # excluding 0. Off: it bought nothing measurable for an extra YAMNet pass over every training window.
     distill_embedding: float = 0.0
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
+    # Transfer windows: this many more augmented and mixed windows from the training clips (the same kinds
+    # and proportions as above, fresh draws) that only the student trains on, the teacher scoring them.
+    # A student matches its teacher on the inputs it is shown; more of them is distillation's usual lever.
+    student_transfer: int = 0
     batch_size: int = 64
     eval_privacy: int = 60             # evaluation mixtures per (other kind, SNR) at +10/0/-10 dB
     eval_curve: int = 30               # per (other kind, SNR) at the other points of the privacy curve
@@ -203,6 +207,21 @@ def training_plans(train: Side, config: TrainConfig) -> list:
     return plans
 
 
+def transfer_plans(train: Side, config: TrainConfig) -> list:
+    """The student's extra windows (config.student_transfer): training_plans' augmented and mixed kinds,
+    scaled to that many windows in all and drawn with another seed, so none repeats a teacher window."""
+    kinds = ("augmented", "silence_crops", "speech_mixtures", "background_mixtures", "event_mixtures")
+    total = sum(getattr(config, k) for k in kinds)
+    scale = config.student_transfer / total if total else 0.0
+    more = dataclasses.replace(config, seed=config.seed + TRANSFER_SEED_OFFSET,
+                               **{k: round(getattr(config, k) * scale) for k in kinds})
+    return [p for p in training_plans(train, more)[1:] if p.lineages]  # [0]: the single clips, already there
+
+
+# Added to the seed of the transfer windows' draws: far from any seed a user passes for the split.
+TRANSFER_SEED_OFFSET = 7919
+
+
 def training_windows(train: Side, config: TrainConfig, cache=None) -> Windows:
     """Every training window, rendered (or read from the feature cache) by the data layer."""
     return Windows.concat([render(p, train.sources, config.labels, cache, progress="training windows")
@@ -244,7 +263,9 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
-                config.batch_size, config.student_augment, config.distill_embedding, config.student_seed)
+                config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
+                *((config.student_transfer,) if config.student_transfer else ()))  # 0 keeps earlier checkpoints
+    xkey = _key(wkey, config.student_transfer)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
     w = wl.load(run.yamnet_source)
     with run.stage("data"):
@@ -260,10 +281,19 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         if train_w is None:
             train_w = training_windows(train_src, config, cache)
             _save_windows(run.work / f"train_windows-{wkey}.npz", train_w)
+        transfer_w = None
+        if config.student_transfer:
+            transfer_w = _load_windows(run.work / f"transfer_windows-{xkey}.npz")
+            if transfer_w is None:
+                transfer_w = Windows.concat([render(p, train_src.sources, config.labels, cache,
+                                                    progress="transfer windows")
+                                             for p in transfer_plans(train_src, config)])
+                _save_windows(run.work / f"transfer_windows-{xkey}.npz", transfer_w)
         evalset = evaluation.build(val_src, config.labels, seed=config.seed + 1, n_privacy=config.eval_privacy,
                                    n_curve=config.eval_curve, n_eating_bg=config.eval_eating_bg, cache=cache)
         print(f"feature cache {cache.root}: {cache.hits} hits, {cache.misses} computed", flush=True)
-        print(f"{len(train_w)} training windows, {len(evalset.windows)} evaluation windows", flush=True)
+        print(f"{len(train_w)} training windows, {len(evalset.windows)} evaluation windows"
+              + (f", {len(transfer_w)} transfer windows for the student" if transfer_w else ""), flush=True)
 
     with run.stage("teacher"):
         frozen = teacher.build_frozen(w, config.unfrozen_blocks)
@@ -294,6 +324,11 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         embedding = (teacher.pretrained_embeddings(w, config.unfrozen_blocks, acts)
                      if config.distill_embedding > 0 else None)
         del acts, eval_acts
+        if transfer_w is not None:
+            if embedding is not None:
+                raise ValueError("student_transfer and distill_embedding together are not supported")
+            train_w = Windows.concat([train_w, transfer_w])
+            soft = np.concatenate([soft, tch(transfer_w.patches)])
 
     with run.stage("student"):
         from .student import build_student, count_cost
@@ -356,6 +391,10 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         )
         manifest.validate()
         manifest.save(run.out_dir / "model.json")
+        # Every model's scores on the validation windows, so `bowlsense compare` can set this run against
+        # another later, window for window, without the data.
+        from .crossval import save_scores
+        save_scores(run.out_dir / "scores.npz", evalset, scores, thresholds, groups)
     run.timings["total"] = time.perf_counter() - t_start
     run.timings.setdefault("cpu", {})["total"] = time.process_time() - cpu_start
     report.write(run.out_dir, measured, {"teacher": teacher_hist, "student": student_hist}, manifest,
