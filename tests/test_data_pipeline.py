@@ -344,16 +344,19 @@ def test_patch_set_targets_and_origins_regenerate(real, shared_data_dir, tmp_pat
 
 def test_planted_clip_never_reaches_the_trainers_batches(small, tmp_path):
     """The same plant, through bowlsense.train's own data stage (split_sources + training_windows)."""
-    from bowlsense.train.pipeline import TrainConfig, split_sources, training_windows
+    from bowlsense.train.pipeline import TrainConfig, split_sources, training_windows, transfer_plans
 
     ds, planted_sha = small
     planted_path = "audio/planted/unverified_speech.wav"
-    config = TrainConfig(seed=2, augmented=30, speech_mixtures=30, event_mixtures=30)
+    config = TrainConfig(seed=2, augmented=30, speech_mixtures=30, event_mixtures=30, student_transfer=200)
     train, val, summary = split_sources(tmp_path, config)
     assert "left out 1 unverified" in summary
     assert planted_path not in {c.path for c in train.clips + val.clips}
     windows = training_windows(train, config, FeatureCache(tmp_path / "c"))
     assert len(windows) and not any(planted_path in l or planted_sha in l for l in windows.lineage)
+    # Nor the student's transfer windows (drawn from the same training side).
+    transfer = [l for p in transfer_plans(train, config) for l in p.lineages]
+    assert len(transfer) > 150 and not any(planted_sha in l.parents for l in transfer)
     fe = FeatureCache(tmp_path / "c").frontend
     planted = fe.patches(fe.process(pad_centred(load_audio(tmp_path / planted_path), 15600)))
     flat = {p.tobytes() for p in windows.patches}

@@ -84,7 +84,7 @@ def test_transfer_windows_are_fresh_draws_from_training_clips_in_the_training_pr
     val_sha = {c.sha256 for c in val.clips}
     for lin in extra:
         assert set(lin.clip_parents) <= train_sha and not set(lin.parents) & val_sha
-    assert transfer_plans(train, SMALL) == []  # student_transfer 0: none
+    assert transfer_plans(train, TrainConfig(**{**SMALL.__dict__, "student_transfer": 0})) == []
 
 
 def test_evaluation_mixtures_are_at_the_stated_snr_and_regenerate(real, shared_data_dir):

@@ -11,7 +11,7 @@ when it is larger than both sides' spreads, in the same direction as its interva
 examples:
   bowlsense compare /tmp/cv-new-s0 /tmp/cv-new-s1 --baseline models/crossval --baseline /tmp/cv-seed1
   bowlsense compare /tmp/cv-new-s0 /tmp/cv-new-s1 --baseline models/crossval --out /tmp/new-vs-default
-  bowlsense compare /tmp/new-s0 /tmp/new-s1 --baseline models/default --baseline /tmp/default-s1
+  bowlsense compare /tmp/new-s0 /tmp/new-s1 --baseline /tmp/default-s0 --baseline /tmp/default-s1
 """
 from __future__ import annotations
 

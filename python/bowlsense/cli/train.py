@@ -113,7 +113,7 @@ def config_from_args(args):
     if args.quick:
         changes.update(augmented=40, silence_crops=20, speech_mixtures=80, event_mixtures=30, background_mixtures=20,
                        teacher_epochs=2, unfrozen_blocks=2,
-                       student_epochs=2, eval_privacy=6, eval_curve=2, eval_eating_bg=8)
+                       student_epochs=2, student_transfer=0, eval_privacy=6, eval_curve=2, eval_eating_bg=8)
     if args.unfrozen_blocks is not None:
         changes["unfrozen_blocks"] = args.unfrozen_blocks
     if args.labels:
