@@ -395,13 +395,18 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
     for command in ("train", "crossval"):
         args = build_parser().parse_args([command, str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "0.9",
                                           "--student-pool", "time_max", "--seed", "3",
-                                          "--student-seed", "2", "--student-blocks", "2:32,1:64"])
+                                          "--student-seed", "2", "--student-blocks", "2:32,1:64",
+                                          "--student-transfer", "500"])
         cfg = config_from_args(args)
         assert (cfg.distill_alpha, cfg.student.pool, cfg.seed, cfg.student_seed) == (0.9, "time_max", 3, 2)
+        assert cfg.student_transfer == 500
         assert cfg.student.blocks == ((2, 32), (1, 64))
     with pytest.raises(SystemExit) as e:
         main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "1.5"])
     assert e.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--student-transfer", "-5"])
+    assert e.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
     for bad in ("2x48", "3:48", "2:0"):
         with pytest.raises(SystemExit) as e:
             main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--student-blocks", bad])
