@@ -381,7 +381,7 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     capsys.readouterr()
     assert main(["crossval", str(data), "--out", str(tmp_path / "x"), "--folds", "2", "--quick",
                  "--baseline", str(tmp_path / "ev")]) == 2
-    assert "earlier `bowlsense crossval` run" in capsys.readouterr().err
+    assert "earlier `bowlsense crossval` or `bowlsense train` run" in capsys.readouterr().err
 
 
 def test_crossval_needs_two_folds(tmp_path, capsys):

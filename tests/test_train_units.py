@@ -248,7 +248,7 @@ def test_paired_differences_against_a_baseline_on_the_same_windows(tmp_path):
     other.windows.lineage[7] = "a window the baseline never scored"
     with pytest.raises(BaselineError, match="other evaluation windows"):
         check_same_windows(loaded, other)
-    with pytest.raises(BaselineError, match="earlier `bowlsense crossval` run"):
+    with pytest.raises(BaselineError, match="earlier `bowlsense crossval` or `bowlsense train` run"):
         load_scores(tmp_path / "nowhere")
 
 
