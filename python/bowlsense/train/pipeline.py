@@ -227,8 +227,20 @@ TRANSFER_SEED_OFFSET = 7919
 
 def training_windows(train: Side, config: TrainConfig, cache=None) -> Windows:
     """Every training window, rendered (or read from the feature cache) by the data layer."""
-    return Windows.concat([render(p, train.sources, config.labels, cache, progress="training windows")
-                           for p in training_plans(train, config)])
+    return render_plans(training_plans(train, config), train, config, cache, "training windows")
+
+
+def render_plans(plans: list, side: Side, config: TrainConfig, cache, progress: str) -> Windows:
+    return Windows.concat([render(p, side.sources, config.labels, cache, progress=progress) for p in plans])
+
+
+def _windows_cached(path: pathlib.Path, build) -> Windows:
+    """The windows saved at `path`, or build() saved there."""
+    windows = _load_windows(path)
+    if windows is None:
+        windows = build()
+        _save_windows(path, windows)
+    return windows
 
 
 @dataclasses.dataclass
@@ -269,6 +281,9 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
                 *((config.student_transfer,) if config.student_transfer else ()))  # 0 keeps earlier checkpoints
     xkey = _key(wkey, config.student_transfer)
+    if config.student_transfer and config.distill_embedding > 0:
+        # The embedding term needs YAMNet's embedding of every student window; transfer windows have none.
+        raise ValueError("student_transfer and distill_embedding together are not supported; set one to 0")
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
     w = wl.load(run.yamnet_source)
     with run.stage("data"):
@@ -280,18 +295,13 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
             raise TrainingDataError(f"{data_dir}: every label's clips come from a single source, so nothing is "
                                     "left to validate on; add clips from more recordings")
         cache = FeatureCache()
-        train_w = _load_windows(run.work / f"train_windows-{wkey}.npz")
-        if train_w is None:
-            train_w = training_windows(train_src, config, cache)
-            _save_windows(run.work / f"train_windows-{wkey}.npz", train_w)
+        train_w = _windows_cached(run.work / f"train_windows-{wkey}.npz",
+                                  lambda: training_windows(train_src, config, cache))
         transfer_w = None
         if config.student_transfer:
-            transfer_w = _load_windows(run.work / f"transfer_windows-{xkey}.npz")
-            if transfer_w is None:
-                transfer_w = Windows.concat([render(p, train_src.sources, config.labels, cache,
-                                                    progress="transfer windows")
-                                             for p in transfer_plans(train_src, config)])
-                _save_windows(run.work / f"transfer_windows-{xkey}.npz", transfer_w)
+            transfer_w = _windows_cached(
+                run.work / f"transfer_windows-{xkey}.npz",
+                lambda: render_plans(transfer_plans(train_src, config), train_src, config, cache, "transfer windows"))
         evalset = evaluation.build(val_src, config.labels, seed=config.seed + 1, n_privacy=config.eval_privacy,
                                    n_curve=config.eval_curve, n_eating_bg=config.eval_eating_bg, cache=cache)
         print(f"feature cache {cache.root}: {cache.hits} hits, {cache.misses} computed", flush=True)
@@ -328,8 +338,6 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                      if config.distill_embedding > 0 else None)
         del acts, eval_acts
         if transfer_w is not None:
-            if embedding is not None:
-                raise ValueError("student_transfer and distill_embedding together are not supported")
             train_w = Windows.concat([train_w, transfer_w])
             soft = np.concatenate([soft, tch(transfer_w.patches)])
 
