@@ -18,6 +18,9 @@ import os
 import pathlib
 import shutil
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
 
 import numpy as np
 
@@ -43,6 +46,7 @@ class FeatureCache:
             root = paths.cache_dir() / "features"
         self.root = pathlib.Path(root)
         self._frontend = frontend
+        self._own_frontend = frontend is None
         self.hits = 0
         self.misses = 0
 
@@ -109,7 +113,49 @@ class FeatureCache:
             self.hits += 1
             return cached
         self.misses += 1
-        frames = self.frontend.process(pad_centred(sources.render(lineage.recipe), self.pad_to))
+        return self._compute(lineage, sources, self.frontend)
+
+    def frames_many(self, lineages: Sequence[Lineage], sources: Sources, workers: int | None = None,
+                    progress: str | None = None) -> list[np.ndarray]:
+        """frames() of every lineage, in order, the missing ones rendered and computed on `workers` threads
+        (default: the CPUs this process may use). Rendering (numpy, scipy, audiomentations' resamplers) and
+        the C front end (cffi) release the GIL for most of their time, so threads overlap where it matters;
+        each thread has its own front end state. The result is the same bits as frames() one by one.
+        progress: a progress bar's description, shown while missing examples are computed."""
+        out = [self.get(lin) for lin in lineages]
+        todo = [i for i, f in enumerate(out) if f is None]
+        self.hits += len(out) - len(todo)
+        self.misses += len(todo)
+        if workers is None:
+            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if self._frontend is not None and not self._own_frontend:
+            workers = 1  # a front end given to us is one state, which threads must not share
+        if not todo:
+            return out
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), desc=progress, unit="example", leave=False, mininterval=2.0,
+                   disable=progress is None)
+        if workers <= 1 or len(todo) < 2:
+            for i in todo:
+                out[i] = self._compute(lineages[i], sources, self.frontend)
+                bar.update()
+        else:
+            config, local = self.frontend.config, threading.local()
+
+            def compute(lin: Lineage) -> np.ndarray:
+                if not hasattr(local, "frontend"):
+                    from ..frontend import Frontend
+                    local.frontend = Frontend(config)
+                return self._compute(lin, sources, local.frontend)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for i, frames in zip(todo, pool.map(compute, [lineages[i] for i in todo])):
+                    out[i] = frames
+                    bar.update()
+        bar.close()
+        return out
+
+    def _compute(self, lineage: Lineage, sources: Sources, frontend) -> np.ndarray:
+        frames = frontend.process(pad_centred(sources.render(lineage.recipe), self.pad_to))
         self.put(lineage, frames)
         return frames
 

@@ -19,6 +19,7 @@ the recipe without rendering it. Rendering only reads audio through `Sources`, w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -196,7 +197,7 @@ class Sources:
             self.rirs.setdefault(sha256_file(p), p)
         self._pcm: dict[str, np.ndarray] = {}
 
-    @property
+    @functools.cached_property  # the clips are fixed at construction; planning asks once per example
     def background(self) -> list[Clip]:
         """Verified clips with no event: what augmentation may add as background noise."""
         return [c for c in self.clips.values() if not c.events]

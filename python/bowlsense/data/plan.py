@@ -69,17 +69,16 @@ def windows_to_keep(n: int, max_windows: int | None) -> np.ndarray:
 
 
 def patch_set(lineages: Sequence[Lineage], sources: Sources, labels: Sequence[str] = EVENT_LABELS,
-              cache: FeatureCache | None = None, max_windows: int | None = 8, progress: bool = False) -> PatchSet:
-    """Render (or read from the cache) every example's front end frames and cut them into patches."""
+              cache: FeatureCache | None = None, max_windows: int | None = 8,
+              progress: bool | str = False) -> PatchSet:
+    """Render (or read from the cache) every example's front end frames and cut them into patches.
+    progress: True or a description shows a progress bar while examples are computed."""
     cache = cache or FeatureCache()
     fe = cache.frontend
     parts, targets, origin = [], [], []
-    items = lineages
-    if progress:
-        from tqdm import tqdm
-        items = tqdm(lineages, desc="features", unit="example")
-    for lin in items:
-        patches = fe.patches(cache.frames(lin, sources))
+    all_frames = cache.frames_many(lineages, sources, progress="features" if progress is True else progress or None)
+    for lin, frames in zip(lineages, all_frames):
+        patches = fe.patches(frames)
         keep = windows_to_keep(len(patches), max_windows)
         parts.append(patches[keep])
         targets.append(np.repeat(multi_hot(lin.labels, tuple(labels))[None], len(keep), axis=0))

@@ -3,6 +3,7 @@ model manifest and the firmware's HELLO carry."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 
@@ -41,7 +42,7 @@ class FrontendConfig:
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
-    @property
+    @functools.cached_property  # frozen, so it cannot go stale; the feature cache asks for it per example
     def hash(self) -> str:
         """Stable sha256 (hex) of the canonical JSON: equal configs hash equal on every machine."""
         return hashlib.sha256(self.canonical_json().encode("ascii")).hexdigest()

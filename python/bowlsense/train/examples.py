@@ -112,7 +112,7 @@ def render(planned: Planned, sources: Sources, labels, cache: FeatureCache | Non
     if not planned.lineages:
         return Windows.empty(len(labels))
     batch = patch_set(planned.lineages, sources, tuple(labels), cache, max_windows=planned.max_windows,
-                      progress=False)
+                      progress=f"{progress}: {planned.kind}" if progress else False)
     if progress:
         print(f"{progress}: {len(planned.lineages)} {planned.kind} examples -> {len(batch)} windows", flush=True)
     n = len(batch)
