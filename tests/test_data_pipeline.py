@@ -401,3 +401,10 @@ def test_planted_clip_never_reaches_the_trainers_batches(small, tmp_path):
     assert not any(p.tobytes() in flat for p in planted)
     seen = next(c for c in train.clips if c.labels == ("speech",))  # positive control: a verified clip is there
     assert all(p.tobytes() in flat for p in fe.patches(fe.process(pad_centred(seen.load(), 15600))))
+
+
+def test_data_bench_builds_the_same_patches_on_one_thread_and_on_all(shared_data_dir, capsys):
+    from bowlsense.data import bench
+    assert bench.main([str(shared_data_dir), "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "identical patches: True" in out and "threads" in out

@@ -70,13 +70,15 @@ def windows_to_keep(n: int, max_windows: int | None) -> np.ndarray:
 
 def patch_set(lineages: Sequence[Lineage], sources: Sources, labels: Sequence[str] = EVENT_LABELS,
               cache: FeatureCache | None = None, max_windows: int | None = 8,
-              progress: bool | str = False) -> PatchSet:
+              progress: bool | str = False, workers: int | None = None) -> PatchSet:
     """Render (or read from the cache) every example's front end frames and cut them into patches.
-    progress: True or a description shows a progress bar while examples are computed."""
+    progress: True or a description shows a progress bar while examples are computed. workers: threads
+    that compute missing examples (FeatureCache.frames_many; default one per CPU)."""
     cache = cache or FeatureCache()
     fe = cache.frontend
     parts, targets, origin = [], [], []
-    all_frames = cache.frames_many(lineages, sources, progress="features" if progress is True else progress or None)
+    all_frames = cache.frames_many(lineages, sources, workers=workers,
+                                   progress="features" if progress is True else progress or None)
     for lin, frames in zip(lineages, all_frames):
         patches = fe.patches(frames)
         keep = windows_to_keep(len(patches), max_windows)
