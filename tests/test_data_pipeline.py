@@ -408,3 +408,12 @@ def test_data_bench_builds_the_same_patches_on_one_thread_and_on_all(shared_data
     assert bench.main([str(shared_data_dir), "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "identical patches: True" in out and "threads" in out
+
+
+def test_threaded_feature_cache_reports_a_failing_example_and_keeps_the_finished_ones(real, shared_data_dir, tmp_path):
+    clips, sources, lineages = _lineages(real, shared_data_dir)
+    broken = Lineage({**clip_recipe(clips[0]), "sha256": "0" * 64})  # a clip no source holds
+    cache = FeatureCache(tmp_path)
+    with pytest.raises(TrustError, match="not a verified clip"):
+        cache.frames_many(lineages[1:4] + [broken] + lineages[4:], sources, workers=2)
+    assert all(cache.get(l) is not None for l in lineages[1:4])  # computed before the failure, kept

@@ -135,11 +135,12 @@ class FeatureCache:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc=progress, unit="example", leave=False, mininterval=2.0,
                    disable=progress is None)
-        if workers <= 1 or len(todo) < 2:
-            for i in todo:
-                out[i] = self._compute(lineages[i], sources, self.frontend)
-                bar.update()
-        else:
+        try:
+            if workers <= 1 or len(todo) < 2:
+                for i in todo:
+                    out[i] = self._compute(lineages[i], sources, self.frontend)
+                    bar.update()
+                return out
             config, local = self.frontend.config, threading.local()
 
             def compute(lin: Lineage) -> np.ndarray:
@@ -147,12 +148,18 @@ class FeatureCache:
                     from ..frontend import Frontend
                     local.frontend = Frontend(config)
                 return self._compute(lin, sources, local.frontend)
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+            pool = ThreadPoolExecutor(max_workers=workers)
+            try:
                 for i, frames in zip(todo, pool.map(compute, [lineages[i] for i in todo])):
                     out[i] = frames
                     bar.update()
-        bar.close()
-        return out
+            finally:
+                # On an error or Ctrl-C, drop the examples not yet started instead of rendering them all;
+                # what finished is in the cache already.
+                pool.shutdown(wait=True, cancel_futures=True)
+            return out
+        finally:
+            bar.close()
 
     def _compute(self, lineage: Lineage, sources: Sources, frontend) -> np.ndarray:
         frames = frontend.process(pad_centred(sources.render(lineage.recipe), self.pad_to))
