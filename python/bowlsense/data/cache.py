@@ -128,7 +128,7 @@ class FeatureCache:
         self.misses += len(todo)
         if workers is None:
             workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if self._frontend is not None and not self._own_frontend:
+        if not self._own_frontend:
             workers = 1  # a front end given to us is one state, which threads must not share
         if not todo:
             return out
