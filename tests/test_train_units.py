@@ -126,6 +126,65 @@ def test_fit_returns_the_average_of_the_second_half_of_epochs(tmp_path):
         np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-6, atol=1e-7)
 
 
+def test_fused_batch_norm_trains_like_keras_batch_norm():
+    """The student's batch norm takes TensorFlow's fused kernel in training (the op is in the traced graph)
+    and computes what Keras's layer does: outputs, gradients and moving statistics to float rounding. In
+    inference it is Keras's own code, so its outputs are the same bits."""
+    tf = pytest.importorskip("tensorflow")
+    import keras
+    from bowlsense.train.fused_bn import FusedBatchNormalization
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(2.0, 3.0, (16, 12, 8, 6)).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=(16, 12, 8, 6)).astype(np.float32))
+    layers = [keras.layers.BatchNormalization(momentum=0.9), FusedBatchNormalization(momentum=0.9)]
+    results = []
+    for layer in layers:
+        layer.build(x.shape)
+        layer.gamma.assign(rng.normal(size=6).astype(np.float32) if not results else layers[0].gamma.numpy())
+        layer.beta.assign(rng.normal(size=6).astype(np.float32) if not results else layers[0].beta.numpy())
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * upstream)
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        results.append([y.numpy()] + [g.numpy() for g in grads]
+                       + [layer.moving_mean.numpy(), layer.moving_variance.numpy()])
+    for name, want, got in zip(["output", "d/dx", "d/dgamma", "d/dbeta", "moving mean", "moving variance"],
+                               *results):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()), err_msg=name)
+    # The variance was Bessel-corrected by the kernel and is tracked uncorrected, as Keras does: the
+    # corrected one would differ by 1/1535 here, far above the tolerance.
+    biased = np.var(x.numpy(), axis=(0, 1, 2))
+    np.testing.assert_allclose(results[1][5], 0.9 * 1.0 + 0.1 * biased, rtol=1e-5)
+    ops = {op.type for op in tf.function(lambda t: layers[1](t, training=True)).get_concrete_function(
+        tf.TensorSpec(x.shape, tf.float32)).graph.get_operations()}
+    assert any(op.startswith("FusedBatchNorm") for op in ops)
+    layers[1].set_weights(layers[0].get_weights())  # the moving statistics differed by rounding
+    assert np.array_equal(layers[1](x, training=False).numpy(), layers[0](x, training=False).numpy())
+
+
+def test_student_with_fused_batch_norm_exports_the_same_int8_model():
+    """Same weights, either batch norm layer: the same TFLite bytes (the converter sees inference only)."""
+    pytest.importorskip("tensorflow")
+    from bowlsense.train import quantize
+    from bowlsense.train.student import StudentConfig, build_student
+    cfg = StudentConfig(stem_filters=4, blocks=((2, 8),))
+    fused, plain = build_student(2, cfg), build_student(2, cfg, fused_batch_norm=False)
+    rng = np.random.default_rng(1)
+    fused.set_weights([w + rng.normal(0, 0.1, w.shape).astype(w.dtype) for w in fused.get_weights()])
+    plain.set_weights(fused.get_weights())
+    patches = rng.integers(-7000, 3000, (8, 96, 64)).astype(np.int16)
+    assert quantize.convert(fused, patches) == quantize.convert(plain, patches)
+
+
+def test_student_step_bench_times_both_batch_norms(capsys):
+    pytest.importorskip("tensorflow")
+    from bowlsense.train import bench
+    assert bench.main(["--steps", "1", "--rounds", "1", "--batch-size", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "keras batch norm:" in out and "fused batch norm:" in out and "x as fast" in out
+
+
 def _clip_evalset(per_clip: dict[str, list[int]]):
     """Single windows of eating clips; per_clip maps a clip name to its windows' eating targets."""
     targets, groups = [], []

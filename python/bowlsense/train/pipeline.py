@@ -18,7 +18,7 @@ from .. import paths
 from ..data.labels import EVENT_LABELS
 from .examples import (PLAN_VERSION, Side, TrainingDataError, Windows, by_label, plan_augmented, plan_mixtures, plan_silence_crops,
                        plan_single, render)
-from .student import StudentConfig
+from .student import CHECKPOINT_FORMAT as STUDENT_CHECKPOINT_FORMAT, StudentConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,7 +279,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
-                *((config.student_transfer,) if config.student_transfer else ()))  # 0 keeps earlier checkpoints
+                config.student_transfer, STUDENT_CHECKPOINT_FORMAT)
     xkey = _key(wkey, config.student_transfer)
     if config.student_transfer and config.distill_embedding > 0:
         # The embedding term needs YAMNet's embedding of every student window; transfer windows have none.
