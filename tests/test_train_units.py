@@ -126,63 +126,70 @@ def test_fit_returns_the_average_of_the_second_half_of_epochs(tmp_path):
         np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-6, atol=1e-7)
 
 
-def test_fused_batch_norm_trains_like_keras_batch_norm():
-    """The student's batch norm takes TensorFlow's fused kernel in training (the op is in the traced graph)
-    and computes what Keras's layer does: outputs, gradients and moving statistics to float rounding. In
-    inference it is Keras's own code, so its outputs are the same bits."""
+def _graph_ops(fn, spec) -> set:
+    import tensorflow as tf
+    return {op.type for op in tf.function(fn).get_concrete_function(spec).graph.get_operations()}
+
+
+def test_pointwise_conv_trains_as_a_matrix_product_and_infers_as_conv2d():
+    """PointwiseConv2D: in training a MatMul (no Conv2D op in the traced step) computing what Conv2D does,
+    outputs and gradients to float rounding; in inference Conv2D's own code, the same bits."""
     tf = pytest.importorskip("tensorflow")
     import keras
-    from bowlsense.train.fused_bn import FusedBatchNormalization
+    from bowlsense.train.pointwise import PointwiseConv2D
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(2.0, 3.0, (16, 12, 8, 6)).astype(np.float32))
-    upstream = tf.constant(rng.normal(size=(16, 12, 8, 6)).astype(np.float32))
-    layers = [keras.layers.BatchNormalization(momentum=0.9), FusedBatchNormalization(momentum=0.9)]
+    x = tf.constant(rng.uniform(0, 6, (8, 6, 4, 48)).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=(8, 6, 4, 32)).astype(np.float32))
+    layer = PointwiseConv2D(32, activation="relu")
+    plain = keras.layers.Conv2D(32, 1, activation="relu")
+    layer.build(x.shape)
+    plain.build(x.shape)
+    layer.set_weights([w + rng.normal(0, 0.1, w.shape).astype(np.float32) for w in layer.get_weights()])
+    plain.set_weights(layer.get_weights())
     results = []
-    for layer in layers:
-        layer.build(x.shape)
-        layer.gamma.assign(rng.normal(size=6).astype(np.float32) if not results else layers[0].gamma.numpy())
-        layer.beta.assign(rng.normal(size=6).astype(np.float32) if not results else layers[0].beta.numpy())
+    for model in (plain, layer):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = layer(x, training=True)
-            loss = tf.reduce_sum(y * upstream)
-        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
-        results.append([y.numpy()] + [g.numpy() for g in grads]
-                       + [layer.moving_mean.numpy(), layer.moving_variance.numpy()])
-    for name, want, got in zip(["output", "d/dx", "d/dgamma", "d/dbeta", "moving mean", "moving variance"],
-                               *results):
+            loss = tf.reduce_sum(model(x, training=True) * upstream)
+        results.append([loss.numpy()] + [g.numpy() for g in tape.gradient(loss, [x, *model.trainable_weights])])
+    for name, want, got in zip(["loss", "d/dx", "d/dkernel", "d/dbias"], *results):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()), err_msg=name)
-    # The variance was Bessel-corrected by the kernel and is tracked uncorrected, as Keras does: the
-    # corrected one would differ by 1/1535 here, far above the tolerance.
-    biased = np.var(x.numpy(), axis=(0, 1, 2))
-    np.testing.assert_allclose(results[1][5], 0.9 * 1.0 + 0.1 * biased, rtol=1e-5)
-    ops = {op.type for op in tf.function(lambda t: layers[1](t, training=True)).get_concrete_function(
-        tf.TensorSpec(x.shape, tf.float32)).graph.get_operations()}
-    assert any(op.startswith("FusedBatchNorm") for op in ops)
-    layers[1].set_weights(layers[0].get_weights())  # the moving statistics differed by rounding
-    assert np.array_equal(layers[1](x, training=False).numpy(), layers[0](x, training=False).numpy())
+    spec = tf.TensorSpec(x.shape, tf.float32)
+    training_ops = _graph_ops(lambda t: layer(t, training=True), spec)
+    assert any("MatMul" in op for op in training_ops) and not any(op.startswith("Conv2D") for op in training_ops)
+    assert any(op.startswith("Conv2D") for op in _graph_ops(lambda t: layer(t, training=False), spec))
+    assert np.array_equal(layer(x, training=False).numpy(), plain(x, training=False).numpy())
+    with pytest.raises(ValueError, match="1x1, stride 1"):
+        PointwiseConv2D(8, strides=2)
 
 
-def test_student_with_fused_batch_norm_exports_the_same_int8_model():
-    """Same weights, either batch norm layer: the same TFLite bytes (the converter sees inference only)."""
-    pytest.importorskip("tensorflow")
-    from bowlsense.train import quantize
-    from bowlsense.train.student import StudentConfig, build_student
-    cfg = StudentConfig(stem_filters=4, blocks=((2, 8),))
-    fused, plain = build_student(2, cfg), build_student(2, cfg, fused_batch_norm=False)
-    rng = np.random.default_rng(1)
-    fused.set_weights([w + rng.normal(0, 0.1, w.shape).astype(w.dtype) for w in fused.get_weights()])
-    plain.set_weights(fused.get_weights())
-    patches = rng.integers(-7000, 3000, (8, 96, 64)).astype(np.int16)
-    assert quantize.convert(fused, patches) == quantize.convert(plain, patches)
+def test_teacher_top_takes_the_same_training_step_either_way():
+    """YAMNet's top blocks (random weights) with their pointwise convolutions trained as matrix products or
+    through Conv2D: the same loss and gradients for one step, to float rounding."""
+    tf = pytest.importorskip("tensorflow")
+    from bowlsense.train import yamnet
+    from bowlsense.train.pointwise import train_as_matmul
+    first = 11
+    top = yamnet.build_trunk(first, len(yamnet.LAYER_DEFS), "relu6")
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.uniform(0, 6, (4,) + yamnet.layer_output_shape(first - 1)).astype(np.float32))
+    results = []
+    for matmul in (False, True):
+        assert train_as_matmul(top, matmul) == len(yamnet.LAYER_DEFS) - first + 1
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.sin(top(x, training=True)))
+        results.append([loss.numpy()] + [g.numpy() for g in tape.gradient(loss, top.trainable_weights)])
+    for want, got in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
 
 
-def test_student_step_bench_times_both_batch_norms(capsys):
+def test_training_bench_times_both_ways(yamnet_dir, capsys):
     pytest.importorskip("tensorflow")
     from bowlsense.train import bench
-    assert bench.main(["--steps", "1", "--rounds", "1", "--batch-size", "4"]) == 0
+    assert bench.main(["--steps", "1", "--rounds", "1", "--batch-size", "4",
+                       "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]) == 0
     out = capsys.readouterr().out
-    assert "keras batch norm:" in out and "fused batch norm:" in out and "x as fast" in out
+    assert "Conv2D:" in out and "PointwiseConv2D:" in out and "x as fast" in out
 
 
 def _clip_evalset(per_clip: dict[str, list[int]]):

@@ -1,9 +1,13 @@
-"""Benchmark of a student training step: `python -m bowlsense.train.bench [--steps N] [--rounds N]`.
+"""Benchmark of training steps: `python -m bowlsense.train.bench [--steps N] [--rounds N] [--yamnet PATH]`.
 
-Trains the default student on random patches, once with Keras's batch norm layers and once with the fused
-ones it is built with (fused_bn.py), in alternating rounds so that both see the same machine load, and
-prints each side's median seconds per step and their ratio. Both start from the same weights; their losses
-after the same steps are printed too, as a check that they train alike (they differ by float rounding).
+Times a training step of the teacher's fine-tuned top (YAMNet's unfrozen blocks and the head, on cached
+activations) as trained (pointwise convolutions as PointwiseConv2D, pointwise.py) and with those layers
+training through Conv2D's own code (pointwise.train_as_matmul), from the same weights on the same random
+batch. (The student keeps Keras's Conv2D: at its few channels and larger maps the two train equally fast.)
+The two run in alternating rounds so that both see the same machine load; the script prints each one's
+median seconds per step and their ratio, and the loss after the same steps (close, not equal: rounding
+differs from the first step and grows over steps of fitting one batch; tests/test_train_units.py checks one
+step's outputs and gradients).
 """
 from __future__ import annotations
 
@@ -15,43 +19,57 @@ import time
 import numpy as np
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bowlsense.train.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=20, help="timed training steps per round (default 20)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per side, alternating (default 3)")
-    parser.add_argument("--batch-size", type=int, default=64, help="patches per step (default 64, as trained)")
-    args = parser.parse_args(argv)
-    import keras
-
-    from .pipeline import TrainConfig
-    from .student import build_student
-
-    config = TrainConfig()
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-6.9, 3.0, (args.batch_size, 96, 64, 1)).astype(np.float32)
-    y = rng.integers(0, 2, (args.batch_size, len(config.labels))).astype(np.float32)
-    models = {}
-    for name, fused in (("keras batch norm", False), ("fused batch norm", True)):
-        keras.utils.set_random_seed(0)
-        models[name] = build_student(len(config.labels), config.student, fused_batch_norm=fused)
-        models[name].compile(optimizer=keras.optimizers.Adam(config.student_lr),
-                             loss=keras.losses.BinaryCrossentropy())
-        models[name].train_on_batch(x, y)  # traces the step outside the timing
+def time_steps(models: dict, x: np.ndarray, y: np.ndarray, steps: int, rounds: int) -> dict:
+    """{name: (median seconds per step, loss after the last step)}; models train in alternating rounds."""
+    for model in models.values():
+        model.train_on_batch(x, y)  # traces the step outside the timing
     times: dict[str, list[float]] = {name: [] for name in models}
     losses: dict[str, float] = {}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, model in models.items():
-            for _ in range(args.steps):
+            for _ in range(steps):
                 t = time.perf_counter()
                 losses[name] = float(np.ravel(model.train_on_batch(x, y))[0])
                 times[name].append(time.perf_counter() - t)
-    (slow_name, slow), (fast_name, fast) = [(n, statistics.median(t)) for n, t in times.items()]
-    steps = 1 + args.rounds * args.steps
-    print(f"student training step, batch {args.batch_size}, median of {args.rounds * args.steps} steps each:")
-    for name, median in ((slow_name, slow), (fast_name, fast)):
-        print(f"  {name}: {median * 1000:.1f} ms per step, loss after {steps} steps {losses[name]:.4f}")
-    print(f"  fused is {slow / fast:.2f}x as fast")
+    return {name: (statistics.median(times[name]), losses[name]) for name in models}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bowlsense.train.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per round (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per model, alternating (default 3)")
+    parser.add_argument("--batch-size", type=int, default=64, help="windows per step (default 64, as trained)")
+    parser.add_argument("--yamnet", help="YAMNet weights for the teacher (default: as `bowlsense train` finds them)")
+    args = parser.parse_args(argv)
+    import keras
+
+    from . import teacher
+    from . import weights as wl
+    from .pipeline import TrainConfig
+    from .pointwise import train_as_matmul
+
+    config = TrainConfig()
+    n_labels = len(config.labels)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, (args.batch_size, n_labels)).astype(np.float32)
+    weights = wl.load(wl.resolve_source(args.yamnet))
+
+    def build(matmul: bool):
+        keras.utils.set_random_seed(0)  # the same initial weights (and dropout draws) for both
+        model = teacher.build_top(weights, config.unfrozen_blocks, n_labels)
+        train_as_matmul(model, matmul)
+        model.compile(optimizer=keras.optimizers.Adam(config.teacher_lr), loss=keras.losses.BinaryCrossentropy())
+        return model
+
+    models = {"Conv2D": build(False), "PointwiseConv2D": build(True)}
+    # Frozen activations are ReLU6 outputs: 0..6.
+    x = rng.uniform(0.0, 6.0, (args.batch_size,) + tuple(models["Conv2D"].input.shape[1:])).astype(np.float32)
+    result = time_steps(models, x, y, args.steps, args.rounds)
+    print(f"teacher top training step, batch {args.batch_size}, median of {args.rounds * args.steps} steps each:")
+    for name, (median, loss) in result.items():
+        print(f"  {name}: {median * 1000:.1f} ms per step, loss after {1 + args.rounds * args.steps} steps {loss:.5f}")
+    print(f"  PointwiseConv2D is {result['Conv2D'][0] / result['PointwiseConv2D'][0]:.2f}x as fast")
     return 0
 
 

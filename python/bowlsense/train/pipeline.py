@@ -18,7 +18,8 @@ from .. import paths
 from ..data.labels import EVENT_LABELS
 from .examples import (PLAN_VERSION, Side, TrainingDataError, Windows, by_label, plan_augmented, plan_mixtures, plan_silence_crops,
                        plan_single, render)
-from .student import CHECKPOINT_FORMAT as STUDENT_CHECKPOINT_FORMAT, StudentConfig
+from .pointwise import CHECKPOINT_FORMAT
+from .student import StudentConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,9 +278,11 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     wkey = _key(PLAN_VERSION, config.labels, config.val_fraction, config.folds, config.fold, config.augmented, config.silence_crops, config.speech_mixtures,
                 config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
-    skey = _key(tkey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
+    # Checkpoints also by the layer classes they were written with (pointwise.py); frozen activations not.
+    ckey = _key(tkey, CHECKPOINT_FORMAT)
+    skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
-                config.student_transfer, STUDENT_CHECKPOINT_FORMAT)
+                *((config.student_transfer,) if config.student_transfer else ()))  # 0 keeps earlier checkpoints
     xkey = _key(wkey, config.student_transfer)
     if config.student_transfer and config.distill_embedding > 0:
         # The embedding term needs YAMNet's embedding of every student window; transfer windows have none.
@@ -329,7 +332,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         single = np.array(evalset.group) == "single"
         teacher_hist = fit.fit(top, acts, train_w.targets, epochs=config.teacher_epochs,
                                batch_size=config.batch_size, learning_rate=config.teacher_lr,
-                               checkpoint=run.work / f"teacher-{tkey}", desc="teacher", seed=config.seed,
+                               checkpoint=run.work / f"teacher-{ckey}", desc="teacher", seed=config.seed,
                                val=(eval_acts[single].astype(np.float32), evalset.windows.targets[single]))
         tch = teacher.Teacher(frozen, top)
         soft = tch.scores_from_activations(acts)

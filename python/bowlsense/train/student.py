@@ -1,12 +1,12 @@
 """The student: a depthwise-separable CNN small enough for a Cortex-M4, on the same 96x64 patches.
 
-conv 3x3 stride 2 -> blocks of (depthwise 3x3, pointwise 1x1), each with batch norm (trained through
-TensorFlow's fused kernel, fused_bn.py; folded into the convolutions by the TFLite converter) and ReLU ->
-pooling -> dense -> sigmoid. Pooling is either a global average (`pool="mean"`, MEAN) or an average over
-frequency then a maximum over time (`pool="time_max"`: AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE), which lets
-a short sound in one part of the window (a crunch, a clink) decide the window instead of being averaged
-with the silence around it. Every op lowers to one the int8 engine runs: CONV_2D, DEPTHWISE_CONV_2D, MEAN,
-AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, FULLY_CONNECTED, LOGISTIC.
+conv 3x3 stride 2 -> blocks of (depthwise 3x3, pointwise 1x1), each with batch norm (folded into the
+convolutions by the TFLite converter) and ReLU -> pooling -> dense -> sigmoid. Pooling is either a
+global average (`pool="mean"`, MEAN) or an average over frequency then a maximum over time
+(`pool="time_max"`: AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE), which lets a short sound in one part of the
+window (a crunch, a clink) decide the window instead of being averaged with the silence around it. Every
+op lowers to one the int8 engine runs: CONV_2D, DEPTHWISE_CONV_2D, MEAN, AVERAGE_POOL_2D, MAX_POOL_2D,
+RESHAPE, FULLY_CONNECTED, LOGISTIC.
 
 Budgets are checked when the model is built: int8 weight bytes (one byte per weight after quantization)
 and multiply-accumulates per patch.
@@ -16,11 +16,6 @@ from __future__ import annotations
 import dataclasses
 
 from .yamnet import NUM_MEL, PATCH_FRAMES
-
-
-# Part of the student checkpoint's key (train/pipeline.py): Keras names a layer's variables in a weights file
-# after its class, so a checkpoint written with other layer classes cannot be resumed. 2: fused batch norm.
-CHECKPOINT_FORMAT = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,23 +43,20 @@ class BudgetError(ValueError):
     """The student is bigger than its weight or MAC budget."""
 
 
-def build_student(n_labels: int, config: StudentConfig = StudentConfig(), fused_batch_norm: bool = True):
-    """float model: (96, 64, 1) nats -> (n_labels,) probabilities. fused_batch_norm=False builds Keras's own
-    batch norm layers instead (the same model and weights, slower to train: train/bench.py compares them)."""
+def build_student(n_labels: int, config: StudentConfig = StudentConfig()):
+    """float model: (96, 64, 1) nats -> (n_labels,) probabilities."""
     import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
-    from .fused_bn import FusedBatchNormalization
     L = keras.layers
-    BatchNorm = FusedBatchNormalization if fused_batch_norm else L.BatchNormalization
     inp = keras.Input(shape=(PATCH_FRAMES, NUM_MEL, 1), name="log_mel")
     x = L.Conv2D(config.stem_filters, 3, strides=2, padding="same", use_bias=False, name="stem")(inp)
-    x = BatchNorm(name="stem_bn")(x)
+    x = L.BatchNormalization(name="stem_bn")(x)
     x = L.ReLU(name="stem_relu")(x)
     for i, (stride, filters) in enumerate(config.blocks, start=1):
         x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"block{i}_dw")(x)
-        x = BatchNorm(name=f"block{i}_dw_bn")(x)
+        x = L.BatchNormalization(name=f"block{i}_dw_bn")(x)
         x = L.ReLU(name=f"block{i}_dw_relu")(x)
         x = L.Conv2D(filters, 1, use_bias=False, name=f"block{i}_pw")(x)
-        x = BatchNorm(name=f"block{i}_pw_bn")(x)
+        x = L.BatchNormalization(name=f"block{i}_pw_bn")(x)
         x = L.ReLU(name=f"block{i}_pw_relu")(x)
     if config.pool == "mean":
         x = L.GlobalAveragePooling2D(name="pool")(x)

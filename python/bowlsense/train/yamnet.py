@@ -107,13 +107,14 @@ def _activation(activation: str):
 def _block(x, i: int, activation: str):
     """YAMNet layer i (1-based, LAYER_DEFS) applied to x."""
     import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
+    from .pointwise import PointwiseConv2D
     kind, stride, filters = LAYER_DEFS[i - 1]
     if kind == "conv":
         x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", name=f"layer{i}_conv")(x)
         return keras.layers.Activation(_activation(activation), name=f"layer{i}_conv_act")(x)
     x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", name=f"layer{i}_depthwise_conv")(x)
     x = keras.layers.Activation(_activation(activation), name=f"layer{i}_depthwise_conv_act")(x)
-    x = keras.layers.Conv2D(filters, 1, padding="same", name=f"layer{i}_pointwise_conv")(x)
+    x = PointwiseConv2D(filters, name=f"layer{i}_pointwise_conv")(x)
     return keras.layers.Activation(_activation(activation), name=f"layer{i}_pointwise_conv_act")(x)
 
 
