@@ -215,6 +215,25 @@ def test_student_seed_retrains_the_student_alone(trained, yamnet_dir, tmp_path, 
         assert abs(d["difference"] - expected) < 1e-9, figure
 
 
+def test_teacher_seed_retrains_the_teacher_on_the_same_windows(trained, yamnet_dir, tmp_path, capsys):
+    """--teacher-seed fine-tunes a new teacher from the same windows and cached frozen activations: the
+    teacher is another network (its validation scores differ), nothing upstream of it is recomputed."""
+    import shutil
+    data, out, work = trained
+    work2 = tmp_path / "work"
+    shutil.copytree(work, work2)
+    capsys.readouterr()
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2), "--teacher-seed", "1",
+               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "reusing the activations cached" in printed and "teacher epoch 1/2" in printed
+    assert len(list(work2.glob("teacher-*"))) == 2 and len(list(work2.glob("train_windows-*"))) == 1
+    first, second = np.load(out / "scores.npz"), np.load(tmp_path / "m" / "scores.npz")
+    assert np.array_equal(first["targets"], second["targets"])  # the same evaluation windows
+    assert np.abs(first["scores_teacher"] - second["scores_teacher"]).max() > 1e-3
+
+
 def test_student_transfer_windows_train_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
     """--student-transfer N renders N more windows from the training clips, scored by the finished teacher,
     for the student only: the teacher is reused untouched."""
@@ -396,9 +415,10 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
         args = build_parser().parse_args([command, str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "0.9",
                                           "--student-pool", "time_max", "--seed", "3",
                                           "--student-seed", "2", "--student-blocks", "2:32,1:64",
-                                          "--student-transfer", "500"])
+                                          "--student-transfer", "500", "--teacher-seed", "4"])
         cfg = config_from_args(args)
         assert (cfg.distill_alpha, cfg.student.pool, cfg.seed, cfg.student_seed) == (0.9, "time_max", 3, 2)
+        assert cfg.teacher_seed == 4 and cfg.teacher_rng_seed == 4003
         assert cfg.student_transfer == 500
         assert cfg.student.blocks == ((2, 32), (1, 64))
     with pytest.raises(SystemExit) as e:

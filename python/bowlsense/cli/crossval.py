@@ -13,8 +13,10 @@ To judge a change to the recipe, give --baseline an earlier run's folder: both a
 windows, and crossval.md adds each figure's difference with the interval of the difference (paired over the
 same clip resamples, much narrower than either run's own interval). That interval says nothing about
 training randomness: retrain the baseline recipe with another --student-seed and give both runs as
---baseline, and the report also says how far retraining alone moved each figure. To compare several runs
-of one recipe with several of another once they are finished, use `bowlsense compare` (nothing retrained).
+--baseline, and the report also says how far retraining alone moved each figure. A change to the teacher's
+recipe is judged the same way with --teacher-seed (a new teacher on the same windows) and `bowlsense compare
+--model teacher`. To compare several runs of one recipe with several of another once they are finished,
+use `bowlsense compare` (nothing retrained).
 
 examples:
   bowlsense crossval ../shared/data --out models/crossval --folds 4
@@ -22,6 +24,7 @@ examples:
   bowlsense crossval ../shared/data --out /tmp/cv-seed1 --student-seed 1 --baseline models/crossval
   bowlsense crossval ../shared/data --out /tmp/cv-timemax --student-pool time_max \
       --baseline models/crossval --baseline /tmp/cv-seed1
+  bowlsense crossval ../shared/data --out /tmp/cv-teacher1 --teacher-seed 1 --baseline models/crossval
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_recipe_arguments(parser)
     parser.add_argument("--baseline", metavar="DIR", action="append",
                         help="an earlier crossval output folder: report this run's paired differences against it. "
-                             "Repeat it for runs of one recipe that differ only in --student-seed: the baseline is "
+                             "Repeat it for runs of one recipe that differ only in --student-seed or --teacher-seed: the baseline is "
                              "their mean, and the report says how far apart they are (training noise)")
     parser.add_argument("--work", metavar="DIR",
                         help="checkpoint folder; fold N uses DIR/fold-N (default: one per fold under .cache/train)")

@@ -75,6 +75,11 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reseed only the student's training (weights, batch order, augmentation); the split "
                              "and teacher stay those of --seed. Comparing runs that differ only here measures "
                              "training noise (default 0)")
+    parser.add_argument("--teacher-seed", type=int, default=0, metavar="N",
+                        help="reseed only the teacher's fine-tuning (head, dropout, batch order); the split, "
+                             "windows and frozen YAMNet layers stay those of --seed, and the student distils the "
+                             "new teacher. Runs that differ only here measure the teacher's training noise "
+                             "(default 0)")
     parser.add_argument("--unfrozen-blocks", type=int,
                         help=f"top YAMNet blocks fine-tuned, 0-13 (default {d.unfrozen_blocks})")
     parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
@@ -109,7 +114,7 @@ def config_from_args(args):
     from ..train.pipeline import TrainConfig
     from ..train.student import StudentConfig
     cfg = TrainConfig()
-    changes = {"seed": args.seed, "student_seed": args.student_seed}
+    changes = {"seed": args.seed, "student_seed": args.student_seed, "teacher_seed": args.teacher_seed}
     if args.quick:
         changes.update(augmented=40, silence_crops=20, speech_mixtures=80, event_mixtures=30, background_mixtures=20,
                        teacher_epochs=2, unfrozen_blocks=2,

@@ -31,6 +31,10 @@ class TrainConfig:
     # mixtures and teacher stay those of `seed`. Retraining with another student_seed measures how far
     # training randomness alone moves the figures. 0 keeps the draws the shipped models were trained with.
     student_seed: int = 0
+    # Reseeds only the teacher's fine-tuning (head initialisation, dropout, batch order); the split, windows
+    # and YAMNet's frozen layers stay those of `seed`. A teacher recipe change is judged against how far
+    # this alone moves the teacher's figures. The student then distils the reseeded teacher.
+    teacher_seed: int = 0
     val_fraction: float = 0.25
     # Cross-validation (bowlsense crossval): with folds >= 2 the validation side is fold `fold` of
     # group_folds instead of group_split's val_fraction.
@@ -84,6 +88,11 @@ class TrainConfig:
     def student_rng_seed(self) -> int:
         """Seed of everything random in the student's training (its draws with student_seed 0 are `seed`'s)."""
         return self.seed + 1000 * self.student_seed
+
+    @property
+    def teacher_rng_seed(self) -> int:
+        """Seed of everything random in the teacher's fine-tuning (teacher_seed 0: `seed`'s draws)."""
+        return self.seed + 1000 * self.teacher_seed
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -279,7 +288,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     # Checkpoints also by the layer classes they were written with (pointwise.py); frozen activations not.
-    ckey = _key(tkey, CHECKPOINT_FORMAT)
+    ckey = _key(tkey, CHECKPOINT_FORMAT, *((config.teacher_seed,) if config.teacher_seed else ()))  # 0: as before
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
                 *((config.student_transfer,) if config.student_transfer else ()))  # 0 keeps earlier checkpoints
@@ -327,12 +336,14 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
             np.save(run.work / "teacher_activations.tmp.npy", acts)
             (run.work / "teacher_activations.tmp.npy").replace(acts_path)
         eval_acts = teacher.activations(frozen, evalset.windows.patches, desc="YAMNet frozen layers (validation)")
+        if config.teacher_seed:
+            fit.set_seed(config.teacher_rng_seed)
         top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels),
                                 head_init=teacher.audioset_head(w, config.labels) if config.head_prior else None)
         single = np.array(evalset.group) == "single"
         teacher_hist = fit.fit(top, acts, train_w.targets, epochs=config.teacher_epochs,
                                batch_size=config.batch_size, learning_rate=config.teacher_lr,
-                               checkpoint=run.work / f"teacher-{ckey}", desc="teacher", seed=config.seed,
+                               checkpoint=run.work / f"teacher-{ckey}", desc="teacher", seed=config.teacher_rng_seed,
                                val=(eval_acts[single].astype(np.float32), evalset.windows.targets[single]))
         tch = teacher.Teacher(frozen, top)
         soft = tch.scores_from_activations(acts)
