@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_recipe_arguments(parser)
     parser.add_argument("--baseline", metavar="DIR", action="append",
                         help="an earlier crossval output folder: report this run's paired differences against it. "
-                             "Repeat it for runs of one recipe that differ only in --student-seed or --teacher-seed: the baseline is "
-                             "their mean, and the report says how far apart they are (training noise)")
+                             "Repeat it for runs of one recipe that differ only in --student-seed or "
+                             "--teacher-seed: the baseline is their mean, and the report says how far apart they are "
+                             "(training noise)")
     parser.add_argument("--work", metavar="DIR",
                         help="checkpoint folder; fold N uses DIR/fold-N (default: one per fold under .cache/train)")
     parser.add_argument("--restart", action="store_true", help="discard every fold's checkpoints first")

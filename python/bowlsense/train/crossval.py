@@ -14,7 +14,8 @@ resample by clip resample, and its interval is far narrower than either run's ow
 which clips happen to be validated, not the randomness of training itself: a run that differs from the
 baseline only in `student_seed` (or, for the teacher, `teacher_seed`) shows how far retraining alone moves
 each figure, and a recipe change is evidence only where it moves a figure further than that. Several
-baseline runs (one recipe, several seeds) are compared as their mean, with their own spread reported beside each difference.
+baseline runs (one recipe, several seeds) are compared as their mean, with their own spread reported
+beside each difference.
 
 What is estimated is the recipe, not one particular trained model: models/default, trained on the usual
 split's training side, is one more draw of the same recipe.
@@ -338,8 +339,9 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
                   "This run minus the baseline, on the same evaluation windows; in brackets the 95% interval of the "
                   "difference over the same clip resamples. An interval that excludes 0 is not an accident of which clips "
                   "were validated, but it does not cover training randomness. Given several baselines (one recipe "
-                  "retrained with other --student-seed or --teacher-seed values) the baseline is their mean, and \"apart\" says how far "
-                  "those runs are from each other: a difference no larger than that is what retraining alone does.",
+                  "retrained with other --student-seed or --teacher-seed values) the baseline is their mean, and "
+                  "\"apart\" says how far those runs are from each other: a difference no larger than that is what "
+                  "retraining alone does.",
                   "",
                   "| figure | " + " | ".join(report.TITLES[n] for n in summary["against_baseline"]) + " |",
                   "|---|" + "---|" * len(summary["against_baseline"])]

@@ -87,12 +87,16 @@ class TrainConfig:
     @property
     def student_rng_seed(self) -> int:
         """Seed of everything random in the student's training (its draws with student_seed 0 are `seed`'s)."""
-        return self.seed + 1000 * self.student_seed
+        return self._reseeded(self.student_seed)
 
     @property
     def teacher_rng_seed(self) -> int:
         """Seed of everything random in the teacher's fine-tuning (teacher_seed 0: `seed`'s draws)."""
-        return self.seed + 1000 * self.teacher_seed
+        return self._reseeded(self.teacher_seed)
+
+    def _reseeded(self, n: int) -> int:
+        """`seed` for n = 0, else a seed of its own, far from the seeds a user passes for the split."""
+        return self.seed + 1000 * n
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
