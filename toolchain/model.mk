@@ -18,9 +18,11 @@ model: setup
 	$(call timed,make model) $(VENV)/bin/bowlsense train $(SHARED)/data --out $(MODEL_DIR) --yamnet $(YAMNET) $(MODEL_ARGS)
 
 # `make crossval`: the same recipe measured by 4-fold cross-validation grouped by recording (every verified
-# clip validated once; about four times `make model`), written to models/crossval.
+# clip validated once; about four times `make model`), written to models/crossval, with how each figure
+# moves with the thresholds (models/crossval/thresholds, seconds from the scores just written).
 CROSSVAL_DIR ?= models/crossval
 
 .PHONY: crossval
 crossval: setup
 	$(call timed,make crossval) $(VENV)/bin/bowlsense crossval $(SHARED)/data --out $(CROSSVAL_DIR) --folds 4 --yamnet $(YAMNET) $(MODEL_ARGS)
+	$(VENV)/bin/bowlsense thresholds $(CROSSVAL_DIR) --out $(CROSSVAL_DIR)/thresholds > /dev/null

@@ -17,7 +17,7 @@ import sys
 from .. import __version__
 
 # Order is the order shown in --help: the pipeline from data to device.
-COMMANDS = ["data", "frontend", "train", "crossval", "compare", "evaluate", "predict", "export", "device", "flash", "demo"]
+COMMANDS = ["data", "frontend", "train", "crossval", "compare", "thresholds", "evaluate", "predict", "export", "device", "flash", "demo"]
 
 
 def _available():

@@ -1,0 +1,158 @@
+"""Operating points: how each headline figure moves as a model's `on` thresholds move, from a finished
+run's scores (scores.npz of `bowlsense crossval` or `bowlsense train`), nothing retrained.
+
+Two sweeps, because the targets pull on two different thresholds:
+  events   the event labels' (eating, drinking, bowl) `on` moved together: eating caught alone and at 0 dB
+           under background against any event falsely reported on background windows, and macro-F1
+  privacy  the privacy labels' (speech) `on`: speech caught at -10/0/+10 dB against speech falsely
+           reported on speech-free windows
+the other labels keep the run's thresholds. Each label's `off` keeps its ratio to `on`; per-window figures
+do not read it.
+
+The question this answers is whether a target is missed because the threshold sits in the wrong place
+(some threshold meets every target of its sweep) or because the scores do not separate the classes (none
+does, and the plot shows how far apart the curves stay). It chooses nothing: a threshold picked on these
+scores and measured on them again would flatter the model.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import evaluation
+from .evaluation import TARGETS
+
+GRID = tuple(round(float(t), 3) for t in np.arange(0.05, 0.951, 0.05)) + (0.975, 0.99)
+
+# Per sweep: the figures it moves, and which way each target points (True: at least, False: at most).
+SWEEPS = {
+    "events": {"eating_detect_alone": True, "eating_detect_0dB_under_background": True,
+               "background_false_event": False, "macro_f1": True},
+    "privacy": {"speech_detect_-10dB": True, "speech_detect_+0dB": True, "speech_detect_+10dB": True,
+                "speech_false_positive": False},
+}
+# macro-F1's target is the teacher's; the student's is relative to it, so only the teacher's is checked.
+_ABSOLUTE = {k: v for k, v in TARGETS.items() if k != "student_macro_f1_gap"} | {"macro_f1": TARGETS["teacher_macro_f1"]}
+
+
+def swept_labels(sweep: str, labels, privacy_labels) -> list[str]:
+    """The labels whose `on` a sweep moves."""
+    if sweep == "privacy":
+        return [l for l in labels if l in privacy_labels]
+    return [l for l in labels if l not in privacy_labels]
+
+
+def _moved(thresholds: dict, moved: list[str], on: float) -> dict:
+    out = {}
+    for label, t in thresholds.items():
+        t_on, t_off = evaluation.on_off(t)
+        out[label] = ({"on": on, "off": on * t_off / t_on} if label in moved else {"on": t_on, "off": t_off})
+    return out
+
+
+def sweep(evalset, scores: np.ndarray, thresholds: dict, which: str, privacy_labels=("speech",),
+          grid=GRID) -> list[dict]:
+    """One row per threshold of the grid: {"on": t, figure: value} for the figures of sweep `which`."""
+    moved = swept_labels(which, evalset.labels, privacy_labels)
+    if not moved:
+        return []
+    rows = []
+    for t in grid:
+        row = evaluation.summary_row(evaluation.measure(evalset, scores, _moved(thresholds, moved, t)))
+        rows.append({"on": float(t), **{k: row.get(k) for k in SWEEPS[which] if k in row}})
+    return rows
+
+
+def meets(row: dict, model: str) -> dict[str, bool]:
+    """Per figure of a sweep row: whether it meets its target (macro-F1 only for the teacher)."""
+    out = {}
+    for key, value in row.items():
+        if key == "on" or value is None or (key == "macro_f1" and model != "teacher"):
+            continue
+        at_least = next(s[key] for s in SWEEPS.values() if key in s)
+        out[key] = value >= _ABSOLUTE[key] if at_least else value <= _ABSOLUTE[key]
+    return out
+
+
+def verdict(rows: list[dict], model: str) -> str:
+    """One sentence: the thresholds at which every target of the sweep is met, or the best any reaches."""
+    if not rows:
+        return "no labels to sweep"
+    ok = [r["on"] for r in rows if all(meets(r, model).values())]
+    if ok:
+        return f"every target met at on = {', '.join(f'{t:g}' for t in ok)}"
+    most = max(sum(meets(r, model).values()) for r in rows)
+    n = len(meets(rows[0], model))
+    best = [r["on"] for r in rows if sum(meets(r, model).values()) == most]
+    return (f"no threshold meets every target: at most {most} of {n} at once "
+            f"(on = {', '.join(f'{t:g}' for t in best)})")
+
+
+def sweep_run(run: dict, models=("teacher", "int8_student"), privacy_labels=("speech",)) -> dict:
+    """Both sweeps for each model of a loaded run (crossval.load_scores); models it lacks are left out."""
+    out = {"run": run["path"], "thresholds": run["thresholds"], "privacy_labels": list(privacy_labels),
+           "models": {}}
+    for model in models:
+        if model not in run["scores"]:
+            continue
+        sweeps = {which: sweep(run["evalset"], run["scores"][model], run["thresholds"], which, privacy_labels)
+                  for which in SWEEPS}
+        out["models"][model] = {which: {"rows": rows, "verdict": verdict(rows, model)}
+                                for which, rows in sweeps.items()}
+    return out
+
+
+def table(rows: list[dict], model: str) -> list[str]:
+    """Markdown table of one sweep; a figure that misses its target is marked with *."""
+    if not rows:
+        return []
+    keys = [k for k in rows[0] if k != "on"]
+    lines = ["| on | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for r in rows:
+        ok = meets(r, model)
+        cells = ["n/a" if r[k] is None else f"{r[k]:.3f}{'' if ok.get(k, True) else '*'}" for k in keys]
+        lines.append(f"| {r['on']:g} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot(path, result: dict) -> None:
+    """One row of panels per model, one column per sweep: each figure against the threshold, its target
+    as a dotted line of the same colour, the run's own threshold as a grey vertical line."""
+    from .report import TITLES, _plt
+    plt = _plt()
+    models = list(result["models"])
+    fig, axes = plt.subplots(len(models), len(SWEEPS), figsize=(6 * len(SWEEPS), 3.6 * len(models)),
+                             squeeze=False, sharey=True)
+    for i, model in enumerate(models):
+        for j, which in enumerate(SWEEPS):
+            ax, rows = axes[i][j], result["models"][model][which]["rows"]
+            if not rows:
+                ax.set_axis_off()
+                continue
+            xs = [r["on"] for r in rows]
+            for c, key in enumerate(k for k in rows[0] if k != "on"):
+                colour = f"C{c}"
+                ax.plot(xs, [np.nan if r[key] is None else r[key] for r in rows], color=colour, marker=".", label=key)
+                if key != "macro_f1" or model == "teacher":
+                    ax.axhline(_ABSOLUTE[key], color=colour, lw=0.8, ls=":")
+            moved = swept_labels(which, list(result["thresholds"]), result["privacy_labels"])
+            if moved:
+                ax.axvline(evaluation.on_off(result["thresholds"][moved[0]])[0], color="grey", lw=0.8)
+            ax.set_title(f"{TITLES.get(model, model)}: {which} thresholds", fontsize=9)
+            ax.set_xlabel("on threshold")
+            ax.set_ylim(0, 1.02)
+            ax.legend(fontsize=6, loc="center left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def markdown(result: dict) -> list[str]:
+    lines = [f"# Operating points of {result['run']}", "",
+             "Each figure as the `on` threshold of the event labels (events) or of speech (privacy) moves, "
+             "the other labels at the run's thresholds; * marks a figure that misses its target. Measured "
+             "on the run's own validation windows: this shows whether a threshold could meet the targets, "
+             "it is not a tuned threshold's expected performance.", ""]
+    for model, sweeps in result["models"].items():
+        for which, s in sweeps.items():
+            lines += [f"## {model}, {which}", "", f"{s['verdict']}.", ""] + table(s["rows"], model) + [""]
+    return lines

@@ -1,0 +1,94 @@
+"""Operating points (train/operating.py, `bowlsense thresholds`): each figure as the thresholds move,
+checked against counts done by hand on small evaluation sets whose scores are chosen here."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bowlsense.train import evaluation, examples, operating
+
+NAN = np.nan
+THRESHOLDS = {"eating": {"on": 0.5, "off": 0.35}, "speech": {"on": 0.35, "off": 0.25}}
+
+
+def _evalset(rows):
+    """rows: (eating target, speech target, group, other, snr)."""
+    n = len(rows)
+    targets = np.array([[r[0], r[1]] for r in rows], np.float32)
+    w = examples.Windows(np.zeros((n, 96, 64), np.int16), targets, ["x"] * n, [f"w{i}" for i in range(n)],
+                         np.array([r[4] for r in rows], np.float32))
+    return evaluation.EvalSet(("eating", "speech"), w, [r[2] for r in rows], [r[3] for r in rows])
+
+
+# Five eating windows scored 0.1 .. 0.9, five background windows scored 0.2 .. 0.6 for eating,
+# two eating-over-background mixtures scored 0.3 and 0.8, four speech mixtures at -10 dB.
+EATING = [0.1, 0.3, 0.5, 0.7, 0.9]
+BACKGROUND = [0.2, 0.3, 0.4, 0.5, 0.6]
+ROWS = ([(1, 0, "single", "", NAN)] * 5 + [(0, 0, "single", "", NAN)] * 5 + [(1, 0, "eating_bg", "background", 0.0)] * 2
+        + [(0, 1, "privacy", "background", -10.0)] * 4)
+SCORES = np.array([[e, 0.0] for e in EATING] + [[b, 0.0] for b in BACKGROUND] + [[0.3, 0.0], [0.8, 0.0]]
+                  + [[0.0, s] for s in (0.2, 0.4, 0.6, 0.8)])
+
+
+def test_event_sweep_counts_by_hand():
+    rows = {r["on"]: r for r in operating.sweep(_evalset(ROWS), SCORES, THRESHOLDS, "events", grid=(0.25, 0.5, 0.65))}
+    # on 0.25: eating 0.3,0.5,0.7,0.9 caught (4/5); background 0.3..0.6 fire (4/5); mixtures 0.3, 0.8 (2/2)
+    assert rows[0.25]["eating_detect_alone"] == pytest.approx(4 / 5)
+    assert rows[0.25]["background_false_event"] == pytest.approx(4 / 5)
+    assert rows[0.25]["eating_detect_0dB_under_background"] == pytest.approx(1.0)
+    # on 0.5: 0.5, 0.7, 0.9 (3/5); background 0.5, 0.6 (2/5); mixture 0.8 only
+    assert rows[0.5]["eating_detect_alone"] == pytest.approx(3 / 5)
+    assert rows[0.5]["background_false_event"] == pytest.approx(2 / 5)
+    assert rows[0.5]["eating_detect_0dB_under_background"] == pytest.approx(1 / 2)
+    # on 0.65: 0.7, 0.9; no background window; eating F1 = 2*1*0.4/1.4 and speech has no single windows
+    assert rows[0.65]["background_false_event"] == 0.0
+    assert rows[0.65]["macro_f1"] == pytest.approx(2 * 0.4 / 1.4)
+    # The event sweep leaves speech at its own threshold: speech figures are not in it.
+    assert "speech_detect_-10dB" not in rows[0.5]
+
+
+def test_privacy_sweep_moves_only_speech():
+    rows = operating.sweep(_evalset(ROWS), SCORES, THRESHOLDS, "privacy", grid=(0.3, 0.7))
+    assert [r["speech_detect_-10dB"] for r in rows] == [pytest.approx(3 / 4), pytest.approx(1 / 4)]
+    # Speech never fires on the 12 speech-free windows, whatever its threshold.
+    assert all(r["speech_false_positive"] == 0.0 for r in rows)
+    assert "eating_detect_alone" not in rows[0]
+
+
+def test_verdict_names_the_thresholds_that_meet_every_target_or_says_none_does():
+    separable = np.array([[0.9, 0.0]] * 5 + [[0.1, 0.0]] * 5 + [[0.9, 0.0]] * 2 + [[0.0, 0.9]] * 4)
+    ev = _evalset(ROWS)
+    rows = operating.sweep(ev, separable, THRESHOLDS, "events", grid=(0.05, 0.5, 0.95))
+    # on 0.05 lets every background window fire; 0.5 separates; at 0.95 nothing is caught.
+    assert operating.verdict(rows, "teacher") == "every target met at on = 0.5"
+    rows = operating.sweep(ev, SCORES, THRESHOLDS, "events", grid=(0.25, 0.5, 0.65))
+    assert operating.verdict(rows, "teacher").startswith("no threshold meets every target")
+    # macro-F1's absolute target is the teacher's: a student row is not held to it.
+    row = {"on": 0.5, "macro_f1": 0.5, "background_false_event": 0.0}
+    assert operating.meets(row, "teacher") == {"macro_f1": False, "background_false_event": True}
+    assert operating.meets(row, "int8_student") == {"background_false_event": True}
+
+
+def test_thresholds_command_writes_tables_and_plot(tmp_path, capsys):
+    from bowlsense.cli import main
+    from bowlsense.train.crossval import save_scores
+    ev = _evalset(ROWS)
+    groups = [f"clip{i}" for i in range(len(ROWS))]
+    (tmp_path / "run").mkdir()
+    save_scores(tmp_path / "run" / "scores.npz", ev,
+                {"teacher": SCORES, "int8_student": SCORES}, THRESHOLDS, groups)
+    assert main(["thresholds", str(tmp_path / "run"), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "## teacher, events" in printed and "## int8_student, privacy" in printed
+    saved = json.loads((tmp_path / "out" / "thresholds.json").read_text())
+    events = saved["models"]["teacher"]["events"]["rows"]
+    assert [r["on"] for r in events] == list(operating.GRID)
+    assert next(r for r in events if r["on"] == 0.5)["eating_detect_alone"] == pytest.approx(3 / 5)
+    assert (tmp_path / "out" / "thresholds.png").stat().st_size > 10_000
+    # A model the run does not hold, and a folder with no run, stop with a message.
+    assert main(["thresholds", str(tmp_path / "run"), "--model", "float_student"]) == 2
+    assert "holds no float_student scores" in capsys.readouterr().err
+    assert main(["thresholds", str(tmp_path / "nowhere")]) == 2
+    assert "missing or unreadable" in capsys.readouterr().err
