@@ -415,11 +415,13 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
         args = build_parser().parse_args([command, str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "0.9",
                                           "--student-pool", "time_max", "--seed", "3",
                                           "--student-seed", "2", "--student-blocks", "2:32,1:64",
-                                          "--student-transfer", "500", "--teacher-seed", "4"])
+                                          "--student-transfer", "500", "--teacher-seed", "4",
+                                          "--event-snr", "0,15", "--speech-snr=-8,20"])
         cfg = config_from_args(args)
         assert (cfg.distill_alpha, cfg.student.pool, cfg.seed, cfg.student_seed) == (0.9, "time_max", 3, 2)
         assert cfg.teacher_seed == 4 and cfg.teacher_rng_seed == 4003
         assert cfg.student_transfer == 500
+        assert cfg.event_snr_db == (0.0, 15.0) and cfg.speech_snr_db == (-8.0, 20.0)
         assert cfg.student.blocks == ((2, 32), (1, 64))
     with pytest.raises(SystemExit) as e:
         main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "1.5"])
@@ -427,6 +429,10 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--student-transfer", "-5"])
     assert e.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
+    for bad in ("5", "15,0", "a,b"):
+        with pytest.raises(SystemExit) as e:
+            main(["train", str(tmp_path), "--out", str(tmp_path / "o"), f"--event-snr={bad}"])
+        assert e.value.code == 2 and "--event-snr" in capsys.readouterr().err
     for bad in ("2x48", "3:48", "2:0"):
         with pytest.raises(SystemExit) as e:
             main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--student-blocks", bad])

@@ -63,6 +63,17 @@ def _blocks(text: str) -> tuple[tuple[int, int], ...]:
     return blocks
 
 
+def _snr_range(text: str) -> tuple[float, float]:
+    """'0,15' -> (0.0, 15.0): the SNR range, in dB, training mixtures are drawn from."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in dB, like -5,15; got {text!r}") from None
+    if not lo <= hi:
+        raise argparse.ArgumentTypeError(f"LOW must not exceed HIGH; got {text!r}")
+    return lo, hi
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say how to train (shared with `bowlsense crossval`). Each default shown in --help is
     read from TrainConfig, the one place it is set."""
@@ -82,6 +93,13 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 0)")
     parser.add_argument("--unfrozen-blocks", type=int,
                         help=f"top YAMNet blocks fine-tuned, 0-13 (default {d.unfrozen_blocks})")
+    parser.add_argument("--event-snr", type=_snr_range, metavar="LOW,HIGH",
+                        help="dB range of the training mixtures of an event (eating, bowl, drinking) over "
+                             f"background (default {','.join(f'{v:g}' for v in d.event_snr_db)}); labelled "
+                             "with the event however faint it is")
+    parser.add_argument("--speech-snr", type=_snr_range, metavar="LOW,HIGH",
+                        help="dB range of the training mixtures of speech over other sounds (default "
+                             f"{','.join(f'{v:g}' for v in d.speech_snr_db)}); labelled speech however faint")
     parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
     parser.add_argument("--student-epochs", type=int,
                         help=f"student distillation epochs (default {d.student_epochs})")
@@ -124,6 +142,10 @@ def config_from_args(args):
     if args.labels:
         changes["labels"] = tuple(l.strip() for l in args.labels.split(",") if l.strip())
         changes["privacy_labels"] = tuple(l for l in cfg.privacy_labels if l in changes["labels"])
+    if args.event_snr is not None:
+        changes["event_snr_db"] = args.event_snr
+    if args.speech_snr is not None:
+        changes["speech_snr_db"] = args.speech_snr
     if args.teacher_epochs is not None:
         changes["teacher_epochs"] = args.teacher_epochs
     if args.student_epochs is not None:
