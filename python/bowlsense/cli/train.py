@@ -100,6 +100,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech-snr", type=_snr_range, metavar="LOW,HIGH",
                         help="dB range of the training mixtures of speech over other sounds (default "
                              f"{','.join(f'{v:g}' for v in d.speech_snr_db)}); labelled speech however faint")
+    parser.add_argument("--head-prior", action="store_true",
+                        help="start the teacher's new head as YAMNet's own AudioSet classifier for the nearest "
+                             "classes (Chewing, Water tap, Dishes, Speech, ...) instead of from random weights")
     parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
     parser.add_argument("--student-epochs", type=int,
                         help=f"student distillation epochs (default {d.student_epochs})")
@@ -142,6 +145,8 @@ def config_from_args(args):
     if args.labels:
         changes["labels"] = tuple(l.strip() for l in args.labels.split(",") if l.strip())
         changes["privacy_labels"] = tuple(l for l in cfg.privacy_labels if l in changes["labels"])
+    if args.head_prior:
+        changes["head_prior"] = True
     if args.event_snr is not None:
         changes["event_snr_db"] = args.event_snr
     if args.speech_snr is not None:

@@ -342,8 +342,11 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         eval_acts = teacher.activations(frozen, evalset.windows.patches, desc="YAMNet frozen layers (validation)")
         if config.teacher_seed:
             fit.set_seed(config.teacher_rng_seed)
-        top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels),
-                                head_init=teacher.audioset_head(w, config.labels) if config.head_prior else None)
+        head_init = teacher.audioset_head(w, config.labels) if config.head_prior else None
+        if config.head_prior and head_init is None:
+            print("head prior: not every label has AudioSet classes in teacher.AUDIOSET_CLASSES (or the YAMNet "
+                  "weights carry no classifier); the head starts from random weights", flush=True)
+        top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels), head_init=head_init)
         single = np.array(evalset.group) == "single"
         teacher_hist = fit.fit(top, acts, train_w.targets, epochs=config.teacher_epochs,
                                batch_size=config.batch_size, learning_rate=config.teacher_lr,
