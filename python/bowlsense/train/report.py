@@ -209,7 +209,8 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
         f"- model.tflite sha256 {manifest.tflite_sha256}; front end hash {manifest.frontend_hash[:16]}.",
         f"- Thresholds: on {config.threshold_on}, off {config.threshold_off}; privacy labels on "
         f"{config.privacy_threshold_on}, off {config.privacy_threshold_off} (chosen a priori: a missed word leaks "
-        "audio, a false alarm only pauses it). Detection below is per window, at `on`, before smoothing.", "",
+        "audio, a false alarm only pauses it). Detection below is per window, at `on`, before smoothing; how "
+        f"each figure moves as the thresholds move: `bowlsense thresholds {out}`.", "",
         "## Headline metrics", "",
         *metrics_table(measured, spread), "",
         "Speech false positives are counted over every speech-free window (single clips and mixtures); "
