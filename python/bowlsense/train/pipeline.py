@@ -18,7 +18,6 @@ from .. import paths
 from ..data.labels import EVENT_LABELS
 from .examples import (PLAN_VERSION, Side, TrainingDataError, Windows, by_label, plan_augmented, plan_mixtures, plan_silence_crops,
                        plan_single, render)
-from .pointwise import CHECKPOINT_FORMAT
 from .student import StudentConfig
 
 
@@ -292,6 +291,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     # Checkpoints also by the layer classes they were written with (pointwise.py); frozen activations not.
+    from .pointwise import CHECKPOINT_FORMAT  # imports Keras: not at module level, so --help stays fast
     ckey = _key(tkey, CHECKPOINT_FORMAT, *((config.teacher_seed,) if config.teacher_seed else ()))  # 0: as before
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
