@@ -41,6 +41,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -103,6 +110,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head-prior", action="store_true",
                         help="start the teacher's new head as YAMNet's own AudioSet classifier for the nearest "
                              "classes (Chewing, Water tap, Dishes, Speech, ...) instead of from random weights")
+    parser.add_argument("--teacher-lr", type=_positive, metavar="RATE",
+                        help=f"the teacher's fine-tuning learning rate (Adam; default {d.teacher_lr:g})")
     parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
     parser.add_argument("--student-epochs", type=int,
                         help=f"student distillation epochs (default {d.student_epochs})")
@@ -145,6 +154,8 @@ def config_from_args(args):
     if args.labels:
         changes["labels"] = tuple(l.strip() for l in args.labels.split(",") if l.strip())
         changes["privacy_labels"] = tuple(l for l in cfg.privacy_labels if l in changes["labels"])
+    if args.teacher_lr is not None:
+        changes["teacher_lr"] = args.teacher_lr
     if args.head_prior:
         changes["head_prior"] = True
     if args.event_snr is not None:
