@@ -33,17 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..train import operating
-    from ..train.crossval import BaselineError, load_scores
+    from ..train.crossval import BaselineError, load_scores, require_evalset
     try:
-        loaded = load_scores(args.run)
+        loaded = require_evalset(load_scores(args.run))
     except BaselineError as e:
         print(f"bowlsense thresholds: {e}", file=sys.stderr)
         return 2
-    if "evalset" not in loaded:
-        print(f"bowlsense thresholds: {args.run}/scores.npz predates the targets and thresholds it now holds; "
-              "run that crossval or train again to sweep it", file=sys.stderr)
-        return 2
-    models = args.model or ["teacher", "int8_student"]
+    models = args.model or operating.DEFAULT_MODELS
     missing = [m for m in models if m not in loaded["scores"]]
     if missing:
         print(f"bowlsense thresholds: {args.run} holds no {', '.join(missing)} scores "

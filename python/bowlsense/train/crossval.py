@@ -209,6 +209,14 @@ def load_scores(folder) -> dict:
                             "folder of an earlier `bowlsense crossval` or `bowlsense train` run") from None
 
 
+def require_evalset(run: dict) -> dict:
+    """A loaded run (load_scores) that can be measured again: its scores.npz holds the evaluation windows."""
+    if "evalset" not in run:
+        raise BaselineError(f"{run['path']}/scores.npz predates saved evaluation windows; rerun the command "
+                            "that wrote it (it resumes from the checkpoints and only scores again)")
+    return run
+
+
 def check_same_windows(run: dict, evalset) -> None:
     """A run (load_scores) can be compared with this evaluation set only if it scored the very same windows."""
     if run["labels"] != tuple(evalset.labels) or not np.array_equal(run["lineage"], np.array(evalset.windows.lineage)):
@@ -256,10 +264,7 @@ def compare_runs(run_dirs, baseline_dirs, seed: int = 0) -> dict:
     bases = [load_scores(d) for d in baseline_dirs]
     if not runs or not bases:
         raise BaselineError("give at least one run and one --baseline")
-    first = runs[0]
-    if "evalset" not in first:
-        raise BaselineError(f"{first['path']}/scores.npz predates saved evaluation windows; rerun the command "
-                            "that wrote it (it resumes from the checkpoints and only scores again)")
+    first = require_evalset(runs[0])
     for other in (*runs[1:], *bases):
         check_same_windows(other, first["evalset"])
         if "thresholds" in other and other["thresholds"] != first["thresholds"]:

@@ -30,8 +30,15 @@ SWEEPS = {
     "privacy": {"speech_detect_-10dB": True, "speech_detect_+0dB": True, "speech_detect_+10dB": True,
                 "speech_false_positive": False},
 }
-# macro-F1's target is the teacher's; the student's is relative to it, so only the teacher's is checked.
-_ABSOLUTE = {k: v for k, v in TARGETS.items() if k != "student_macro_f1_gap"} | {"macro_f1": TARGETS["teacher_macro_f1"]}
+DEFAULT_MODELS = ("teacher", "int8_student")
+
+
+def _target(key: str, model: str) -> float | None:
+    """A figure's absolute target for this model, or None. macro-F1's is the teacher's; the student's is
+    relative to its teacher, so it has none here."""
+    if key == "macro_f1":
+        return TARGETS["teacher_macro_f1"] if model == "teacher" else None
+    return TARGETS.get(key)
 
 
 def swept_labels(sweep: str, labels, privacy_labels) -> list[str]:
@@ -66,10 +73,11 @@ def meets(row: dict, model: str) -> dict[str, bool]:
     """Per figure of a sweep row: whether it meets its target (macro-F1 only for the teacher)."""
     out = {}
     for key, value in row.items():
-        if key == "on" or value is None or (key == "macro_f1" and model != "teacher"):
+        target = None if key == "on" else _target(key, model)
+        if value is None or target is None:
             continue
         at_least = next(s[key] for s in SWEEPS.values() if key in s)
-        out[key] = value >= _ABSOLUTE[key] if at_least else value <= _ABSOLUTE[key]
+        out[key] = value >= target if at_least else value <= target
     return out
 
 
@@ -77,17 +85,18 @@ def verdict(rows: list[dict], model: str) -> str:
     """One sentence: the thresholds at which every target of the sweep is met, or the best any reaches."""
     if not rows:
         return "no labels to sweep"
-    ok = [r["on"] for r in rows if all(meets(r, model).values())]
+    met = [(r["on"], meets(r, model)) for r in rows]
+    ok = [on for on, m in met if all(m.values())]
     if ok:
         return f"every target met at on = {', '.join(f'{t:g}' for t in ok)}"
-    most = max(sum(meets(r, model).values()) for r in rows)
-    n = len(meets(rows[0], model))
-    best = [r["on"] for r in rows if sum(meets(r, model).values()) == most]
+    most = max(sum(m.values()) for _, m in met)
+    n = len(met[0][1])
+    best = [on for on, m in met if sum(m.values()) == most]
     return (f"no threshold meets every target: at most {most} of {n} at once "
             f"(on = {', '.join(f'{t:g}' for t in best)})")
 
 
-def sweep_run(run: dict, models=("teacher", "int8_student"), privacy_labels=("speech",)) -> dict:
+def sweep_run(run: dict, models=DEFAULT_MODELS, privacy_labels=("speech",)) -> dict:
     """Both sweeps for each model of a loaded run (crossval.load_scores); models it lacks are left out."""
     out = {"run": run["path"], "thresholds": run["thresholds"], "privacy_labels": list(privacy_labels),
            "models": {}}
@@ -132,8 +141,8 @@ def plot(path, result: dict) -> None:
             for c, key in enumerate(k for k in rows[0] if k != "on"):
                 colour = f"C{c}"
                 ax.plot(xs, [np.nan if r[key] is None else r[key] for r in rows], color=colour, marker=".", label=key)
-                if key != "macro_f1" or model == "teacher":
-                    ax.axhline(_ABSOLUTE[key], color=colour, lw=0.8, ls=":")
+                if _target(key, model) is not None:
+                    ax.axhline(_target(key, model), color=colour, lw=0.8, ls=":")
             moved = swept_labels(which, list(result["thresholds"]), result["privacy_labels"])
             if moved:
                 ax.axvline(evaluation.on_off(result["thresholds"][moved[0]])[0], color="grey", lw=0.8)
