@@ -392,6 +392,27 @@ def test_embedding_loss_is_cross_entropy_plus_weighted_squared_error():
     assert got == pytest.approx(bce + 0.3 * mse, rel=1e-5)
 
 
+def test_tempered_distillation_loss_by_hand():
+    pytest.importorskip("tensorflow")
+    from bowlsense.train.distill import logits, tempered_loss
+    labels = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    teacher = np.array([[0.99, 0.2], [0.05, 0.7]], np.float32)
+    student = np.array([[0.8, 0.1], [0.3, 0.6]], np.float32)
+    y_true = np.concatenate([labels, logits(teacher)], axis=1)
+    np.testing.assert_allclose(y_true[:, 2:], np.log(teacher / (1 - teacher)), rtol=1e-5)
+
+    def xent(t, p):
+        return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+    # T = 1 is cross-entropy against alpha * teacher + (1 - alpha) * label: the untempered recipe.
+    assert float(tempered_loss(2, 0.5, 1.0)(y_true, student)) == pytest.approx(
+        xent(0.5 * teacher + 0.5 * labels, student), rel=1e-5)
+    # T = 3: both sides' logits divided by 3 before the sigmoid, that term weighted alpha * 9.
+    soften = lambda p: 1 / (1 + np.exp(-np.log(p / (1 - p)) / 3))  # noqa: E731
+    want = 0.3 * 9 * xent(soften(teacher), soften(student)) + 0.7 * xent(labels, student)
+    assert float(tempered_loss(2, 0.3, 3.0)(y_true, student)) == pytest.approx(want, rel=1e-5)
+
+
 def test_embedding_probe_trains_the_student_and_stays_out_of_the_export(tmp_path):
     pytest.importorskip("tensorflow")
     from bowlsense.train import distill, fit

@@ -48,6 +48,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _at_least_one(text: str) -> float:
+    value = float(text)
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -124,6 +131,10 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-embedding", type=_non_negative, metavar="WEIGHT",
                         help="also teach the student YAMNet's embedding of each window, with this weight against "
                              f"the scores' loss (default {d.distill_embedding:g}; 0 turns it off)")
+    parser.add_argument("--distill-temperature", type=_at_least_one, metavar="T",
+                        help="soften the teacher's logits by T in the student's target, Hinton-style: T^2-weighted "
+                             f"cross-entropy at temperature T beside the verified labels (default "
+                             f"{d.distill_temperature:g}: the teacher's scores as they are)")
     parser.add_argument("--student-transfer", type=_non_negative_int, metavar="N",
                         help="N more augmented and mixed windows from the training clips for the student alone, "
                              f"scored by the teacher (default {d.student_transfer})")
@@ -170,6 +181,8 @@ def config_from_args(args):
         changes["distill_alpha"] = args.distill_alpha
     if args.distill_embedding is not None:
         changes["distill_embedding"] = args.distill_embedding
+    if args.distill_temperature is not None:
+        changes["distill_temperature"] = args.distill_temperature
     if args.student_transfer is not None:
         changes["student_transfer"] = args.student_transfer
     student = cfg.student

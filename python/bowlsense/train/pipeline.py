@@ -64,6 +64,8 @@ class TrainConfig:
     # student seeds each (`bowlsense compare`, README) every figure is within 0.011 of the term's, no interval
     # excluding 0. Off: it bought nothing measurable for an extra YAMNet pass over every training window.
     distill_embedding: float = 0.0
+    # Softening of the teacher's logits in the student's target (distill.py; 1: its scores as they are).
+    distill_temperature: float = 1.0
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     # Transfer windows: this many more augmented and mixed windows from the training clips (the same kinds
     # and proportions as above, fresh draws) that only the student trains on, the teacher scoring them.
@@ -295,7 +297,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     ckey = _key(tkey, CHECKPOINT_FORMAT, *((config.teacher_seed,) if config.teacher_seed else ()))  # 0: as before
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
-                *((config.student_transfer,) if config.student_transfer else ()))  # 0 keeps earlier checkpoints
+                *((config.student_transfer,) if config.student_transfer else ()),  # 0 keeps earlier checkpoints
+                *((config.distill_temperature,) if config.distill_temperature != 1.0 else ()))  # 1 likewise
     xkey = _key(wkey, config.student_transfer)
     if config.student_transfer and config.distill_embedding > 0:
         # The embedding term needs YAMNet's embedding of every student window; transfer windows have none.
