@@ -413,6 +413,16 @@ def test_tempered_distillation_loss_by_hand():
     assert float(tempered_loss(2, 0.3, 3.0)(y_true, student)) == pytest.approx(want, rel=1e-5)
 
 
+def test_teacher_beyond_labels_counts_by_hand():
+    from bowlsense.train.distill import teacher_beyond_labels
+    scores = np.array([[0.9, 0.1], [0.2, 0.7], [1.0, 0.0]])
+    labels = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 0.0]])
+    # gaps 0.1, 0.1 | 0.8, 0.3 | 0, 0: mean 1.3 / 6; only the second window has a gap over 0.5
+    line = teacher_beyond_labels(scores, labels, "training windows")
+    assert line == ("teacher on the training windows: scores 0.2167 from the labels on average, "
+                    "33.3% of windows on the other side of 0.5")
+
+
 def test_embedding_probe_trains_the_student_and_stays_out_of_the_export(tmp_path):
     pytest.importorskip("tensorflow")
     from bowlsense.train import distill, fit

@@ -361,9 +361,12 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         embedding = (teacher.pretrained_embeddings(w, config.unfrozen_blocks, acts)
                      if config.distill_embedding > 0 else None)
         del acts, eval_acts
+        print(distill.teacher_beyond_labels(soft, train_w.targets, "training windows"), flush=True)
         if transfer_w is not None:
+            transfer_soft = tch(transfer_w.patches)
+            print(distill.teacher_beyond_labels(transfer_soft, transfer_w.targets, "transfer windows"), flush=True)
             train_w = Windows.concat([train_w, transfer_w])
-            soft = np.concatenate([soft, tch(transfer_w.patches)])
+            soft = np.concatenate([soft, transfer_soft])
 
     with run.stage("student"):
         from .student import build_student, count_cost
