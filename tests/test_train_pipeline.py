@@ -253,6 +253,33 @@ def test_student_transfer_windows_train_the_student_alone(trained, yamnet_dir, t
     assert len(list(work2.glob("transfer_windows-*.npz"))) == 1 and len(list(work2.glob("student-*"))) == 2
     first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
     assert second.metrics["summary"]["teacher"] == first.metrics["summary"]["teacher"]
+    # How much the teacher says beyond the labels, on both kinds of the student's windows.
+    assert re.search(r"teacher on the training windows: scores 0\.\d{4} from the labels", printed)
+    assert re.search(r"teacher on the transfer windows: scores 0\.\d{4} from the labels", printed)
+
+
+def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
+    """--distill-temperature T trains another student from the same finished teacher; with the embedding
+    term it is refused before any work starts."""
+    import shutil
+    data, out, work = trained
+    work2 = tmp_path / "work"
+    shutil.copytree(work, work2)
+    yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
+    capsys.readouterr()
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2),
+               "--distill-temperature", "3", *yamnet])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "teacher: finished in an earlier run" in printed and "student epoch 1/2" in printed
+    assert len(list(work2.glob("student-*"))) == 2
+    first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
+    assert second.metrics["summary"]["teacher"] == first.metrics["summary"]["teacher"]
+    assert (tmp_path / "m" / "model.tflite").read_bytes() != (out / "model.tflite").read_bytes()
+    with pytest.raises(ValueError, match="distill_temperature and distill_embedding"):
+        main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2),
+              "--distill-temperature", "3", "--distill-embedding", "0.3", *yamnet])
+    assert len(list(work2.glob("student-*"))) == 2
 
 
 def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path, capsys):

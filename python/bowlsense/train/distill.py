@@ -126,9 +126,7 @@ def distill(student, train_w, teacher_scores: np.ndarray, evalset, config, check
     y = (alpha * teacher_scores + (1 - alpha) * train_w.targets).astype(np.float32)
     model, loss = student, None
     if config.distill_temperature != 1.0:
-        if config.distill_embedding > 0:
-            raise ValueError("distill_temperature and distill_embedding together are not supported; set one to "
-                             "its default")
+        assert config.distill_embedding == 0  # refused before training starts (pipeline)
         y = np.concatenate([train_w.targets.astype(np.float32), logits(teacher_scores)], axis=1)
         loss = tempered_loss(train_w.targets.shape[1], alpha, config.distill_temperature)
     elif config.distill_embedding > 0:

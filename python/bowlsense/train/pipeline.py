@@ -303,6 +303,9 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     if config.student_transfer and config.distill_embedding > 0:
         # The embedding term needs YAMNet's embedding of every student window; transfer windows have none.
         raise ValueError("student_transfer and distill_embedding together are not supported; set one to 0")
+    if config.distill_temperature != 1.0 and config.distill_embedding > 0:
+        raise ValueError("distill_temperature and distill_embedding together are not supported; set the "
+                         "temperature to 1 or the embedding weight to 0")
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
     w = wl.load(run.yamnet_source)
     with run.stage("data"):
