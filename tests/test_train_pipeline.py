@@ -259,8 +259,8 @@ def test_student_transfer_windows_train_the_student_alone(trained, yamnet_dir, t
 
 
 def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
-    """--distill-temperature T trains another student from the same finished teacher; with the embedding
-    term it is refused before any work starts."""
+    """--distill-temperature 1 (the untempered recipe) trains another student from the same finished teacher;
+    the embedding term is refused with a tempered target or transfer windows, before any work starts."""
     import shutil
     data, out, work = trained
     work2 = tmp_path / "work"
@@ -268,7 +268,7 @@ def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp
     yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
     capsys.readouterr()
     rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2),
-               "--distill-temperature", "3", *yamnet])
+               "--distill-temperature", "1", *yamnet])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "teacher: finished in an earlier run" in printed and "student epoch 1/2" in printed
@@ -276,10 +276,12 @@ def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp
     first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
     assert second.metrics["summary"]["teacher"] == first.metrics["summary"]["teacher"]
     assert (tmp_path / "m" / "model.tflite").read_bytes() != (out / "model.tflite").read_bytes()
-    with pytest.raises(ValueError, match="distill_temperature and distill_embedding"):
-        main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2),
-              "--distill-temperature", "3", "--distill-embedding", "0.3", *yamnet])
-    assert len(list(work2.glob("student-*"))) == 2
+    for extra, message in ((["--distill-embedding", "0.3"], "needs --distill-temperature 1"),
+                           (["--distill-embedding", "0.3", "--distill-temperature", "1", "--student-transfer", "40"],
+                            "needs --student-transfer 0")):
+        rc = main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2), *extra, *yamnet])
+        assert rc == 2 and message in capsys.readouterr().err
+    assert len(list(work2.glob("student-*"))) == 2 and not (tmp_path / "n").exists()
 
 
 def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path, capsys):

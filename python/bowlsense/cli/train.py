@@ -204,9 +204,11 @@ def user_errors() -> tuple:
     from ..data.dataset import DatasetError
     from ..train.examples import TrainingDataError
     from ..train.fit import CheckpointError
+    from ..train.pipeline import RecipeError
     from ..train.student import BudgetError
     from ..train.weights import YamnetWeightsError
-    return YamnetWeightsError, TrainingDataError, DatasetError, AudioError, CheckpointError, BudgetError
+    return (YamnetWeightsError, TrainingDataError, DatasetError, AudioError, CheckpointError, BudgetError,
+            RecipeError)
 
 
 def run(args: argparse.Namespace) -> int:
