@@ -1,8 +1,16 @@
 """Distillation: the student learns the fine-tuned teacher's scores (soft targets) and the verified labels.
 
-target = alpha * teacher probability + (1 - alpha) * label. The labels of single clips and of mixtures are
-trustworthy by construction; the teacher adds what a hard label cannot say (how much a window of a long
-chewing clip actually sounds like chewing, how audible speech is under a loud tap).
+The loss is alpha * T^2 * cross-entropy(sigmoid(teacher logit / T), sigmoid(student logit / T))
++ (1 - alpha) * cross-entropy(label, student score), T = config.distill_temperature (Hinton et al.). The
+labels of single clips and of mixtures are trustworthy by construction; the teacher adds what a hard label
+cannot say (how much a window of a long chewing clip actually sounds like chewing, how audible speech is
+under a loud tap, that a tap sounds more like a drink than like chewing).
+
+Why T > 1: the teacher was fine-tuned on these very clips. Its scores on the training windows are the
+labels to within 0.001 (0.016 on fresh augmentations of them; `bowlsense train` prints both), so with T = 1
+the student learns the labels and next to nothing else. What the teacher learnt beyond them survives only
+in how far below zero its logits for the absent labels lie, and dividing by T brings that into range.
+T = 1 is cross-entropy against alpha * teacher score + (1 - alpha) * label, the recipe before.
 
 With config.distill_embedding > 0 the student also learns YAMNet's pretrained 1024-d embedding of each
 window: a linear probe on the student's pooled features regresses the (standardised) embedding, weighted
@@ -10,13 +18,6 @@ by distill_embedding against the scores' cross-entropy. Four scores say little a
 embedding says how a network trained on two million AudioSet clips hears it (tap water, dishes, frying),
 and it is the pretrained one, not the fine-tuned one, so it was not fitted to these training windows.
 The probe is for training only: the exported student is the scores output alone.
-
-With config.distill_temperature T > 1 the teacher's part of the target is its logits softened by T
-(Hinton et al.'s distillation): the student's logits over T learn the teacher's logits over T, weighted by
-alpha * T^2, and the verified labels stay as they are, weighted 1 - alpha. Why: the teacher was fine-tuned
-on these very clips, and its scores on the training windows are the labels to within 0.001 (0.016 on fresh
-augmentations of them); what it learnt beyond the labels (a chewing window that is a little like bowl) is
-only left in how far below zero its logits for the absent labels lie, which T > 1 makes visible.
 """
 from __future__ import annotations
 
