@@ -411,6 +411,13 @@ def test_tempered_distillation_loss_by_hand():
     soften = lambda p: 1 / (1 + np.exp(-np.log(p / (1 - p)) / 3))  # noqa: E731
     want = 0.3 * 9 * xent(soften(teacher), soften(student)) + 0.7 * xent(labels, student)
     assert float(tempered_loss(2, 0.3, 3.0)(y_true, student)) == pytest.approx(want, rel=1e-5)
+    # One temperature per label: the first at 3, the second (say, speech) at 1, each term weighted by its T^2.
+    t = np.array([3.0, 1.0])
+    soften_each = lambda p: 1 / (1 + np.exp(-np.log(p / (1 - p)) / t))  # noqa: E731
+    per_label = -(soften_each(teacher) * np.log(soften_each(student))
+                  + (1 - soften_each(teacher)) * np.log(1 - soften_each(student)))
+    want = 0.3 * np.mean(t * t * per_label) + 0.7 * xent(labels, student)
+    assert float(tempered_loss(2, 0.3, (3.0, 1.0))(y_true, student)) == pytest.approx(want, rel=1e-5)
 
 
 def test_teacher_beyond_labels_counts_by_hand():

@@ -135,6 +135,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="soften the teacher's logits by T in the student's target, Hinton-style: T^2-weighted "
                              f"cross-entropy at temperature T beside the verified labels (default "
                              f"{d.distill_temperature:g}: the teacher's scores as they are)")
+    parser.add_argument("--privacy-temperature", type=_at_least_one, metavar="T",
+                        help="the privacy labels' (speech's) own distillation temperature (default: "
+                             "--distill-temperature's)")
     parser.add_argument("--student-transfer", type=_non_negative_int, metavar="N",
                         help="N more augmented and mixed windows from the training clips for the student alone, "
                              f"scored by the teacher (default {d.student_transfer})")
@@ -183,6 +186,8 @@ def config_from_args(args):
         changes["distill_embedding"] = args.distill_embedding
     if args.distill_temperature is not None:
         changes["distill_temperature"] = args.distill_temperature
+    if args.privacy_temperature is not None:
+        changes["privacy_temperature"] = args.privacy_temperature
     if args.student_transfer is not None:
         changes["student_transfer"] = args.student_transfer
     student = cfg.student

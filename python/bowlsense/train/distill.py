@@ -94,22 +94,24 @@ def logits(probabilities: np.ndarray) -> np.ndarray:
     return (np.log(p) - np.log1p(-p)).astype(np.float32)
 
 
-def tempered_loss(n_labels: int, alpha: float, temperature: float):
+def tempered_loss(n_labels: int, alpha: float, temperature):
     """alpha * T^2 * cross-entropy(sigmoid(teacher logit / T), sigmoid(student logit / T))
-    + (1 - alpha) * cross-entropy(label, student score).
-    y_true is (labels, teacher logits); the student's logits are recovered from its sigmoid output."""
+    + (1 - alpha) * cross-entropy(label, student score), averaged over labels and windows.
+    temperature: one T for every label, or one per label. y_true is (labels, teacher logits); the
+    student's logits are recovered from its sigmoid output."""
     import keras
-    ops, eps, t = keras.ops, 1e-7, float(temperature)
+    ops, eps = keras.ops, 1e-7
+    t = np.broadcast_to(np.asarray(temperature, np.float32), (n_labels,)).copy()
 
-    def xent(target, p):
+    def xent(target, p, weight=1.0):
         p = ops.clip(p, eps, 1 - eps)
-        return -ops.mean(target * ops.log(p) + (1 - target) * ops.log(1 - p))
+        return -ops.mean(weight * (target * ops.log(p) + (1 - target) * ops.log(1 - p)))
 
     def loss(y_true, y_pred):
         p = ops.clip(y_pred[:, :n_labels], eps, 1 - eps)
         student_logit = ops.log(p) - ops.log(1 - p)
-        soft = xent(ops.sigmoid(y_true[:, n_labels:2 * n_labels] / t), ops.sigmoid(student_logit / t))
-        return alpha * t * t * soft + (1 - alpha) * xent(y_true[:, :n_labels], p)
+        soft = xent(ops.sigmoid(y_true[:, n_labels:2 * n_labels] / t), ops.sigmoid(student_logit / t), t * t)
+        return alpha * soft + (1 - alpha) * xent(y_true[:, :n_labels], p)
     return loss
 
 
@@ -126,10 +128,11 @@ def distill(student, train_w, teacher_scores: np.ndarray, evalset, config, check
     alpha = float(config.distill_alpha)
     y = (alpha * teacher_scores + (1 - alpha) * train_w.targets).astype(np.float32)
     model, loss = student, None
-    if config.distill_temperature != 1.0:
+    temperatures = config.label_temperatures()
+    if any(t != 1.0 for t in temperatures):
         assert config.distill_embedding == 0  # refused before training starts (pipeline)
         y = np.concatenate([train_w.targets.astype(np.float32), logits(teacher_scores)], axis=1)
-        loss = tempered_loss(train_w.targets.shape[1], alpha, config.distill_temperature)
+        loss = tempered_loss(train_w.targets.shape[1], alpha, temperatures)
     elif config.distill_embedding > 0:
         if embedding is None:
             raise ValueError("distill_embedding > 0 needs YAMNet's embedding of every training window")

@@ -71,6 +71,13 @@ class TrainConfig:
     # 0.43 -> 0.61; at equal false events on background every eating figure is higher; the privacy
     # trade-off is unchanged, though at the default speech threshold speech at -10 dB reads ~0.02 lower.
     distill_temperature: float = 3.0
+    # The privacy labels' own temperature (None: distill_temperature, like the other labels).
+    privacy_temperature: float | None = None
+
+    def label_temperatures(self) -> tuple[float, ...]:
+        """The distillation temperature of each output, in label order."""
+        privacy = self.distill_temperature if self.privacy_temperature is None else self.privacy_temperature
+        return tuple(privacy if l in self.privacy_labels else self.distill_temperature for l in self.labels)
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     # Transfer windows: this many more augmented and mixed windows from the training clips (the same kinds
     # and proportions as above, fresh draws) that only the student trains on, the teacher scoring them.
@@ -121,7 +128,7 @@ def check_recipe(config: TrainConfig) -> None:
         # The embedding term needs YAMNet's embedding of every student window; transfer windows have none.
         raise RecipeError("the embedding term (--distill-embedding) needs --student-transfer 0: transfer windows "
                           "carry no YAMNet embedding")
-    if config.distill_embedding > 0 and config.distill_temperature != 1.0:
+    if config.distill_embedding > 0 and any(t != 1.0 for t in config.label_temperatures()):
         raise RecipeError("the embedding term (--distill-embedding) needs --distill-temperature 1: the two "
                           "losses are not combined")
 
@@ -318,7 +325,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
                 *((config.student_transfer,) if config.student_transfer else ()),  # 0 keeps earlier checkpoints
-                *((config.distill_temperature,) if config.distill_temperature != 1.0 else ()))  # 1 likewise
+                *((config.distill_temperature,) if config.distill_temperature != 1.0 else ()),  # 1 likewise
+                *((("privacy", config.privacy_temperature),) if config.privacy_temperature is not None else ()))
     xkey = _key(wkey, config.student_transfer)
     check_recipe(config)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
