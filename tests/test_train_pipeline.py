@@ -186,15 +186,16 @@ def test_rerun_resumes_from_checkpoints(trained, yamnet_dir, capsys):
     assert "reusing the activations cached" in printed
 
 
-def test_student_seed_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
-    """--student-seed draws a new student on the same split, windows and teacher: the teacher's figures
-    are those of the first run to the last digit, the student is another network."""
+def retrain_student(trained, yamnet_dir, tmp_path, capsys, *options):
+    """`bowlsense train --quick OPTIONS` in a copy of the module's work folder (which keeps exactly one
+    student for the resume test): checks that the finished teacher was reused, its figures to the last digit,
+    and a second, different student trained. Returns the copied work folder and what was printed."""
     import shutil
     data, out, work = trained
     work2 = tmp_path / "work"
-    shutil.copytree(work, work2)  # the module's work folder keeps exactly one student for the resume test
+    shutil.copytree(work, work2)
     capsys.readouterr()
-    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2), "--student-seed", "1",
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2), *options,
                "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -203,6 +204,15 @@ def test_student_seed_retrains_the_student_alone(trained, yamnet_dir, tmp_path, 
     first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
     assert second.metrics["summary"]["teacher"] == first.metrics["summary"]["teacher"]
     assert (tmp_path / "m" / "model.tflite").read_bytes() != (out / "model.tflite").read_bytes()
+    return work2, printed
+
+
+def test_student_seed_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
+    """--student-seed draws a new student on the same split, windows and teacher: the teacher's figures
+    are those of the first run to the last digit, the student is another network."""
+    _data, out, _work = trained
+    retrain_student(trained, yamnet_dir, tmp_path, capsys, "--student-seed", "1")
+    first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
     # The two runs compare window for window from their scores.npz: the teacher is the same network (no
     # difference in any figure), the students' differences are those of their manifests.
     capsys.readouterr()
@@ -261,21 +271,9 @@ def test_student_transfer_windows_train_the_student_alone(trained, yamnet_dir, t
 def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
     """--distill-temperature 1 (the untempered recipe) trains another student from the same finished teacher;
     the embedding term is refused with a tempered target or transfer windows, before any work starts."""
-    import shutil
-    data, out, work = trained
-    work2 = tmp_path / "work"
-    shutil.copytree(work, work2)
+    data, _out, _work = trained
+    work2, _ = retrain_student(trained, yamnet_dir, tmp_path, capsys, "--distill-temperature", "1")
     yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
-    capsys.readouterr()
-    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2),
-               "--distill-temperature", "1", *yamnet])
-    assert rc == 0
-    printed = capsys.readouterr().out
-    assert "teacher: finished in an earlier run" in printed and "student epoch 1/2" in printed
-    assert len(list(work2.glob("student-*"))) == 2
-    first, second = Manifest.load(out), Manifest.load(tmp_path / "m")
-    assert second.metrics["summary"]["teacher"] == first.metrics["summary"]["teacher"]
-    assert (tmp_path / "m" / "model.tflite").read_bytes() != (out / "model.tflite").read_bytes()
     for extra, message in ((["--distill-embedding", "0.3"], "needs --distill-temperature 1"),
                            (["--distill-embedding", "0.3", "--distill-temperature", "1", "--student-transfer", "40"],
                             "needs --student-transfer 0")):
