@@ -7,7 +7,7 @@ cannot say (how much a window of a long chewing clip actually sounds like chewin
 under a loud tap, that a tap sounds more like a drink than like chewing).
 
 Why T > 1: the teacher was fine-tuned on these very clips. Its scores on the training windows are the
-labels to within 0.001 (0.016 on fresh augmentations of them; `bowlsense train` prints both), so with T = 1
+labels to within 0.001 (about 0.01 on fresh augmentations of them; `bowlsense train` prints both), so with T = 1
 the student learns the labels and next to nothing else. What the teacher learnt beyond them survives only
 in how far below zero its logits for the absent labels lie, and dividing by T brings that into range.
 T = 1 is cross-entropy against alpha * teacher score + (1 - alpha) * label, the recipe before.
