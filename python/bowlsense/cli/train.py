@@ -134,7 +134,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-temperature", type=_at_least_one, metavar="T",
                         help="soften the teacher's logits by T in the student's target, Hinton-style: T^2-weighted "
                              f"cross-entropy at temperature T beside the verified labels (default "
-                             f"{d.distill_temperature:g}: the teacher's scores as they are)")
+                             f"{d.distill_temperature:g}; 1 takes the teacher's scores as they are)")
     parser.add_argument("--privacy-temperature", type=_at_least_one, metavar="T",
                         help="the privacy labels' (speech's) own distillation temperature (default: "
                              "--distill-temperature's)")
