@@ -69,15 +69,10 @@ class TrainConfig:
     # learns the labels alone. 3 against 1, under 4-fold cross-validation on the same teachers and over
     # three student seeds on the default split (README, Results): int8 macro-F1 about +0.05, drinking's F1
     # 0.43 -> 0.61; at equal false events on background every eating figure is higher; the privacy
-    # trade-off is unchanged, though at the default speech threshold speech at -10 dB reads ~0.02 lower.
+    # trade-off is unchanged, though at the default speech threshold speech at -10 dB reads 0.02-0.05 lower.
     distill_temperature: float = 3.0
     # The privacy labels' own temperature (None: distill_temperature, like the other labels).
     privacy_temperature: float | None = None
-
-    def label_temperatures(self) -> tuple[float, ...]:
-        """The distillation temperature of each output, in label order."""
-        privacy = self.distill_temperature if self.privacy_temperature is None else self.privacy_temperature
-        return tuple(privacy if l in self.privacy_labels else self.distill_temperature for l in self.labels)
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     # Transfer windows: this many more augmented and mixed windows from the training clips (the same kinds
     # and proportions as above, fresh draws) that only the student trains on, the teacher scoring them.
@@ -96,6 +91,11 @@ class TrainConfig:
     privacy_threshold_on: float = 0.35
     privacy_threshold_off: float = 0.25
     student: StudentConfig = StudentConfig()
+
+    def label_temperatures(self) -> tuple[float, ...]:
+        """The distillation temperature of each output, in label order."""
+        privacy = self.distill_temperature if self.privacy_temperature is None else self.privacy_temperature
+        return tuple(privacy if l in self.privacy_labels else self.distill_temperature for l in self.labels)
 
     @property
     def student_rng_seed(self) -> int:
