@@ -126,14 +126,14 @@ def distill(student, train_w, teacher_scores: np.ndarray, evalset, config, check
     """Train `student` in place; `embedding` (YAMNet's, per training window) is used when
     config.distill_embedding > 0."""
     alpha = float(config.distill_alpha)
-    y = (alpha * teacher_scores + (1 - alpha) * train_w.targets).astype(np.float32)
     model, loss = student, None
-    temperatures = config.label_temperatures()
-    if any(t != 1.0 for t in temperatures):
-        assert config.distill_embedding == 0  # refused before training starts (pipeline)
+    if config.tempered:
+        assert config.distill_embedding == 0  # refused before training starts (pipeline.check_recipe)
         y = np.concatenate([train_w.targets.astype(np.float32), logits(teacher_scores)], axis=1)
-        loss = tempered_loss(train_w.targets.shape[1], alpha, temperatures)
-    elif config.distill_embedding > 0:
+        loss = tempered_loss(train_w.targets.shape[1], alpha, config.label_temperatures())
+    else:
+        y = (alpha * teacher_scores + (1 - alpha) * train_w.targets).astype(np.float32)
+    if config.distill_embedding > 0:
         if embedding is None:
             raise ValueError("distill_embedding > 0 needs YAMNet's embedding of every training window")
         model = with_embedding_probe(student, embedding.shape[1])

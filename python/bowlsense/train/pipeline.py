@@ -98,6 +98,11 @@ class TrainConfig:
         return tuple(privacy if l in self.privacy_labels else self.distill_temperature for l in self.labels)
 
     @property
+    def tempered(self) -> bool:
+        """Whether any label's teacher logits are softened (distill.tempered_loss) rather than used as scores."""
+        return any(t != 1.0 for t in self.label_temperatures())
+
+    @property
     def student_rng_seed(self) -> int:
         """Seed of everything random in the student's training (its draws with student_seed 0 are `seed`'s)."""
         return self._reseeded(self.student_seed)
@@ -128,7 +133,7 @@ def check_recipe(config: TrainConfig) -> None:
         # The embedding term needs YAMNet's embedding of every student window; transfer windows have none.
         raise RecipeError("the embedding term (--distill-embedding) needs --student-transfer 0: transfer windows "
                           "carry no YAMNet embedding")
-    if config.distill_embedding > 0 and any(t != 1.0 for t in config.label_temperatures()):
+    if config.distill_embedding > 0 and config.tempered:
         raise RecipeError("the embedding term (--distill-embedding) needs --distill-temperature 1: the two "
                           "losses are not combined")
 
