@@ -270,13 +270,16 @@ def test_student_transfer_windows_train_the_student_alone(trained, yamnet_dir, t
 
 def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
     """--distill-temperature 1 (the untempered recipe) trains another student from the same finished teacher;
-    the embedding term is refused with a tempered target or transfer windows, before any work starts."""
+    the embedding term is refused with a tempered target, transfer windows or a privacy weight, before any
+    work starts."""
     data, _out, _work = trained
     work2, _ = retrain_student(trained, yamnet_dir, tmp_path, capsys, "--distill-temperature", "1")
     yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
     for extra, message in ((["--distill-embedding", "0.3"], "needs --distill-temperature 1"),
                            (["--distill-embedding", "0.3", "--distill-temperature", "1", "--student-transfer", "40"],
-                            "needs --student-transfer 0")):
+                            "needs --student-transfer 0"),
+                           (["--distill-embedding", "0.3", "--distill-temperature", "1", "--student-transfer", "0",
+                             "--privacy-weight", "2"], "needs --privacy-weight 1")):
         rc = main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2), *extra, *yamnet])
         assert rc == 2 and message in capsys.readouterr().err
     assert len(list(work2.glob("student-*"))) == 2 and not (tmp_path / "n").exists()
@@ -445,7 +448,7 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
                                           "--student-transfer", "500", "--teacher-seed", "4",
                                           "--event-snr", "0,15", "--speech-snr=-8,20", "--head-prior",
                                           "--teacher-lr", "1e-4", "--distill-temperature", "3",
-                                          "--privacy-temperature", "1"])
+                                          "--privacy-temperature", "1", "--privacy-weight", "2"])
         cfg = config_from_args(args)
         assert (cfg.distill_alpha, cfg.student.pool, cfg.seed, cfg.student_seed) == (0.9, "time_max", 3, 2)
         assert cfg.teacher_seed == 4 and cfg.teacher_rng_seed == 4003
@@ -453,6 +456,7 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
         assert cfg.event_snr_db == (0.0, 15.0) and cfg.speech_snr_db == (-8.0, 20.0) and cfg.head_prior
         assert cfg.teacher_lr == 1e-4 and cfg.distill_temperature == 3.0 and cfg.privacy_temperature == 1.0
         assert cfg.label_temperatures() == (3.0, 3.0, 3.0, 1.0)  # eating, drinking, bowl, speech
+        assert cfg.label_weights() == (1.0, 1.0, 1.0, 2.0) and cfg.weighted
         assert cfg.student.blocks == ((2, 32), (1, 64))
     with pytest.raises(SystemExit) as e:
         main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "1.5"])

@@ -418,6 +418,11 @@ def test_tempered_distillation_loss_by_hand():
                   + (1 - soften_each(teacher)) * np.log(1 - soften_each(student)))
     want = 0.3 * np.mean(t * t * per_label) + 0.7 * xent(labels, student)
     assert float(tempered_loss(2, 0.3, (3.0, 1.0))(y_true, student)) == pytest.approx(want, rel=1e-5)
+    # A label weight (say, speech's 2) multiplies both of that label's terms, its target unchanged.
+    w = np.array([1.0, 2.0])
+    want = (0.3 * np.mean(w * t * t * per_label)
+            - 0.7 * np.mean(w * (labels * np.log(student) + (1 - labels) * np.log(1 - student))))
+    assert float(tempered_loss(2, 0.3, (3.0, 1.0), (1.0, 2.0))(y_true, student)) == pytest.approx(want, rel=1e-5)
 
 
 def test_teacher_beyond_labels_counts_by_hand():

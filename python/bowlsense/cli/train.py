@@ -138,6 +138,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--privacy-temperature", type=_at_least_one, metavar="T",
                         help="the privacy labels' (speech's) own distillation temperature (default: "
                              "--distill-temperature's)")
+    parser.add_argument("--privacy-weight", type=_positive, metavar="W",
+                        help="the privacy labels' (speech's) terms count W times in the student's loss, the "
+                             f"other labels' once (default {d.privacy_weight:g})")
     parser.add_argument("--student-transfer", type=_non_negative_int, metavar="N",
                         help="N more augmented and mixed windows from the training clips for the student alone, "
                              f"scored by the teacher (default {d.student_transfer})")
@@ -188,6 +191,8 @@ def config_from_args(args):
         changes["distill_temperature"] = args.distill_temperature
     if args.privacy_temperature is not None:
         changes["privacy_temperature"] = args.privacy_temperature
+    if args.privacy_weight is not None:
+        changes["privacy_weight"] = args.privacy_weight
     if args.student_transfer is not None:
         changes["student_transfer"] = args.student_transfer
     student = cfg.student

@@ -11,6 +11,8 @@ labels to within 0.001 (about 0.01 on fresh augmentations of them; `bowlsense tr
 the student learns the labels and next to nothing else. What the teacher learnt beyond them survives only
 in how far below zero its logits for the absent labels lie, and dividing by T brings that into range.
 T = 1 is cross-entropy against alpha * teacher score + (1 - alpha) * label, the recipe before.
+With config.privacy_weight != 1 both terms of the privacy labels count that many times, the other
+labels' once: more of the student's training signal for the label whose misses leak audio.
 
 With config.distill_embedding > 0 the student also learns YAMNet's pretrained 1024-d embedding of each
 window: a linear probe on the student's pooled features regresses the (standardised) embedding, weighted
@@ -94,14 +96,15 @@ def logits(probabilities: np.ndarray) -> np.ndarray:
     return (np.log(p) - np.log1p(-p)).astype(np.float32)
 
 
-def tempered_loss(n_labels: int, alpha: float, temperature):
+def tempered_loss(n_labels: int, alpha: float, temperature, label_weight=1.0):
     """alpha * T^2 * cross-entropy(sigmoid(teacher logit / T), sigmoid(student logit / T))
-    + (1 - alpha) * cross-entropy(label, student score), averaged over labels and windows.
-    temperature: one T for every label, or one per label. y_true is (labels, teacher logits); the
-    student's logits are recovered from its sigmoid output."""
+    + (1 - alpha) * cross-entropy(label, student score), each label's terms times its label_weight,
+    averaged over labels and windows. temperature and label_weight: one value for every label, or one per
+    label. y_true is (labels, teacher logits); the student's logits are recovered from its sigmoid output."""
     import keras
     ops, eps = keras.ops, 1e-7
     t = np.broadcast_to(np.asarray(temperature, np.float32), (n_labels,)).copy()
+    w = np.broadcast_to(np.asarray(label_weight, np.float32), (n_labels,)).copy()
 
     def xent(target, p, weight=1.0):
         p = ops.clip(p, eps, 1 - eps)
@@ -110,8 +113,8 @@ def tempered_loss(n_labels: int, alpha: float, temperature):
     def loss(y_true, y_pred):
         p = ops.clip(y_pred[:, :n_labels], eps, 1 - eps)
         student_logit = ops.log(p) - ops.log(1 - p)
-        soft = xent(ops.sigmoid(y_true[:, n_labels:2 * n_labels] / t), ops.sigmoid(student_logit / t), t * t)
-        return alpha * soft + (1 - alpha) * xent(y_true[:, :n_labels], p)
+        soft = xent(ops.sigmoid(y_true[:, n_labels:2 * n_labels] / t), ops.sigmoid(student_logit / t), w * t * t)
+        return alpha * soft + (1 - alpha) * xent(y_true[:, :n_labels], p, w)
     return loss
 
 
@@ -127,10 +130,10 @@ def distill(student, train_w, teacher_scores: np.ndarray, evalset, config, check
     config.distill_embedding > 0."""
     alpha = float(config.distill_alpha)
     model, loss = student, None
-    if config.tempered:
+    if config.tempered or config.weighted:
         assert config.distill_embedding == 0  # refused before training starts (pipeline.check_recipe)
         y = np.concatenate([train_w.targets.astype(np.float32), logits(teacher_scores)], axis=1)
-        loss = tempered_loss(train_w.targets.shape[1], alpha, config.label_temperatures())
+        loss = tempered_loss(train_w.targets.shape[1], alpha, config.label_temperatures(), config.label_weights())
     else:
         y = (alpha * teacher_scores + (1 - alpha) * train_w.targets).astype(np.float32)
     if config.distill_embedding > 0:

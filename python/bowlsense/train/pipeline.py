@@ -73,6 +73,10 @@ class TrainConfig:
     distill_temperature: float = 3.0
     # The privacy labels' own temperature (None: distill_temperature, like the other labels).
     privacy_temperature: float | None = None
+    # How many times the privacy labels' terms count in the student's loss (1: like every other label's).
+    # More gradient for speech without moving its target: the student's capacity turned towards the label
+    # whose misses leak audio.
+    privacy_weight: float = 1.0
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     # Transfer windows: this many more augmented and mixed windows from the training clips (the same kinds
     # and proportions as above, fresh draws) that only the student trains on, the teacher scoring them.
@@ -96,6 +100,15 @@ class TrainConfig:
         """The distillation temperature of each output, in label order."""
         privacy = self.distill_temperature if self.privacy_temperature is None else self.privacy_temperature
         return tuple(privacy if l in self.privacy_labels else self.distill_temperature for l in self.labels)
+
+    def label_weights(self) -> tuple[float, ...]:
+        """Each output's weight in the student's loss, in label order."""
+        return tuple(self.privacy_weight if l in self.privacy_labels else 1.0 for l in self.labels)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether some label's terms in the student's loss count more (or less) than the others'."""
+        return any(w != 1.0 for w in self.label_weights())
 
     @property
     def tempered(self) -> bool:
@@ -136,6 +149,9 @@ def check_recipe(config: TrainConfig) -> None:
     if config.distill_embedding > 0 and config.tempered:
         raise RecipeError("the embedding term (--distill-embedding) needs --distill-temperature 1: the two "
                           "losses are not combined")
+    if config.distill_embedding > 0 and config.weighted:
+        raise RecipeError("the embedding term (--distill-embedding) needs --privacy-weight 1: the two losses are "
+                          "not combined")
 
 
 def _sha(text: str) -> str:
@@ -331,7 +347,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
                 *((config.student_transfer,) if config.student_transfer else ()),  # 0 keeps earlier checkpoints
                 *((config.distill_temperature,) if config.distill_temperature != 1.0 else ()),  # 1 likewise
-                *((("privacy", config.privacy_temperature),) if config.privacy_temperature is not None else ()))
+                *((("privacy", config.privacy_temperature),) if config.privacy_temperature is not None else ()),
+                *((("privacy weight", config.privacy_weight),) if config.privacy_weight != 1.0 else ()))
     xkey = _key(wkey, config.student_transfer)
     check_recipe(config)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
