@@ -92,3 +92,47 @@ def test_thresholds_command_writes_tables_and_plot(tmp_path, capsys):
     assert "holds no float_student scores" in capsys.readouterr().err
     assert main(["thresholds", str(tmp_path / "nowhere")]) == 2
     assert "missing or unreadable" in capsys.readouterr().err
+
+
+# Two folds of speech-free single windows and speech at -10 dB, scores off the grid's points.
+FOLDED_ROWS = ([(0, 0, "single", "", NAN)] * 3 + [(0, 1, "privacy", "background", -10.0)] * 2) * 2
+FOLDED_SCORES = np.array([[0.0, s] for s in (0.12, 0.32, 0.62, 0.42, 0.82)]     # fold 0
+                         + [[0.0, s] for s in (0.22, 0.22, 0.22, 0.32, 0.62)])  # fold 1
+FOLD = np.array([0] * 5 + [1] * 5)
+
+
+def test_cross_fitted_threshold_is_chosen_on_the_other_fold_by_hand():
+    got = operating.cross_fitted(_evalset(FOLDED_ROWS), FOLDED_SCORES, THRESHOLDS, FOLD, "privacy")
+    # Fold 0's threshold from fold 1's windows: no false alarm from 0.25 up (speech-free at 0.22), both
+    # speech windows (0.32, 0.62) caught up to 0.3, the higher of the ties. Fold 1's from fold 0's: no false
+    # alarm from 0.65 up (0.62), 0.82 caught up to 0.8.
+    assert got["chosen"] == [0.3, 0.8]
+    # Measured where they were not chosen: fold 0 at 0.3 fires on 0.32 and 0.62 and catches 0.42 and 0.82;
+    # fold 1 at 0.8 fires on nothing and catches nothing.
+    assert got["speech_false_positive"] == pytest.approx(2 / 6)
+    assert got["speech_detect_-10dB"] == pytest.approx(2 / 4)
+
+
+def test_choose_falls_back_to_the_fewest_false_alarms():
+    rows = [{"on": 0.3, "speech_false_positive": 0.10, "speech_detect_-10dB": 0.9},
+            {"on": 0.6, "speech_false_positive": 0.05, "speech_detect_-10dB": 0.7},
+            {"on": 0.9, "speech_false_positive": 0.05, "speech_detect_-10dB": 0.6}]
+    assert operating.choose(rows, "privacy") == 0.6  # no row within 2%: fewest alarms, then best detection
+    rows[0]["speech_false_positive"] = 0.01
+    assert operating.choose(rows, "privacy") == 0.3
+
+
+def test_thresholds_command_chooses_on_other_folds_for_a_crossval_run(tmp_path, capsys):
+    from bowlsense.cli import main
+    from bowlsense.train.crossval import save_scores
+    (tmp_path / "run").mkdir()
+    save_scores(tmp_path / "run" / "scores.npz", _evalset(FOLDED_ROWS), {"teacher": FOLDED_SCORES,
+                "int8_student": FOLDED_SCORES}, THRESHOLDS, [f"clip{i}" for i in range(10)], fold=FOLD)
+    assert main(["thresholds", str(tmp_path / "run"), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "## Thresholds chosen on other recordings" in printed and "chosen elsewhere (0.3, 0.8)" in printed
+    saved = json.loads((tmp_path / "out" / "thresholds.json").read_text())["models"]["int8_student"]["privacy"]
+    # At the run's own 0.35: 0.62 fires (1 of 6), 0.42, 0.82 and 0.62 caught (3 of 4).
+    assert saved["at_run"]["speech_false_positive"] == pytest.approx(1 / 6)
+    assert saved["at_run"]["speech_detect_-10dB"] == pytest.approx(3 / 4)
+    assert saved["chosen_elsewhere"]["speech_detect_-10dB"] == pytest.approx(2 / 4)

@@ -4,8 +4,13 @@ background windows), and speech's (speech caught at -10/0/+10 dB against speech 
 Reads only the run's scores.npz (`bowlsense crossval` or `bowlsense train` output); nothing is retrained.
 
 It answers whether a missed target is a threshold in the wrong place or scores that do not separate the
-classes: it names the thresholds at which every target of a sweep is met, or says that none is. It does
-not choose a threshold; one picked on these scores would look better here than on new recordings.
+classes: it names the thresholds at which every target of a sweep is met, or says that none is. The sweep
+chooses nothing; a threshold picked on these scores would look better here than on new recordings.
+
+For a cross-validation run it also says what a chosen threshold scores on recordings it was not chosen
+on: each fold's threshold is chosen on the other folds' windows (the best speech caught at -10 dB, or
+eating caught at 0 dB under background, among the thresholds whose false alarms meet their target; else
+the fewest false alarms) and measured on that fold's, pooled over the folds, beside the run's own.
 
 examples:
   bowlsense thresholds models/crossval

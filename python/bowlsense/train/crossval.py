@@ -117,7 +117,7 @@ def crossval(data_dir, out_dir, yamnet_source=None, config: TrainConfig = TrainC
         summary["against_baseline"] = paired_differences(evalset, [scores], [b["scores"] for b in bases],
                                                          thresholds, groups, config.seed)
     out.mkdir(parents=True, exist_ok=True)
-    save_scores(out / "scores.npz", evalset, scores, thresholds, groups)
+    save_scores(out / "scores.npz", evalset, scores, thresholds, groups, fold=fold_of_window)
     (out / "crossval.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_report(out, summary, measured, spread, evalset)
     return summary
@@ -172,16 +172,18 @@ def add_what_yamnet_hears(rows: list[dict], data_folder: pathlib.Path, yamnet_so
             row["yamnet_hears"] = teacher.what_yamnet_hears(model, clip_patches(path), names)
 
 
-def save_scores(path: pathlib.Path, evalset, scores: dict, thresholds: dict, groups) -> None:
+def save_scores(path: pathlib.Path, evalset, scores: dict, thresholds: dict, groups, fold=None) -> None:
     """Each model's pooled scores with all that measuring them again takes, so finished runs can be compared
     later without the data (`bowlsense compare`): every window's lineage (what runs are matched on, window
     for window), targets, SNR, group and mixture partner, the clip it stands or falls with, and the
-    thresholds."""
+    thresholds; for a cross-validation run also the fold that validated each window (`bowlsense
+    thresholds` chooses thresholds on the other folds with it)."""
     on_off = {l: dict(zip(("on", "off"), evaluation.on_off(t))) for l, t in thresholds.items()}
     w = evalset.windows
     np.savez_compressed(path, lineage=np.array(w.lineage), labels=np.array(evalset.labels), targets=w.targets,
                         snr_db=w.snr_db, group=np.array(evalset.group), other=np.array(evalset.other),
                         clip=np.asarray(groups), thresholds=np.array(json.dumps(on_off)),
+                        **({} if fold is None else {"fold": np.asarray(fold, np.int16)}),
                         **{f"scores_{name}": s for name, s in scores.items()})
 
 
@@ -200,8 +202,10 @@ def load_scores(folder) -> dict:
                 run["evalset"] = evaluation.EvalSet(run["labels"], windows, z["group"].tolist(), z["other"].tolist())
                 run["groups"] = z["clip"]
                 run["thresholds"] = json.loads(str(z["thresholds"]))
+                if "fold" in z.files:
+                    run["fold"] = z["fold"]
                 if not all(len(a) == n for a in (z["lineage"], z["snr_db"], z["group"], z["clip"],
-                                                 *run["scores"].values())):
+                                                 *run["scores"].values(), *([run["fold"]] if "fold" in run else []))):
                     raise ValueError("arrays of different lengths")
             return run
     except (OSError, KeyError, ValueError) as e:

@@ -11,8 +11,12 @@ do not read it.
 
 The question this answers is whether a target is missed because the threshold sits in the wrong place
 (some threshold meets every target of its sweep) or because the scores do not separate the classes (none
-does, and the plot shows how far apart the curves stay). It chooses nothing: a threshold picked on these
-scores and measured on them again would flatter the model.
+does, and the plot shows how far apart the curves stay). The sweep chooses nothing: a threshold picked on
+these scores and measured on them again would flatter the model.
+
+A cross-validation run can also answer what a chosen threshold would score on recordings it was not
+chosen on (cross_fitted): for each fold, the threshold is chosen (choose) on the other folds' windows and
+measured on that fold's, and the figures are pooled over the folds like the run's own.
 """
 from __future__ import annotations
 
@@ -31,6 +35,10 @@ SWEEPS = {
                 "speech_false_positive": False},
 }
 DEFAULT_MODELS = ("teacher", "int8_student")
+# How choose() picks a sweep's threshold: the false-alarm figure it holds to its target, and the detection
+# it then makes as high as it can (the hardest detection target of the sweep).
+CHOICE = {"events": ("background_false_event", "eating_detect_0dB_under_background"),
+          "privacy": ("speech_false_positive", "speech_detect_-10dB")}
 
 
 def _target(key: str, model: str) -> float | None:
@@ -69,6 +77,46 @@ def sweep(evalset, scores: np.ndarray, thresholds: dict, which: str, privacy_lab
     return rows
 
 
+def choose(rows: list[dict], which: str) -> float:
+    """The `on` of a sweep's rows at the best detection whose false alarms meet their target (CHOICE; ties:
+    the higher threshold), or, where no threshold keeps false alarms within target, the fewest false
+    alarms (ties: the better detection). A Neyman-Pearson choice: the false-alarm target is the constraint."""
+    alarm, detect = CHOICE[which]
+    target = TARGETS[alarm]
+
+    def det(r):
+        return -1.0 if r.get(detect) is None else r[detect]
+    within = [r for r in rows if r.get(alarm) is not None and r[alarm] <= target]
+    if within:
+        return max(within, key=lambda r: (det(r), r["on"]))["on"]
+    scored = [r for r in rows if r.get(alarm) is not None] or rows
+    return min(scored, key=lambda r: (r.get(alarm) or 0.0, -det(r), -r["on"]))["on"]
+
+
+def cross_fitted(evalset, scores: np.ndarray, thresholds: dict, fold: np.ndarray, which: str,
+                 privacy_labels=("speech",), grid=GRID) -> dict:
+    """Each fold's threshold chosen (choose) on the other folds' windows, measured on its own, pooled:
+    {"chosen": [on per fold], figure: value} for the figures of sweep `which`."""
+    moved = swept_labels(which, evalset.labels, privacy_labels)
+    if not moved:
+        return {}
+    cols = [list(evalset.labels).index(l) for l in moved]
+    fold = np.asarray(fold)
+    decided = np.array(scores, np.float32, copy=True)
+    chosen = []
+    for k in np.unique(fold):
+        rest = np.flatnonzero(fold != k)
+        on = choose(sweep(evaluation.subset(evalset, rest), scores[rest], thresholds, which, privacy_labels,
+                          grid), which)
+        chosen.append(on)
+        # The sweep's figures read only whether a score reaches its threshold: each fold's swept columns
+        # turned into that decision (1 or 0) and measured at 0.5 are exactly the pooled decisions.
+        mine = np.flatnonzero(fold == k)
+        decided[np.ix_(mine, cols)] = scores[np.ix_(mine, cols)] >= on
+    row = evaluation.summary_row(evaluation.measure(evalset, decided, _moved(thresholds, moved, 0.5)))
+    return {"chosen": chosen, **{k: row.get(k) for k in SWEEPS[which] if k in row}}
+
+
 def meets(row: dict, model: str) -> dict[str, bool]:
     """Per figure of a sweep row: whether it meets its target (macro-F1 only for the teacher)."""
     out = {}
@@ -97,16 +145,26 @@ def verdict(rows: list[dict], model: str) -> str:
 
 
 def sweep_run(run: dict, models=DEFAULT_MODELS, privacy_labels=("speech",)) -> dict:
-    """Both sweeps for each model of a loaded run (crossval.load_scores); models it lacks are left out."""
+    """Both sweeps for each model of a loaded run (crossval.load_scores); models it lacks are left out.
+    A cross-validation run (one whose scores.npz records each window's fold) also gets each sweep's
+    cross-fitted choice ("chosen_elsewhere") beside the figures at the run's own thresholds ("at_run")."""
     out = {"run": run["path"], "thresholds": run["thresholds"], "privacy_labels": list(privacy_labels),
            "models": {}}
+    fold = run.get("fold")
     for model in models:
         if model not in run["scores"]:
             continue
-        sweeps = {which: sweep(run["evalset"], run["scores"][model], run["thresholds"], which, privacy_labels)
-                  for which in SWEEPS}
-        out["models"][model] = {which: {"rows": rows, "verdict": verdict(rows, model)}
-                                for which, rows in sweeps.items()}
+        s = run["scores"][model]
+        out["models"][model] = {}
+        for which in SWEEPS:
+            rows = sweep(run["evalset"], s, run["thresholds"], which, privacy_labels)
+            entry = {"rows": rows, "verdict": verdict(rows, model)}
+            if fold is not None and rows:
+                at_run = evaluation.summary_row(evaluation.measure(run["evalset"], s, run["thresholds"]))
+                entry["at_run"] = {k: at_run.get(k) for k in rows[0] if k != "on"}
+                entry["chosen_elsewhere"] = cross_fitted(run["evalset"], s, run["thresholds"], fold, which,
+                                                         privacy_labels)
+            out["models"][model][which] = entry
     return out
 
 
@@ -161,7 +219,31 @@ def markdown(result: dict) -> list[str]:
              "the other labels at the run's thresholds; * marks a figure that misses its target. Measured "
              "on the run's own validation windows: this shows whether a threshold could meet the targets, "
              "it is not a tuned threshold's expected performance.", ""]
+    chosen = [(m, w, s) for m, sweeps in result["models"].items() for w, s in sweeps.items() if "chosen_elsewhere" in s]
+    if chosen:
+        lines += ["## Thresholds chosen on other recordings", "",
+                  "For each fold, the threshold chosen on the other folds' windows and measured on this fold's, "
+                  "pooled: what a chosen threshold scores on recordings it was not chosen on. The choice: the "
+                  "best " + " / ".join(d for _, d in CHOICE.values()) + " among the thresholds that keep "
+                  + " / ".join(a for a, _ in CHOICE.values()) + " within target, or else the fewest false "
+                  "alarms. * marks a missed target.", ""]
+        for model, which, s in chosen:
+            c, keys = s["chosen_elsewhere"], list(s["at_run"])
+            lines += [f"### {model}, {which}", "", "| threshold | " + " | ".join(keys) + " |",
+                      "|---" * (len(keys) + 1) + "|"]
+            for name, row in ((f"the run's ({_run_on(result, which):g})", s["at_run"]),
+                              ("chosen elsewhere (" + ", ".join(f"{t:g}" for t in c["chosen"]) + ")", c)):
+                ok = meets({k: row[k] for k in keys}, model)
+                lines.append(f"| {name} | " + " | ".join(
+                    "n/a" if row[k] is None else f"{row[k]:.3f}{'' if ok.get(k, True) else '*'}" for k in keys) + " |")
+            lines.append("")
     for model, sweeps in result["models"].items():
         for which, s in sweeps.items():
             lines += [f"## {model}, {which}", "", f"{s['verdict']}.", ""] + table(s["rows"], model) + [""]
     return lines
+
+
+def _run_on(result: dict, which: str) -> float:
+    """The run's own `on` threshold of the labels a sweep moves."""
+    moved = swept_labels(which, list(result["thresholds"]), result["privacy_labels"])
+    return evaluation.on_off(result["thresholds"][moved[0]])[0]
