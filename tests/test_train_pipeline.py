@@ -357,6 +357,14 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     for png in ("folds.png", "per_class.png", "confusion.png", "privacy.png"):
         assert (out / png).stat().st_size > 1000
     assert "15 clips validated over 2 folds" in capsys.readouterr().out
+    # scores.npz records the fold that validated each window: the folds hold disjoint clips, as counted
+    # in crossval.json, and `bowlsense thresholds` chooses each fold's thresholds on the other fold.
+    with np.load(out / "scores.npz") as z:
+        fold, clip, single = z["fold"], z["clip"], z["group"] == "single"
+    assert [len(set(clip[single & (fold == f)])) for f in (0, 1)] == summary["validated_per_fold"]
+    assert not set(clip[fold == 0]) & set(clip[fold == 1])
+    assert main(["thresholds", str(out)]) == 0
+    assert "## Thresholds chosen on other recordings" in capsys.readouterr().out
     # `evaluate --split val` finds the fold's own held-out clips from model.json: the single-window figures
     # match the fold's report exactly (the mixtures differ: --quick builds fewer of them).
     # (fold 1 holds two of each label's three recordings: not what the default split would hold out)
