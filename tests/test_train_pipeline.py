@@ -270,8 +270,8 @@ def test_student_transfer_windows_train_the_student_alone(trained, yamnet_dir, t
 
 def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
     """--distill-temperature 1 (the untempered recipe) trains another student from the same finished teacher;
-    the embedding term is refused with a tempered target, transfer windows or a privacy weight, before any
-    work starts."""
+    the embedding term is refused with a tempered target, transfer windows or a label weight, and a weight for
+    a label the run does not have is refused, before any work starts."""
     data, _out, _work = trained
     work2, _ = retrain_student(trained, yamnet_dir, tmp_path, capsys, "--distill-temperature", "1")
     yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
@@ -279,7 +279,8 @@ def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp
                            (["--distill-embedding", "0.3", "--distill-temperature", "1", "--student-transfer", "40"],
                             "needs --student-transfer 0"),
                            (["--distill-embedding", "0.3", "--distill-temperature", "1", "--student-transfer", "0",
-                             "--privacy-weight", "2"], "needs --privacy-weight 1")):
+                             "--label-weight", "speech=2"], "needs every --label-weight at 1"),
+                           (["--label-weight", "barking=2"], "names barking, not one of the labels")):
         rc = main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2), *extra, *yamnet])
         assert rc == 2 and message in capsys.readouterr().err
     assert len(list(work2.glob("student-*"))) == 2 and not (tmp_path / "n").exists()
@@ -456,7 +457,7 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
                                           "--student-transfer", "500", "--teacher-seed", "4",
                                           "--event-snr", "0,15", "--speech-snr=-8,20", "--head-prior",
                                           "--teacher-lr", "1e-4", "--distill-temperature", "3",
-                                          "--privacy-temperature", "1", "--privacy-weight", "2"])
+                                          "--privacy-temperature", "1", "--label-weight", "speech=2"])
         cfg = config_from_args(args)
         assert (cfg.distill_alpha, cfg.student.pool, cfg.seed, cfg.student_seed) == (0.9, "time_max", 3, 2)
         assert cfg.teacher_seed == 4 and cfg.teacher_rng_seed == 4003
@@ -478,6 +479,11 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--distill-temperature", "0.5"])
     assert e.value.code == 2 and "1 or more" in capsys.readouterr().err
+    for bad, message in (("speech", "expected LABEL=WEIGHT"), ("speech=x", "expected LABEL=WEIGHT"),
+                         ("speech=0", "more than 0")):
+        with pytest.raises(SystemExit) as e:
+            main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--label-weight", bad])
+        assert e.value.code == 2 and message in capsys.readouterr().err
     for bad in ("5", "15,0", "a,b"):
         with pytest.raises(SystemExit) as e:
             main(["train", str(tmp_path), "--out", str(tmp_path / "o"), f"--event-snr={bad}"])

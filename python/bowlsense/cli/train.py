@@ -55,6 +55,20 @@ def _at_least_one(text: str) -> float:
     return value
 
 
+def _label_weight(text: str) -> tuple[str, float]:
+    """'speech=3' -> ("speech", 3.0)."""
+    label, sep, value = text.partition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = None
+    if not sep or not label.strip() or weight is None:
+        raise argparse.ArgumentTypeError(f"expected LABEL=WEIGHT, like speech=3; got {text!r}")
+    if not weight > 0:
+        raise argparse.ArgumentTypeError(f"the weight must be more than 0, got {text!r}")
+    return label.strip(), weight
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -138,9 +152,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--privacy-temperature", type=_at_least_one, metavar="T",
                         help="the privacy labels' (speech's) own distillation temperature (default: "
                              "--distill-temperature's)")
-    parser.add_argument("--privacy-weight", type=_positive, metavar="W",
-                        help="the privacy labels' (speech's) terms count W times in the student's loss, the "
-                             f"other labels' once (default {d.privacy_weight:g})")
+    parser.add_argument("--label-weight", type=_label_weight, action="append", metavar="LABEL=W",
+                        help="LABEL's terms count W times in the student's loss, every other label's once; "
+                             "repeat for several labels (default: none, all once)")
     parser.add_argument("--student-transfer", type=_non_negative_int, metavar="N",
                         help="N more augmented and mixed windows from the training clips for the student alone, "
                              f"scored by the teacher (default {d.student_transfer})")
@@ -191,8 +205,8 @@ def config_from_args(args):
         changes["distill_temperature"] = args.distill_temperature
     if args.privacy_temperature is not None:
         changes["privacy_temperature"] = args.privacy_temperature
-    if args.privacy_weight is not None:
-        changes["privacy_weight"] = args.privacy_weight
+    if args.label_weight:
+        changes["label_weight"] = tuple(args.label_weight)
     if args.student_transfer is not None:
         changes["student_transfer"] = args.student_transfer
     student = cfg.student

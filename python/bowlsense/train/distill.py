@@ -11,8 +11,8 @@ labels to within 0.001 (about 0.01 on fresh augmentations of them; `bowlsense tr
 the student learns the labels and next to nothing else. What the teacher learnt beyond them survives only
 in how far below zero its logits for the absent labels lie, and dividing by T brings that into range.
 T = 1 is cross-entropy against alpha * teacher score + (1 - alpha) * label, the recipe before.
-With config.privacy_weight != 1 both terms of the privacy labels count that many times, the other
-labels' once: more of the student's training signal for the label whose misses leak audio.
+With config.label_weight, both terms of a named label count that many times, the other labels' once:
+more of the student's training signal for one label (speech, whose misses leak audio).
 
 With config.distill_embedding > 0 the student also learns YAMNet's pretrained 1024-d embedding of each
 window: a linear probe on the student's pooled features regresses the (standardised) embedding, weighted

@@ -74,10 +74,10 @@ class TrainConfig:
     distill_temperature: float = 3.0
     # The privacy labels' own temperature (None: distill_temperature, like the other labels).
     privacy_temperature: float | None = None
-    # How many times the privacy labels' terms count in the student's loss (1: like every other label's).
-    # More gradient for speech without moving its target: the student's capacity turned towards the label
-    # whose misses leak audio.
-    privacy_weight: float = 1.0
+    # (label, weight) pairs: how many times that label's terms count in the student's loss; a label not
+    # named counts once. More of the student's gradient for one label (speech, whose misses leak audio)
+    # without moving its target.
+    label_weight: tuple[tuple[str, float], ...] = ()
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     # Transfer windows: this many more augmented and mixed windows from the training clips (the same kinds
     # and proportions as above, fresh draws) that only the student trains on, the teacher scoring them.
@@ -104,7 +104,8 @@ class TrainConfig:
 
     def label_weights(self) -> tuple[float, ...]:
         """Each output's weight in the student's loss, in label order."""
-        return tuple(self.privacy_weight if l in self.privacy_labels else 1.0 for l in self.labels)
+        weights = dict(self.label_weight)
+        return tuple(float(weights.get(l, 1.0)) for l in self.labels)
 
     @property
     def weighted(self) -> bool:
@@ -151,8 +152,12 @@ def check_recipe(config: TrainConfig) -> None:
         raise RecipeError("the embedding term (--distill-embedding) needs --distill-temperature 1: the two "
                           "losses are not combined")
     if config.distill_embedding > 0 and config.weighted:
-        raise RecipeError("the embedding term (--distill-embedding) needs --privacy-weight 1: the two losses are "
-                          "not combined")
+        raise RecipeError("the embedding term (--distill-embedding) needs every --label-weight at 1: the two "
+                          "losses are not combined")
+    unknown = [l for l, _ in config.label_weight if l not in config.labels]
+    if unknown:
+        raise RecipeError(f"--label-weight names {', '.join(unknown)}, not one of the labels "
+                          f"({', '.join(config.labels)})")
 
 
 def _sha(text: str) -> str:
@@ -349,7 +354,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 *((config.student_transfer,) if config.student_transfer else ()),  # 0 keeps earlier checkpoints
                 *((config.distill_temperature,) if config.distill_temperature != 1.0 else ()),  # 1 likewise
                 *((("privacy", config.privacy_temperature),) if config.privacy_temperature is not None else ()),
-                *((("privacy weight", config.privacy_weight),) if config.privacy_weight != 1.0 else ()))
+                *((("label weights", config.label_weight),) if config.label_weight else ()))
     xkey = _key(wkey, config.student_transfer)
     check_recipe(config)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
