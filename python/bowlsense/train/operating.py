@@ -217,8 +217,10 @@ def markdown(result: dict) -> list[str]:
     lines = [f"# Operating points of {result['run']}", "",
              "Each figure as the `on` threshold of the event labels (events) or of speech (privacy) moves, "
              "the other labels at the run's thresholds; * marks a figure that misses its target. Measured "
-             "on the run's own validation windows: this shows whether a threshold could meet the targets, "
-             "it is not a tuned threshold's expected performance.", ""]
+             "on the run's own validation windows: the sweeps show whether a threshold could meet the targets, "
+             "not what a tuned threshold scores on new recordings"
+             + ("; the thresholds chosen on other recordings, first, do." if any(
+                 "chosen_elsewhere" in s for m in result["models"].values() for s in m.values()) else "."), ""]
     chosen = [(m, w, s) for m, sweeps in result["models"].items() for w, s in sweeps.items() if "chosen_elsewhere" in s]
     if chosen:
         lines += ["## Thresholds chosen on other recordings", "",
