@@ -175,10 +175,14 @@ def table(rows: list[dict], model: str) -> list[str]:
     keys = [k for k in rows[0] if k != "on"]
     lines = ["| on | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for r in rows:
-        ok = meets(r, model)
-        cells = ["n/a" if r[k] is None else f"{r[k]:.3f}{'' if ok.get(k, True) else '*'}" for k in keys]
-        lines.append(f"| {r['on']:g} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['on']:g} | " + " | ".join(_cells(r, keys, model)) + " |")
     return lines
+
+
+def _cells(row: dict, keys: list[str], model: str) -> list[str]:
+    """One table row's figures, three decimals, * where a figure misses its target."""
+    ok = meets({k: row[k] for k in keys}, model)
+    return ["n/a" if row[k] is None else f"{row[k]:.3f}{'' if ok.get(k, True) else '*'}" for k in keys]
 
 
 def plot(path, result: dict) -> None:
@@ -201,9 +205,7 @@ def plot(path, result: dict) -> None:
                 ax.plot(xs, [np.nan if r[key] is None else r[key] for r in rows], color=colour, marker=".", label=key)
                 if _target(key, model) is not None:
                     ax.axhline(_target(key, model), color=colour, lw=0.8, ls=":")
-            moved = swept_labels(which, list(result["thresholds"]), result["privacy_labels"])
-            if moved:
-                ax.axvline(evaluation.on_off(result["thresholds"][moved[0]])[0], color="grey", lw=0.8)
+            ax.axvline(_run_on(result, which), color="grey", lw=0.8)  # rows exist: the sweep moves a label
             ax.set_title(f"{TITLES.get(model, model)}: {which} thresholds", fontsize=9)
             ax.set_xlabel("on threshold")
             ax.set_ylim(0, 1.02)
@@ -214,14 +216,13 @@ def plot(path, result: dict) -> None:
 
 
 def markdown(result: dict) -> list[str]:
+    chosen = [(m, w, s) for m, sweeps in result["models"].items() for w, s in sweeps.items() if "chosen_elsewhere" in s]
     lines = [f"# Operating points of {result['run']}", "",
              "Each figure as the `on` threshold of the event labels (events) or of speech (privacy) moves, "
              "the other labels at the run's thresholds; * marks a figure that misses its target. Measured "
              "on the run's own validation windows: the sweeps show whether a threshold could meet the targets, "
              "not what a tuned threshold scores on new recordings"
-             + ("; the thresholds chosen on other recordings, first, do." if any(
-                 "chosen_elsewhere" in s for m in result["models"].values() for s in m.values()) else "."), ""]
-    chosen = [(m, w, s) for m, sweeps in result["models"].items() for w, s in sweeps.items() if "chosen_elsewhere" in s]
+             + ("; the thresholds chosen on other recordings, first, do." if chosen else "."), ""]
     if chosen:
         lines += ["## Thresholds chosen on other recordings", "",
                   "For each fold, the threshold chosen on the other folds' windows and measured on this fold's, "
@@ -235,9 +236,7 @@ def markdown(result: dict) -> list[str]:
                       "|---" * (len(keys) + 1) + "|"]
             for name, row in ((f"the run's ({_run_on(result, which):g})", s["at_run"]),
                               ("chosen elsewhere (" + ", ".join(f"{t:g}" for t in c["chosen"]) + ")", c)):
-                ok = meets({k: row[k] for k in keys}, model)
-                lines.append(f"| {name} | " + " | ".join(
-                    "n/a" if row[k] is None else f"{row[k]:.3f}{'' if ok.get(k, True) else '*'}" for k in keys) + " |")
+                lines.append(f"| {name} | " + " | ".join(_cells(row, keys, model)) + " |")
             lines.append("")
     for model, sweeps in result["models"].items():
         for which, s in sweeps.items():
