@@ -453,7 +453,7 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
     for command in ("train", "crossval"):
         args = build_parser().parse_args([command, str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "0.9",
                                           "--student-pool", "time_max", "--seed", "3",
-                                          "--student-seed", "2", "--student-blocks", "2:32,1:64",
+                                          "--student-seed", "2", "--student-blocks", "2:32,1:64", "--student-stem", "16",
                                           "--student-transfer", "500", "--teacher-seed", "4",
                                           "--event-snr", "0,15", "--speech-snr=-8,20", "--head-prior",
                                           "--teacher-lr", "1e-4", "--distill-temperature", "3",
@@ -466,7 +466,7 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
         assert cfg.teacher_lr == 1e-4 and cfg.distill_temperature == 3.0 and cfg.privacy_temperature == 1.0
         assert cfg.label_temperatures() == (3.0, 3.0, 3.0, 1.0)  # eating, drinking, bowl, speech
         assert cfg.label_weights() == (1.0, 1.0, 1.0, 2.0) and cfg.weighted
-        assert cfg.student.blocks == ((2, 32), (1, 64))
+        assert cfg.student.blocks == ((2, 32), (1, 64)) and cfg.student.stem_filters == 16
     with pytest.raises(SystemExit) as e:
         main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "1.5"])
     assert e.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
@@ -488,6 +488,10 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(["train", str(tmp_path), "--out", str(tmp_path / "o"), f"--event-snr={bad}"])
         assert e.value.code == 2 and "--event-snr" in capsys.readouterr().err
+    for bad in ("0", "-3", "x"):
+        with pytest.raises(SystemExit) as e:
+            main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--student-stem", bad])
+        assert e.value.code == 2 and "--student-stem" in capsys.readouterr().err
     for bad in ("2x48", "3:48", "2:0"):
         with pytest.raises(SystemExit) as e:
             main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--student-blocks", bad])

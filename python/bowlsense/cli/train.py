@@ -79,6 +79,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
 def _blocks(text: str) -> tuple[tuple[int, int], ...]:
     """'2:48,1:48,2:96' -> ((2, 48), (1, 48), (2, 96)): (stride, filters) per depthwise-separable block."""
     try:
@@ -162,6 +169,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--student-blocks", type=_blocks, metavar="S:F,...",
                         help=f"the student's depthwise-separable blocks as stride:filters (default {default_blocks}); "
                              "checked against --max-macs and --max-weight-bytes")
+    parser.add_argument("--student-stem", type=_positive_int, metavar="FILTERS",
+                        help=f"filters of the student's first convolution (default {d.student.stem_filters}); "
+                             "checked against --max-macs and --max-weight-bytes like the blocks")
     parser.add_argument("--student-pool", choices=("mean", "time_max"),
                         help=f"student pooling: mean (global mean) or time_max (mean over frequency, max over "
                              f"time); default {d.student.pool}")
@@ -218,6 +228,8 @@ def config_from_args(args):
         student = dataclasses.replace(student, pool=args.student_pool)
     if args.student_blocks is not None:
         student = dataclasses.replace(student, blocks=args.student_blocks)
+    if args.student_stem is not None:
+        student = dataclasses.replace(student, stem_filters=args.student_stem)
     changes["student"] = student
     return dataclasses.replace(cfg, **changes)
 
