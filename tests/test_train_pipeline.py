@@ -456,13 +456,14 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
                                           "--student-seed", "2", "--student-blocks", "2:32,1:64", "--student-stem", "16",
                                           "--student-transfer", "500", "--teacher-seed", "4",
                                           "--event-snr", "0,15", "--speech-snr=-8,20", "--head-prior",
-                                          "--teacher-lr", "1e-4", "--distill-temperature", "3",
+                                          "--teacher-lr", "1e-4", "--teacher-mask", "0.2", "--distill-temperature", "3",
                                           "--privacy-temperature", "1", "--label-weight", "speech=2"])
         cfg = config_from_args(args)
         assert (cfg.distill_alpha, cfg.student.pool, cfg.seed, cfg.student_seed) == (0.9, "time_max", 3, 2)
         assert cfg.teacher_seed == 4 and cfg.teacher_rng_seed == 4003
         assert cfg.student_transfer == 500
         assert cfg.event_snr_db == (0.0, 15.0) and cfg.speech_snr_db == (-8.0, 20.0) and cfg.head_prior
+        assert cfg.teacher_mask == 0.2
         assert cfg.teacher_lr == 1e-4 and cfg.distill_temperature == 3.0 and cfg.privacy_temperature == 1.0
         assert cfg.label_temperatures() == (3.0, 3.0, 3.0, 1.0)  # eating, drinking, bowl, speech
         assert cfg.label_weights() == (1.0, 1.0, 1.0, 2.0) and cfg.weighted
@@ -488,6 +489,10 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(["train", str(tmp_path), "--out", str(tmp_path / "o"), f"--event-snr={bad}"])
         assert e.value.code == 2 and "--event-snr" in capsys.readouterr().err
+    for bad in ("0.6", "-0.1", "x"):
+        with pytest.raises(SystemExit) as e:
+            main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--teacher-mask", bad])
+        assert e.value.code == 2 and "--teacher-mask" in capsys.readouterr().err
     for bad in ("0", "-3", "x"):
         with pytest.raises(SystemExit) as e:
             main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--student-stem", bad])

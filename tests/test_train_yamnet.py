@@ -239,3 +239,32 @@ def test_what_yamnet_hears_counts_each_windows_top_class(coral, yamnet_dir):
     assert heard == [("Speech", pytest.approx(2 / 3)), ("Silence", pytest.approx(1 / 3))]
     assert teacher.what_yamnet_hears(model, q10[:2], names) == [("Speech", 1.0)]  # no class that won nothing
     assert teacher.what_yamnet_hears(model, q10[:0], names) == []
+
+
+def test_teacher_mask_drops_whole_rows_and_columns_while_training_only(coral):
+    """--teacher-mask: in training, each time row and each frequency column of the cached activations is
+    zeroed with probability P (the rest scaled by 1/(1-P) per mask, as dropout does); at inference the
+    model is the unmasked one with the same weights."""
+    import keras
+
+    from bowlsense.train import teacher
+    _path, w, _model = coral
+    p = 0.3
+    masked = teacher.build_top(w, 9, 4, mask=p)
+    plain = teacher.build_top(w, 9, 4)
+    plain.set_weights(masked.get_weights())
+    shape = masked.input.shape[1:]
+    rng = np.random.default_rng(0)
+    acts = rng.uniform(0, 6, size=(3,) + tuple(shape)).astype(np.float32)
+    assert np.allclose(masked(acts, training=False).numpy(), plain(acts, training=False).numpy(), atol=1e-6)
+
+    upto = keras.Model(masked.input, masked.get_layer("mask_frequency").output)
+    out = upto(np.ones((400,) + tuple(shape), np.float32), training=True).numpy()[..., 0]
+    rows_dropped = (out == 0).all(axis=2)      # (n, time rows)
+    cols_dropped = (out == 0).all(axis=1)      # (n, frequency columns)
+    zero_by_rule = rows_dropped[:, :, None] | cols_dropped[:, None, :]
+    assert np.array_equal(out == 0, zero_by_rule)           # nothing zeroed but whole rows and columns
+    assert np.allclose(out[~zero_by_rule], 1 / (1 - p) ** 2)  # the kept cells, scaled by both masks
+    # Whether a row is dropped, seen through the columns: a row counts as dropped when every column is
+    # zero, which also happens when all columns are dropped (p^8 per row, negligible).
+    assert abs(rows_dropped.mean() - p) < 0.05 and abs(cols_dropped.mean() - p) < 0.05

@@ -79,6 +79,16 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _mask_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = _non_negative_int(text)
     if value < 1:
@@ -140,6 +150,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                              "classes (Chewing, Water tap, Dishes, Speech, ...) instead of from random weights")
     parser.add_argument("--teacher-lr", type=_positive, metavar="RATE",
                         help=f"the teacher's fine-tuning learning rate (Adam; default {d.teacher_lr:g})")
+    parser.add_argument("--teacher-mask", type=_mask_fraction, metavar="P",
+                        help="while the teacher fine-tunes, zero each time row and each frequency column of YAMNet's "
+                             f"frozen layers' output with probability P, 0-0.5 (default {d.teacher_mask:g}: off)")
     parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
     parser.add_argument("--student-epochs", type=int,
                         help=f"student distillation epochs (default {d.student_epochs})")
@@ -203,6 +216,8 @@ def config_from_args(args):
         changes["event_snr_db"] = args.event_snr
     if args.speech_snr is not None:
         changes["speech_snr_db"] = args.speech_snr
+    if args.teacher_mask is not None:
+        changes["teacher_mask"] = args.teacher_mask
     if args.teacher_epochs is not None:
         changes["teacher_epochs"] = args.teacher_epochs
     if args.student_epochs is not None:

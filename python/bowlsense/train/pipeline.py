@@ -53,6 +53,7 @@ class TrainConfig:
     event_snr_db: tuple[float, float] = (-5.0, 15.0)
     unfrozen_blocks: int = 9           # of YAMNet's 13 (frozen: the first conv + 4 blocks, cached)
     head_prior: bool = False           # the new head starts as YAMNet's own classifier for similar classes
+    teacher_mask: float = 0.0          # fine-tuning drops time rows and frequency columns of the cached activations
     teacher_epochs: int = 6
     teacher_lr: float = 3e-4
     student_epochs: int = 12           # over training + transfer windows: the steps of 24 epochs without them
@@ -348,7 +349,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     # Checkpoints also by the layer classes they were written with (pointwise.py); frozen activations not.
     from .pointwise import CHECKPOINT_FORMAT  # imports Keras: not at module level, so --help stays fast
-    ckey = _key(tkey, CHECKPOINT_FORMAT, *((config.teacher_seed,) if config.teacher_seed else ()))  # 0: as before
+    ckey = _key(tkey, CHECKPOINT_FORMAT, *((config.teacher_seed,) if config.teacher_seed else ()),  # 0: as before
+                *((("mask", config.teacher_mask),) if config.teacher_mask else ()))  # likewise
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
                 *((config.student_transfer,) if config.student_transfer else ()),  # 0 keeps earlier checkpoints
@@ -403,7 +405,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         if config.head_prior and head_init is None:
             print("head prior: not every label has AudioSet classes in teacher.AUDIOSET_CLASSES (or the YAMNet "
                   "weights carry no classifier); the head starts from random weights", flush=True)
-        top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels), head_init=head_init)
+        top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels), head_init=head_init,
+                                mask=config.teacher_mask)
         single = np.array(evalset.group) == "single"
         teacher_hist = fit.fit(top, acts, train_w.targets, epochs=config.teacher_epochs,
                                batch_size=config.batch_size, learning_rate=config.teacher_lr,

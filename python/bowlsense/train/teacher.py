@@ -57,13 +57,20 @@ def audioset_head(weights: yamnet.YamnetWeights, labels) -> tuple[np.ndarray, np
 
 
 def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int, dropout: float = 0.2,
-              head_init: tuple[np.ndarray, np.ndarray] | None = None):
+              head_init: tuple[np.ndarray, np.ndarray] | None = None, mask: float = 0.0):
     """Cached activations -> the unfrozen blocks (initialised from YAMNet) -> embedding -> sigmoid head
-    (initialised from head_init = (kernel, bias) when given, see audioset_head)."""
+    (initialised from head_init = (kernel, bias) when given, see audioset_head).
+
+    mask: while training, each time row and each frequency column of the cached activations is zeroed
+    with this probability (SpecAugment's masks, on the frozen layers' output: the input itself is not
+    seen again once its activations are cached). 0 builds the model without the masking layers."""
     import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     first = frozen_layers(unfrozen_blocks) + 1
     inp = keras.Input(shape=yamnet.layer_output_shape(first - 1), name="frozen_activations")
     x = inp
+    if mask > 0:
+        x = keras.layers.Dropout(mask, noise_shape=(None, x.shape[1], 1, 1), name="mask_time")(x)
+        x = keras.layers.Dropout(mask, noise_shape=(None, 1, x.shape[2], 1), name="mask_frequency")(x)
     if unfrozen_blocks:
         blocks = yamnet.build_trunk(first, TOTAL_LAYERS, weights.activation, name="yamnet_top")
         yamnet.assign(blocks, weights)
