@@ -359,6 +359,10 @@ def test_compare_finished_runs_from_their_scores_alone(tmp_path, capsys):
                          (tmp_path / "nowhere", "missing or unreadable")):
         assert main(["compare", str(caught[0]), "--baseline", str(run)]) == 2
         assert message in capsys.readouterr().err
+    # A run that is not there is named as what it is, not as a baseline.
+    assert main(["compare", str(tmp_path / "nowhere"), "--baseline", str(caught[0])]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'nowhere' / 'scores.npz'} is missing or unreadable" in err and "baseline /" not in err
     assert main(["compare", str(old), "--baseline", str(caught[0])]) == 2
     assert "predates saved evaluation windows" in capsys.readouterr().err
     assert main(["compare", str(caught[0]), "--baseline", str(caught[2]), "--model", "float_student"]) == 2

@@ -209,7 +209,7 @@ def load_scores(folder) -> dict:
                     raise ValueError("arrays of different lengths")
             return run
     except (OSError, KeyError, ValueError) as e:
-        raise BaselineError(f"baseline {path} is missing or unreadable ({type(e).__name__}); give the output "
+        raise BaselineError(f"{path} is missing or unreadable ({type(e).__name__}); give the output "
                             "folder of an earlier `bowlsense crossval` or `bowlsense train` run") from None
 
 
