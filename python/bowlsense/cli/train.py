@@ -37,10 +37,6 @@ def _between(low: float, high: float):
     return number
 
 
-_fraction = _between(0.0, 1.0)
-_mask_fraction = _between(0.0, 0.5)
-
-
 def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -147,7 +143,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                              "classes (Chewing, Water tap, Dishes, Speech, ...) instead of from random weights")
     parser.add_argument("--teacher-lr", type=_positive, metavar="RATE",
                         help=f"the teacher's fine-tuning learning rate (Adam; default {d.teacher_lr:g})")
-    parser.add_argument("--teacher-mask", type=_mask_fraction, metavar="P",
+    parser.add_argument("--teacher-mask", type=_between(0.0, 0.5), metavar="P",
                         help="while the teacher fine-tunes, zero each time row and each frequency column of YAMNet's "
                              f"frozen layers' output with probability P, 0-0.5 (default {d.teacher_mask:g}: off)")
     parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
@@ -156,7 +152,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-macs", type=int, help=f"student MAC budget per patch (default {d.student.max_macs})")
     parser.add_argument("--max-weight-bytes", type=int,
                         help=f"student int8 weight budget (default {d.student.max_weight_bytes})")
-    parser.add_argument("--distill-alpha", type=_fraction,
+    parser.add_argument("--distill-alpha", type=_between(0.0, 1.0),
                         help=f"weight of the teacher's scores in the student's target, 0-1 (default "
                              f"{d.distill_alpha:g}; the rest is the verified label)")
     parser.add_argument("--distill-embedding", type=_non_negative, metavar="WEIGHT",
