@@ -137,3 +137,52 @@ def test_thresholds_command_chooses_on_other_folds_for_a_crossval_run(tmp_path, 
     assert saved["at_run"]["speech_false_positive"] == pytest.approx(1 / 6)
     assert saved["at_run"]["speech_detect_-10dB"] == pytest.approx(3 / 4)
     assert saved["chosen_elsewhere"]["speech_detect_-10dB"] == pytest.approx(2 / 4)
+
+
+# Labels eating, bowl and speech over two folds: two bowl and two background windows each, eating and speech
+# never present and never firing, so bowl's threshold alone decides every figure.
+OWN_LABELS = ("eating", "bowl", "speech")
+OWN_THRESHOLDS = {"eating": {"on": 0.5, "off": 0.35}, "bowl": {"on": 0.5, "off": 0.35}, "speech": {"on": 0.35, "off": 0.25}}
+OWN_BOWL = [1, 1, 0, 0] * 2
+OWN_SCORES = np.array([[0.0, s, 0.0] for s in (0.62, 0.82, 0.42, 0.72,    # fold 0: bowl, bowl, bg, bg
+                                               0.52, 0.92, 0.32, 0.55)])  # fold 1
+OWN_FOLD = np.array([0] * 4 + [1] * 4)
+
+
+def _own_evalset():
+    n = len(OWN_BOWL)
+    targets = np.array([[0, b, 0] for b in OWN_BOWL], np.float32)
+    w = examples.Windows(np.zeros((n, 96, 64), np.int16), targets, ["x"] * n, [f"w{i}" for i in range(n)],
+                         np.full(n, NAN, np.float32))
+    return evaluation.EvalSet(OWN_LABELS, w, ["single"] * n, [""] * n)
+
+
+def test_own_thresholds_are_chosen_by_f1_on_the_other_fold_by_hand():
+    assert operating.own_labels(OWN_LABELS, ("speech",)) == ["bowl"]
+    got = operating.cross_fitted_own(_own_evalset(), OWN_SCORES, OWN_THRESHOLDS, OWN_FOLD)
+    # Fold 0's from fold 1 (bowl 0.52, 0.92; background 0.32, 0.55): F1 is best, 0.8 (2 caught, 1 false),
+    # from 0.35 to 0.5: the higher tie, 0.5. Fold 1's from fold 0 (bowl 0.62, 0.82; background 0.42, 0.72):
+    # 0.8 from 0.45 to 0.6: 0.6.
+    assert got["chosen"] == {"bowl": [0.5, 0.6]}
+    # Measured where not chosen: fold 0 at 0.5 catches both and fires on 0.72; fold 1 at 0.6 catches 0.92
+    # only and fires on nothing. Background: 1 of 4 fires; bowl's F1 2*3 / (2*3 + 1 + 1).
+    assert got["background_false_event"] == pytest.approx(1 / 4)
+    assert got["macro_f1"] == pytest.approx(6 / 8)
+    assert got["eating_detect_alone"] is None  # no eating window to catch
+
+
+def test_thresholds_command_reports_the_own_thresholds_of_a_crossval_run(tmp_path, capsys):
+    from bowlsense.cli import main
+    from bowlsense.train.crossval import save_scores
+    (tmp_path / "run").mkdir()
+    save_scores(tmp_path / "run" / "scores.npz", _own_evalset(), {"teacher": OWN_SCORES, "int8_student": OWN_SCORES},
+                OWN_THRESHOLDS, [f"clip{i}" for i in range(len(OWN_BOWL))], fold=OWN_FOLD)
+    assert main(["thresholds", str(tmp_path / "run"), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "## bowl: each its own threshold, chosen on other recordings" in printed
+    assert "chosen elsewhere (bowl 0.5, 0.6)" in printed
+    own = json.loads((tmp_path / "out" / "thresholds.json").read_text())["own"]["int8_student"]
+    # At the run's 0.5 for both folds: 0.72 and 0.55 fire (2 of 4); 0.52 ... 0.92 all caught, F1 2*4 / (2*4 + 2).
+    assert own["at_run"]["background_false_event"] == pytest.approx(2 / 4)
+    assert own["at_run"]["macro_f1"] == pytest.approx(8 / 10)
+    assert own["chosen_elsewhere"]["background_false_event"] == pytest.approx(1 / 4)

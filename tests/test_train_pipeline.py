@@ -286,6 +286,46 @@ def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp
     assert len(list(work2.glob("student-*"))) == 2 and not (tmp_path / "n").exists()
 
 
+def test_threshold_changes_the_decisions_alone(trained, yamnet_dir, tmp_path, capsys):
+    """--threshold LABEL=ON rewrites the model's thresholds from the finished checkpoints: nothing retrains,
+    the int8 model is the same bytes, and only the named labels' thresholds move (each `off` at the default
+    ratio, 0.35 / 0.5 for event labels). A label the model lacks is refused before any work starts."""
+    import shutil
+    data, out, work = trained
+    work2 = tmp_path / "work"
+    shutil.copytree(work, work2)
+    capsys.readouterr()
+    yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2),
+               "--threshold", "eating=0.6", "--threshold", "bowl=0.8", *yamnet])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "teacher: finished in an earlier run" in printed and "student: finished in an earlier run" in printed
+    assert len(list(work2.glob("student-*"))) == 1
+    assert (tmp_path / "m" / "model.tflite").read_bytes() == (out / "model.tflite").read_bytes()
+    before, after = Manifest.load(out).thresholds, Manifest.load(tmp_path / "m").thresholds
+    assert (after["eating"].on, after["eating"].off) == (0.6, pytest.approx(0.42))
+    assert (after["bowl"].on, after["bowl"].off) == (0.8, pytest.approx(0.56))
+    assert after["drinking"] == before["drinking"] and after["speech"] == before["speech"]
+    rc = main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2),
+               "--threshold", "barking=0.5", *yamnet])
+    assert rc == 2 and "--threshold names barking, not one of the labels" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists()
+
+
+def test_default_work_folder_ignores_the_thresholds(tmp_path, monkeypatch):
+    """The default work folder is named by what the scores depend on, so a rerun with other thresholds finds
+    the same checkpoints; any other recipe change names another folder."""
+    from bowlsense.train.pipeline import Run, TrainConfig
+    monkeypatch.setenv("BOWLSENSE_CACHE", str(tmp_path / "cache"))
+    yamnet = str(tmp_path / "yamnet.tflite")
+
+    def work(**changes):
+        return Run(tmp_path, tmp_path / "out", yamnet, TrainConfig(**changes)).work
+    assert work() == work(label_threshold=(("bowl", 0.6),), threshold_on=0.4, privacy_threshold_on=0.2)
+    assert work() != work(student_epochs=3)
+
+
 def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path, capsys):
     import shutil
     data, _out, work = trained
@@ -450,6 +490,7 @@ def test_crossval_needs_two_folds(tmp_path, capsys):
 def test_recipe_options_reach_the_config(tmp_path, capsys):
     from bowlsense.cli import build_parser
     from bowlsense.cli.train import config_from_args
+    from bowlsense.train.pipeline import TrainConfig
     for command in ("train", "crossval"):
         args = build_parser().parse_args([command, str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "0.9",
                                           "--student-pool", "time_max", "--seed", "3",
@@ -468,6 +509,18 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
         assert cfg.label_temperatures() == (3.0, 3.0, 3.0, 1.0)  # eating, drinking, bowl, speech
         assert cfg.label_weights() == (1.0, 1.0, 1.0, 2.0) and cfg.weighted
         assert cfg.student.blocks == ((2, 32), (1, 64)) and cfg.student.stem_filters == 16
+    # --threshold adds to the default own thresholds or replaces one; --labels keeps those of its labels.
+    defaults = dict(TrainConfig().label_threshold)
+    args = build_parser().parse_args(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--threshold", "eating=0.6",
+                                      "--threshold", f"bowl={defaults['bowl'] / 2:g}"])
+    assert dict(config_from_args(args).label_threshold) == {**defaults, "eating": 0.6, "bowl": defaults["bowl"] / 2}
+    args = build_parser().parse_args(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--labels", "eating,speech"])
+    assert config_from_args(args).label_threshold == ()
+    for bad, message in (("bowl", "expected LABEL=THRESHOLD"), ("bowl=0", "more than 0 and at most 1"),
+                         ("bowl=1.5", "more than 0 and at most 1")):
+        with pytest.raises(SystemExit) as e:
+            main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--threshold", bad])
+        assert e.value.code == 2 and message in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "1.5"])
     assert e.value.code == 2 and "between 0 and 1" in capsys.readouterr().err

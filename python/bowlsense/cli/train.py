@@ -58,18 +58,20 @@ def _at_least_one(text: str) -> float:
     return value
 
 
-def _label_weight(text: str) -> tuple[str, float]:
-    """'speech=3' -> ("speech", 3.0)."""
-    label, sep, value = text.partition("=")
-    try:
-        weight = float(value)
-    except ValueError:
-        weight = None
-    if not sep or not label.strip() or weight is None:
-        raise argparse.ArgumentTypeError(f"expected LABEL=WEIGHT, like speech=3; got {text!r}")
-    if not weight > 0:
-        raise argparse.ArgumentTypeError(f"the weight must be more than 0, got {text!r}")
-    return label.strip(), weight
+def _label_number(what: str, example: str, valid, rule: str):
+    """An argparse type: 'LABEL=NUMBER' -> (label, number), the number checked by valid (rule says how)."""
+    def pair(text: str) -> tuple[str, float]:
+        label, sep, value = text.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not label.strip() or number is None:
+            raise argparse.ArgumentTypeError(f"expected LABEL={what.upper()}, like {example}; got {text!r}")
+        if not valid(number):
+            raise argparse.ArgumentTypeError(f"the {what} must be {rule}, got {text!r}")
+        return label.strip(), number
+    return pair
 
 
 def _non_negative_int(text: str) -> int:
@@ -165,9 +167,18 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--privacy-temperature", type=_at_least_one, metavar="T",
                         help="the privacy labels' (speech's) own distillation temperature (default: "
                              "--distill-temperature's)")
-    parser.add_argument("--label-weight", type=_label_weight, action="append", metavar="LABEL=W",
+    parser.add_argument("--label-weight", type=_label_number("weight", "speech=3", lambda w: w > 0, "more than 0"),
+                        action="append", metavar="LABEL=W",
                         help="LABEL's terms count W times in the student's loss, every other label's once; "
                              "repeat for several labels (default: none, all once)")
+    own = ", ".join(f"{l}={t:g}" for l, t in d.label_threshold)
+    parser.add_argument("--threshold", type=_label_number("threshold", "bowl=0.9", lambda t: 0 < t <= 1,
+                                                          "more than 0 and at most 1"),
+                        action="append", metavar="LABEL=ON",
+                        help=f"LABEL's own `on` threshold in the model (its `off` keeps the default ratio); repeat "
+                             f"for several labels. Default: {own}; the other event labels {d.threshold_on:g}, "
+                             f"{', '.join(d.privacy_labels)} {d.privacy_threshold_on:g}. Only decides from the "
+                             "scores: a rerun with another threshold reuses the checkpoints")
     parser.add_argument("--student-transfer", type=_non_negative_int, metavar="N",
                         help="N more augmented and mixed windows from the training clips for the student alone, "
                              f"scored by the teacher (default {d.student_transfer})")
@@ -225,6 +236,10 @@ def config_from_args(args):
         changes["privacy_temperature"] = args.privacy_temperature
     if args.label_weight:
         changes["label_weight"] = tuple(args.label_weight)
+    labels = changes.get("labels", cfg.labels)
+    own = {l: t for l, t in cfg.label_threshold if l in labels}  # the defaults of the labels trained
+    own.update(args.threshold or ())  # a label this model lacks is refused by check_recipe
+    changes["label_threshold"] = tuple(own.items())
     if args.student_transfer is not None:
         changes["student_transfer"] = args.student_transfer
     student = cfg.student

@@ -207,10 +207,11 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
         f"- int8 scores computed with: {backend}; peak activation RAM of the engine's static plan: "
         f"{manifest.peak_ram_bytes if manifest.peak_ram_bytes is not None else 'n/a'} bytes.",
         f"- model.tflite sha256 {manifest.tflite_sha256}; front end hash {manifest.frontend_hash[:16]}.",
-        f"- Thresholds: on {config.threshold_on}, off {config.threshold_off}; privacy labels on "
-        f"{config.privacy_threshold_on}, off {config.privacy_threshold_off} (chosen a priori: a missed word leaks "
-        "audio, a false alarm only pauses it). Detection below is per window, at `on`, before smoothing; how "
-        f"each figure moves as the thresholds move: `bowlsense thresholds {out}`.", "",
+        "- Thresholds (on / off): " + ", ".join(f"{l} {t.on:g} / {t.off:g}" for l, t in manifest.thresholds.items())
+        + ". Speech's is low a priori (a missed word leaks audio, a false alarm only pauses it); drinking's and "
+        "bowl's high because no target names them and their false alarms are false events (TrainConfig."
+        "label_threshold). Detection below is per window, at `on`, before smoothing; how each figure moves as "
+        f"the thresholds move: `bowlsense thresholds {out}`.", "",
         "## Headline metrics", "",
         *metrics_table(measured, spread), "",
         "Speech false positives are counted over every speech-free window (single clips and mixtures); "
