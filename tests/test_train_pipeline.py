@@ -291,19 +291,19 @@ def test_threshold_changes_the_decisions_alone(trained, yamnet_dir, tmp_path, ca
     the int8 model is the same bytes, and only the named labels' thresholds move (each `off` at the default
     ratio, 0.35 / 0.5 for event labels). A label the model lacks is refused before any work starts."""
     import shutil
-    data, out, work = trained
+    data, _out, work = trained
     work2 = tmp_path / "work"
-    shutil.copytree(work, work2)
-    capsys.readouterr()
+    shutil.copytree(work, work2)  # its student may have trained longer than the fixture's model (resume test)
     yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
-    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2),
-               "--threshold", "eating=0.6", "--threshold", "bowl=0.8", *yamnet])
-    assert rc == 0
-    printed = capsys.readouterr().out
-    assert "teacher: finished in an earlier run" in printed and "student: finished in an earlier run" in printed
+    for name, options in (("m0", []), ("m", ["--threshold", "eating=0.6", "--threshold", "bowl=0.8"])):
+        capsys.readouterr()
+        rc = main(["train", str(data), "--out", str(tmp_path / name), "--quick", "--work", str(work2), *options, *yamnet])
+        assert rc == 0
+        printed = capsys.readouterr().out
+        assert "teacher: finished in an earlier run" in printed and "student: finished in an earlier run" in printed
     assert len(list(work2.glob("student-*"))) == 1
-    assert (tmp_path / "m" / "model.tflite").read_bytes() == (out / "model.tflite").read_bytes()
-    before, after = Manifest.load(out).thresholds, Manifest.load(tmp_path / "m").thresholds
+    assert (tmp_path / "m" / "model.tflite").read_bytes() == (tmp_path / "m0" / "model.tflite").read_bytes()
+    before, after = Manifest.load(tmp_path / "m0").thresholds, Manifest.load(tmp_path / "m").thresholds
     assert (after["eating"].on, after["eating"].off) == (0.6, pytest.approx(0.42))
     assert (after["bowl"].on, after["bowl"].off) == (0.8, pytest.approx(0.56))
     assert after["drinking"] == before["drinking"] and after["speech"] == before["speech"]
