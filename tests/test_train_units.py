@@ -504,3 +504,29 @@ def test_streamed_figures_follow_the_device_event_rule_by_hand():
     # talk: 4 windows held. missed: window 0 dropped (no event open yet), 1-3 sent, the last held.
     assert got["speech_held"] == pytest.approx(5 / 9) and got["speech_sent"] == pytest.approx(3 / 9)
     assert np.array_equal(streamed.to_int8(np.array([0.0, 0.9, 127.5 / 256 + 0.5])), [-128, 102, 127])
+
+
+def test_compare_measures_each_run_at_its_own_thresholds_when_asked(tmp_path, capsys):
+    """The same scores saved at two thresholds: refused by default, and with --own-thresholds each side is
+    measured at its own, so the difference is what the change of threshold alone does."""
+    from bowlsense.cli import main
+    from bowlsense.train.crossval import save_scores
+    es, groups = _clip_evalset({f"c{i}": [1] * 5 for i in range(20)})
+    scores = np.zeros((100, 2))
+    scores[:50, 0], scores[50:, 0] = 0.6, 0.9  # clips c0-c9 at 0.6, c10-c19 at 0.9
+    runs = {}
+    for name, on in (("low", 0.5), ("high", 0.7)):
+        runs[name] = tmp_path / name
+        runs[name].mkdir()
+        save_scores(runs[name] / "scores.npz", es, {"int8_student": scores},
+                    {"eating": Threshold(on, on * 0.7), "speech": Threshold(0.35, 0.25)}, groups)
+    assert main(["compare", str(runs["high"]), "--baseline", str(runs["low"])]) == 2
+    assert "--own-thresholds measures each run at its own" in capsys.readouterr().err
+    out = tmp_path / "cmp"
+    assert main(["compare", str(runs["high"]), "--baseline", str(runs["low"]), "--own-thresholds",
+                 "--out", str(out)]) == 0
+    assert "each run at its own thresholds" in capsys.readouterr().out
+    d = json.loads((out / "compare.json").read_text())["against_baseline"]["int8_student"]
+    # At 0.7 the 50 windows scored 0.6 are missed; at 0.5 every window is caught.
+    assert d["eating_detect_alone"]["difference"] == pytest.approx(0.5 - 1.0)
+    assert d["eating_detect_alone"]["interval_95"][1] < 0

@@ -12,6 +12,7 @@ examples:
   bowlsense compare /tmp/cv-new-s0 /tmp/cv-new-s1 --baseline models/crossval --baseline /tmp/cv-seed1
   bowlsense compare /tmp/cv-new-s0 /tmp/cv-new-s1 --baseline models/crossval --out /tmp/new-vs-default
   bowlsense compare /tmp/new-s0 /tmp/new-s1 --baseline /tmp/default-s0 --baseline /tmp/default-s1
+  bowlsense compare models/crossval --baseline /tmp/cv-at-0.5 --own-thresholds
 """
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder of a run of the recipe to compare against; repeat it for several seeds")
     parser.add_argument("--model", choices=("teacher", "float_student", "int8_student"), default="int8_student",
                         help="whose scores to compare (default int8_student, what the device runs)")
+    parser.add_argument("--own-thresholds", action="store_true",
+                        help="measure each run at the thresholds it was saved with (to judge a change of "
+                             "thresholds); by default all are measured at the first run's, and runs saved at "
+                             "other thresholds are refused")
     parser.add_argument("--out", metavar="DIR", help="also write DIR/compare.md and DIR/compare.json")
 
 
@@ -39,7 +44,8 @@ def table(result: dict, model: str) -> list[str]:
     if rows is None:
         raise KeyError(model)
     lines = [f"{model}: mean of {len(result['runs'])} run(s) minus mean of {len(result['baselines'])} baseline(s), "
-             f"{result['windows']} windows of {result['clips']} clips; 95% interval paired over clip resamples",
+             f"{result['windows']} windows of {result['clips']} clips; 95% interval paired over clip resamples"
+             + ("; each run at its own thresholds" if result.get("own_thresholds") else ""),
              "", "| figure | difference |", "|---|---|"]
     lines += [f"| {key} | {format_difference(d)} |" for key, d in rows.items()]
     return lines
@@ -48,7 +54,7 @@ def table(result: dict, model: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..train.crossval import BaselineError, compare_runs
     try:
-        result = compare_runs(args.runs, args.baseline)
+        result = compare_runs(args.runs, args.baseline, own_thresholds=args.own_thresholds)
         lines = table(result, args.model)
     except BaselineError as e:
         print(f"bowlsense compare: {e}", file=sys.stderr)

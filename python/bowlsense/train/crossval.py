@@ -261,9 +261,11 @@ def paired_differences(evalset, runs: list[dict], bases: list[dict], thresholds:
     return out
 
 
-def compare_runs(run_dirs, baseline_dirs, seed: int = 0) -> dict:
+def compare_runs(run_dirs, baseline_dirs, seed: int = 0, own_thresholds: bool = False) -> dict:
     """Finished crossval runs of one recipe (several --student-seed values) against those of another, from
-    their scores.npz alone: {"runs", "baselines", "windows", "clips", "against_baseline": paired_differences}."""
+    their scores.npz alone: {"runs", "baselines", "windows", "clips", "against_baseline": paired_differences}.
+    All are measured at one set of thresholds, and runs saved at others are refused; with own_thresholds each
+    is measured at the thresholds it was saved with instead (a change of thresholds is a change of recipe)."""
     runs = [load_scores(d) for d in run_dirs]
     bases = [load_scores(d) for d in baseline_dirs]
     if not runs or not bases:
@@ -271,13 +273,28 @@ def compare_runs(run_dirs, baseline_dirs, seed: int = 0) -> dict:
     first = require_evalset(runs[0])
     for other in (*runs[1:], *bases):
         check_same_windows(other, first["evalset"])
-        if "thresholds" in other and other["thresholds"] != first["thresholds"]:
-            raise BaselineError(f"{other['path']} was measured at other thresholds than {first['path']}")
+        if not own_thresholds and "thresholds" in other and other["thresholds"] != first["thresholds"]:
+            raise BaselineError(f"{other['path']} was measured at other thresholds than {first['path']}; "
+                                "--own-thresholds measures each run at its own")
     groups = first["groups"]
+    thresholds = first["thresholds"]
+    if own_thresholds:
+        runs, bases = [[_decided(r) for r in side] for side in (runs, bases)]
+        thresholds = {l: {"on": 0.5, "off": 0.5} for l in first["labels"]}
     return {"runs": [r["path"] for r in runs], "baselines": [b["path"] for b in bases],
-            "windows": int(len(groups)), "clips": int(len(np.unique(groups))),
+            "windows": int(len(groups)), "clips": int(len(np.unique(groups))), "own_thresholds": own_thresholds,
             "against_baseline": paired_differences(first["evalset"], [r["scores"] for r in runs],
-                                                   [b["scores"] for b in bases], first["thresholds"], groups, seed)}
+                                                   [b["scores"] for b in bases], thresholds, groups, seed)}
+
+
+def _decided(run: dict) -> dict:
+    """A loaded run with every score replaced by its decision at the run's own `on` thresholds (1 or 0):
+    measured at 0.5, these give exactly the figures of the scores at those thresholds, since every figure
+    reads only whether a score reaches its threshold."""
+    if "thresholds" not in run:
+        raise BaselineError(f"{run['path']} does not record its thresholds; it cannot be measured at its own")
+    on = evaluation.on_thresholds(run["thresholds"], run["labels"])
+    return {**run, "scores": {m: (s >= on).astype(np.float32) for m, s in run["scores"].items()}}
 
 
 def format_difference(d: dict) -> str:
