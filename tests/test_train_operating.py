@@ -186,3 +186,7 @@ def test_thresholds_command_reports_the_own_thresholds_of_a_crossval_run(tmp_pat
     assert own["at_run"]["background_false_event"] == pytest.approx(2 / 4)
     assert own["at_run"]["macro_f1"] == pytest.approx(8 / 10)
     assert own["chosen_elsewhere"]["background_false_event"] == pytest.approx(1 / 4)
+    # The events tables name the run's thresholds of the swept labels, each by name once they differ.
+    assert "| the run's (0.5) |" in printed
+    differ = {"thresholds": {**OWN_THRESHOLDS, "bowl": {"on": 0.95, "off": 0.665}}, "privacy_labels": ["speech"]}
+    assert operating._run_ons(differ, "events") == "eating 0.5, bowl 0.95"

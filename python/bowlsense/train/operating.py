@@ -290,7 +290,7 @@ def markdown(result: dict) -> list[str]:
             c, keys = s["chosen_elsewhere"], list(s["at_run"])
             lines += [f"### {model}, {which}", "", "| threshold | " + " | ".join(keys) + " |",
                       "|---" * (len(keys) + 1) + "|"]
-            for name, row in ((f"the run's ({_run_on(result, which):g})", s["at_run"]),
+            for name, row in ((f"the run's ({_run_ons(result, which)})", s["at_run"]),
                               ("chosen elsewhere (" + ", ".join(f"{t:g}" for t in c["chosen"]) + ")", c)):
                 lines.append(f"| {name} | " + " | ".join(_cells(row, keys, model)) + " |")
             lines.append("")
@@ -322,7 +322,17 @@ def markdown_own(result: dict) -> list[str]:
     return lines
 
 
+def _run_ons(result: dict, which: str) -> str:
+    """The run's `on` thresholds of the labels a sweep moves: "0.5" when they share one, else each by name
+    (drinking's and bowl's own thresholds differ from eating's)."""
+    moved = swept_labels(which, list(result["thresholds"]), result["privacy_labels"])
+    ons = {l: evaluation.on_off(result["thresholds"][l])[0] for l in moved}
+    if len(set(ons.values())) == 1:
+        return f"{next(iter(ons.values())):g}"
+    return ", ".join(f"{l} {t:g}" for l, t in ons.items())
+
+
 def _run_on(result: dict, which: str) -> float:
-    """The run's own `on` threshold of the labels a sweep moves."""
+    """Where the plot marks the run's own `on` among the labels a sweep moves: the first one's (eating's)."""
     moved = swept_labels(which, list(result["thresholds"]), result["privacy_labels"])
     return evaluation.on_off(result["thresholds"][moved[0]])[0]
