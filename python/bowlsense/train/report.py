@@ -208,10 +208,12 @@ def write(out_dir, measured, histories, manifest, config, timings, gate_summary,
         f"{manifest.peak_ram_bytes if manifest.peak_ram_bytes is not None else 'n/a'} bytes.",
         f"- model.tflite sha256 {manifest.tflite_sha256}; front end hash {manifest.frontend_hash[:16]}.",
         "- Thresholds (on / off): " + ", ".join(f"{l} {t.on:g} / {t.off:g}" for l, t in manifest.thresholds.items())
-        + ". Speech's is low a priori (a missed word leaks audio, a false alarm only pauses it); drinking's and "
-        "bowl's high because no target names them and their false alarms are false events (TrainConfig."
-        "label_threshold). Detection below is per window, at `on`, before smoothing; how each figure moves as "
-        f"the thresholds move: `bowlsense thresholds {out}`.", "",
+        + ". Speech's is low a priori (a missed word leaks audio, a false alarm only pauses it). "
+        + (f"{' and '.join(l for l, _ in config.label_threshold)} have their own (--threshold; by default "
+           "drinking's and bowl's are raised: no target names them, and their false alarms on background are "
+           "false events). " if config.label_threshold else "")
+        + "Detection below is per window, at `on`, before smoothing; how each figure moves as the thresholds "
+        f"move: `bowlsense thresholds {out}`.", "",
         "## Headline metrics", "",
         *metrics_table(measured, spread), "",
         "Speech false positives are counted over every speech-free window (single clips and mixtures); "
