@@ -181,6 +181,7 @@ def test_thresholds_command_reports_the_own_thresholds_of_a_crossval_run(tmp_pat
     printed = capsys.readouterr().out
     assert "## bowl: each its own threshold, chosen on other recordings" in printed
     assert "chosen elsewhere (bowl 0.5, 0.6)" in printed
+    assert "`--threshold bowl=0.5`" in printed  # the lower of the two middle choices: a point of the grid
     own = json.loads((tmp_path / "out" / "thresholds.json").read_text())["own"]["int8_student"]
     # At the run's 0.5 for both folds: 0.72 and 0.55 fire (2 of 4); 0.52 ... 0.92 all caught, F1 2*4 / (2*4 + 2).
     assert own["at_run"]["background_false_event"] == pytest.approx(2 / 4)

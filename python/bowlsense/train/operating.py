@@ -318,8 +318,16 @@ def markdown_own(result: dict) -> list[str]:
         lines += [f"### {model}", "", "| threshold | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|",
                   f"| the run's ({run_on}) | " + " | ".join(_cells(entry["at_run"], keys, model)) + " |",
                   f"| chosen elsewhere ({chosen}) | "
-                  + " | ".join(_cells(entry["chosen_elsewhere"], keys, model)) + " |", ""]
+                  + " | ".join(_cells(entry["chosen_elsewhere"], keys, model)) + " |", "",
+                  "The middle of each label's choices, as `bowlsense train` options: "
+                  + " ".join(f"`--threshold {l}={_middle(ts):g}`" for l, ts in entry["chosen_elsewhere"]["chosen"].items())
+                  + ".", ""]
     return lines
+
+
+def _middle(values: list[float]) -> float:
+    """The lower median: one of the values themselves, so a point of the grid."""
+    return sorted(values)[(len(values) - 1) // 2]
 
 
 def _run_ons(result: dict, which: str) -> str:
