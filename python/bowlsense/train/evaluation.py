@@ -82,6 +82,11 @@ def _prf(pred: np.ndarray, truth: np.ndarray) -> dict:
     return {"precision": p, "recall": r, "f1": f1, "support": int(np.sum(truth)), "tp": tp, "fp": fp, "fn": fn}
 
 
+def f1(pred: np.ndarray, truth: np.ndarray) -> float:
+    """F1 of boolean decisions against boolean truth (0 when nothing is caught)."""
+    return _prf(pred, truth)["f1"]
+
+
 def _rate(mask: np.ndarray) -> float | None:
     return float(np.mean(mask)) if len(mask) else None
 

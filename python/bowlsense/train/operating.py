@@ -136,12 +136,7 @@ def f1_best(evalset, scores: np.ndarray, label: str, grid=GRID) -> float:
     single = np.array(evalset.group) == "single"
     truth = evalset.windows.targets[single, k] > 0.5
     s = scores[single, k]
-
-    def f1(t):
-        pred = s >= t
-        tp, wrong = np.sum(pred & truth), np.sum(pred != truth)
-        return 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0
-    return max(grid, key=lambda t: (f1(t), t))
+    return max(grid, key=lambda t: (evaluation.f1(s >= t, truth), t))
 
 
 def cross_fitted_own(evalset, scores: np.ndarray, thresholds: dict, fold: np.ndarray,
@@ -207,18 +202,17 @@ def sweep_run(run: dict, models=DEFAULT_MODELS, privacy_labels=("speech",)) -> d
             continue
         s = run["scores"][model]
         out["models"][model] = {}
+        at_run = evaluation.summary_row(evaluation.measure(run["evalset"], s, run["thresholds"]))
         for which in SWEEPS:
             rows = sweep(run["evalset"], s, run["thresholds"], which, privacy_labels)
             entry = {"rows": rows, "verdict": verdict(rows, model)}
             if fold is not None and rows:
-                at_run = evaluation.summary_row(evaluation.measure(run["evalset"], s, run["thresholds"]))
                 entry["at_run"] = {k: at_run.get(k) for k in rows[0] if k != "on"}
                 entry["chosen_elsewhere"] = cross_fitted(run["evalset"], s, run["thresholds"], fold, which,
                                                          privacy_labels)
             out["models"][model][which] = entry
         own = cross_fitted_own(run["evalset"], s, run["thresholds"], fold, privacy_labels) if fold is not None else {}
         if own:
-            at_run = evaluation.summary_row(evaluation.measure(run["evalset"], s, run["thresholds"]))
             out["own"][model] = {"at_run": {k: at_run.get(k) for k in own if k != "chosen"},
                                  "chosen_elsewhere": own}
     return out
@@ -314,7 +308,7 @@ def markdown_own(result: dict) -> list[str]:
     for model, entry in result["own"].items():
         keys = list(entry["at_run"])
         chosen = "; ".join(f"{l} " + ", ".join(f"{t:g}" for t in ts) for l, ts in entry["chosen_elsewhere"]["chosen"].items())
-        run_on = ", ".join(f"{l} {evaluation.on_off(result['thresholds'][l])[0]:g}" for l in own)
+        run_on = _named_ons(result["thresholds"], own)
         lines += [f"### {model}", "", "| threshold | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|",
                   f"| the run's ({run_on}) | " + " | ".join(_cells(entry["at_run"], keys, model)) + " |",
                   f"| chosen elsewhere ({chosen}) | "
@@ -334,10 +328,13 @@ def _run_ons(result: dict, which: str) -> str:
     """The run's `on` thresholds of the labels a sweep moves: "0.5" when they share one, else each by name
     (drinking's and bowl's own thresholds differ from eating's)."""
     moved = swept_labels(which, list(result["thresholds"]), result["privacy_labels"])
-    ons = {l: evaluation.on_off(result["thresholds"][l])[0] for l in moved}
-    if len(set(ons.values())) == 1:
-        return f"{next(iter(ons.values())):g}"
-    return ", ".join(f"{l} {t:g}" for l, t in ons.items())
+    ons = {evaluation.on_off(result["thresholds"][l])[0] for l in moved}
+    return f"{ons.pop():g}" if len(ons) == 1 else _named_ons(result["thresholds"], moved)
+
+
+def _named_ons(thresholds: dict, labels) -> str:
+    """"drinking 0.75, bowl 0.95": each label's `on`, by name."""
+    return ", ".join(f"{l} {evaluation.on_off(thresholds[l])[0]:g}" for l in labels)
 
 
 def _run_on(result: dict, which: str) -> float:

@@ -370,7 +370,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     print(f"work folder: {run.work} (rerun the same command to resume)", flush=True)
     from . import distill, evaluation, fit, quantize, report, streamed, teacher
     from . import weights as wl
-    from ..manifest import Manifest, Quantization, Smoothing, Threshold, sha256_file, write_atomic
+    from ..manifest import Manifest, Quantization, Smoothing, sha256_file, write_atomic
     from ..frontend import DEFAULT_CONFIG
     from ..data.cache import FeatureCache
 
