@@ -286,6 +286,20 @@ def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp
     assert len(list(work2.glob("student-*"))) == 2 and not (tmp_path / "n").exists()
 
 
+def test_live_teacher_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
+    """--live-teacher --student-mix trains another student from the same finished teacher; a mix without
+    the live teacher, and the live teacher with the embedding term, are refused before any work starts."""
+    data, _out, _work = trained
+    work2, _ = retrain_student(trained, yamnet_dir, tmp_path, capsys, "--live-teacher", "--student-mix", "0.5")
+    yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
+    for extra, message in ((["--student-mix", "0.5"], "--student-mix needs --live-teacher"),
+                           (["--live-teacher", "--distill-embedding", "0.3", "--distill-temperature", "1",
+                             "--student-transfer", "0"], "--live-teacher needs --distill-embedding 0")):
+        rc = main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2), *extra, *yamnet])
+        assert rc == 2 and message in capsys.readouterr().err
+    assert len(list(work2.glob("student-*"))) == 2 and not (tmp_path / "n").exists()
+
+
 def test_threshold_changes_the_decisions_alone(trained, yamnet_dir, tmp_path, capsys):
     """--threshold LABEL=ON rewrites the model's thresholds from the finished checkpoints: nothing retrains,
     the int8 model is the same bytes, and only the named labels' thresholds move (each `off` at the default

@@ -429,6 +429,61 @@ def test_tempered_distillation_loss_by_hand():
     assert float(tempered_loss(2, 0.3, (3.0, 1.0), (1.0, 2.0))(y_true, student)) == pytest.approx(want, rel=1e-5)
 
 
+def test_feature_mixtures_add_magnitudes_in_power_and_take_both_labels():
+    from bowlsense.train.distill import LOG_FLOOR, mix_pairs
+    rng = np.random.default_rng(0)
+    floor = np.exp(LOG_FLOOR)
+    mags = rng.uniform(0.0, 20.0, (6, 96, 64, 1))
+    x = np.log(mags + floor).astype(np.float32)
+    labels = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
+    mixed, mixed_labels = mix_pairs(x, labels, 0.5, np.random.default_rng(1))
+    changed = np.flatnonzero((mixed != x).any(axis=(1, 2, 3)))
+    assert len(changed) == 3  # half the batch; the other windows and their labels as they were
+    kept = np.setdiff1d(np.arange(6), changed)
+    np.testing.assert_array_equal(mixed[kept], x[kept])
+    np.testing.assert_array_equal(mixed_labels[kept], labels[kept])
+    for i in changed:
+        # Which partner at which gain: the only (j, g) with sqrt(a^2 + (g b_j)^2) = the mixture's magnitude.
+        m = np.exp(mixed[i].astype(np.float64)) - floor
+        fits = []
+        for j in set(range(6)) - {i}:
+            g2 = np.median((m ** 2 - mags[i] ** 2) / mags[j] ** 2)
+            if np.allclose(m, np.sqrt(mags[i] ** 2 + g2 * mags[j] ** 2), rtol=1e-3, atol=1e-3):
+                fits.append((j, 10 * np.log10(g2)))
+        assert len(fits) == 1, fits
+        j, gain_db = fits[0]
+        assert -6.0 - 1e-3 <= gain_db <= 6.0 + 1e-3
+        np.testing.assert_array_equal(mixed_labels[i], np.maximum(labels[i], labels[j]))
+    # A silent partner (the front end's floor everywhere) leaves a window as it was.
+    pair = np.concatenate([x[:1], np.full((1, 96, 64, 1), LOG_FLOOR, np.float32)])
+    out, _ = mix_pairs(pair, labels[:2], 1.0, np.random.default_rng(2))
+    np.testing.assert_allclose(out[0], pair[0], atol=1e-5)
+
+
+def test_live_teacher_scores_exactly_what_the_student_is_shown():
+    from bowlsense.train.distill import live_teacher_batches, logits
+
+    class Teacher:  # a stand-in whose scores depend on every input value
+        seen = []
+
+        def scores_from_nats(self, x):
+            self.seen.append(x.copy())
+            s = 1 / (1 + np.exp(-np.stack([x.mean(axis=(1, 2)), x.std(axis=(1, 2))], axis=1)))
+            return s.astype(np.float32)
+
+    teacher = Teacher()
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-6.9, 3.0, (8, 96, 64, 1)).astype(np.float32)
+    labels = np.eye(2, dtype=np.float32)[[0, 1] * 4]
+    y = np.concatenate([labels, np.zeros((8, 2), np.float32)], axis=1)  # stale teacher columns
+    shown, targets = live_teacher_batches(teacher, 2, mix=0.5, augment=True)(x, y, rng)
+    assert not np.array_equal(shown, x)
+    np.testing.assert_array_equal(teacher.seen[-1], shown[..., 0])
+    np.testing.assert_allclose(targets[:, 2:], logits(teacher.scores_from_nats(shown[..., 0])), rtol=1e-6)
+    assert ((targets[:, :2] == 0) | (targets[:, :2] == 1)).all() and (targets[:, :2] >= labels).all()
+    assert (targets[:, :2].sum(axis=1) == 2).sum() >= 1  # some mixtures of an eating and a drinking window
+
+
 def test_teacher_beyond_labels_counts_by_hand():
     from bowlsense.train.distill import teacher_beyond_labels
     scores = np.array([[0.9, 0.1], [0.2, 0.7], [1.0, 0.0]])

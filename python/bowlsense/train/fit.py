@@ -50,7 +50,8 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
         loss=None, augment=None) -> dict:
     """Train `model` (compiled here with Adam + binary cross-entropy) on x -> y; resumes from `checkpoint`.
 
-    augment(x_batch, rng) -> x_batch, when given, transforms each training batch (fresh draws every epoch).
+    augment(x_batch, y_batch, rng) -> (x_batch, y_batch), when given, transforms each training batch (fresh
+    draws every epoch); it may change the targets with the inputs (distill's live teacher scores what it made).
     Returns the history: per-epoch loss (and val_loss when `val` is given)."""
     import keras
     from tqdm import tqdm
@@ -82,8 +83,8 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
                    mininterval=2.0)
         for step in bar:
             idx = np.sort(order[step * batch_size:(step + 1) * batch_size])
-            xb = x[idx] if augment is None else augment(x[idx], rng)
-            out = model.train_on_batch(xb, y[idx])
+            xb, yb = (x[idx], y[idx]) if augment is None else augment(x[idx], y[idx], rng)
+            out = model.train_on_batch(xb, yb)
             losses.append(float(out if np.isscalar(out) else np.ravel(out)[0]))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         history["loss"].append(float(np.mean(losses)))

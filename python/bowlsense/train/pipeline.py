@@ -80,6 +80,11 @@ class TrainConfig:
     # without moving its target.
     label_weight: tuple[tuple[str, float], ...] = ()
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
+    # The teacher scores each student batch as augmented (distill.py: consistent teaching), and with
+    # student_mix > 0 that fraction of each batch is first mixed pairwise on the features (distill.mix_pairs).
+    # A YAMNet forward pass per student batch: about 0.1 s per 64 windows on the 2-core machine.
+    live_teacher: bool = False
+    student_mix: float = 0.0
     # Transfer windows: this many more augmented and mixed windows from the training clips (the same kinds
     # and proportions as above, fresh draws) that only the student trains on, the teacher scoring them.
     # A student matches its teacher on the inputs it is shown; more of them is distillation's usual lever.
@@ -187,6 +192,12 @@ def check_recipe(config: TrainConfig) -> None:
     if config.distill_embedding > 0 and config.weighted:
         raise RecipeError("the embedding term (--distill-embedding) needs every --label-weight at 1: the two "
                           "losses are not combined")
+    if config.student_mix > 0 and not config.live_teacher:
+        raise RecipeError("--student-mix needs --live-teacher: a mixture made during training has no teacher "
+                          "score unless the teacher scores it then")
+    if config.live_teacher and config.distill_embedding > 0:
+        raise RecipeError("--live-teacher needs --distill-embedding 0: the embedding of an augmented or mixed "
+                          "window is not computed during training")
     for option, pairs in (("--label-weight", config.label_weight), ("--threshold", config.label_threshold)):
         unknown = [l for l, _ in pairs if l not in config.labels]
         if unknown:
@@ -389,7 +400,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
                 *((config.student_transfer,) if config.student_transfer else ()),  # 0 keeps earlier checkpoints
                 *((config.distill_temperature,) if config.distill_temperature != 1.0 else ()),  # 1 likewise
                 *((("privacy", config.privacy_temperature),) if config.privacy_temperature is not None else ()),
-                *((("label weights", config.label_weight),) if config.label_weight else ()))
+                *((("label weights", config.label_weight),) if config.label_weight else ()),
+                *((("live teacher", config.student_mix),) if config.live_teacher else ()))  # off: as before
     xkey = _key(wkey, config.student_transfer)
     check_recipe(config)
     # Weights first: a wrong --yamnet should stop the run before minutes of data preparation.
@@ -466,7 +478,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         cost = count_cost(student)
         print(f"student: {cost['macs']:,} MACs/patch, {cost['weight_bytes']:,} bytes of int8 weights", flush=True)
         student_hist = distill.distill(student, train_w, soft, evalset, config, run.work / f"student-{skey}",
-                                       embedding)
+                                       embedding, teacher=tch)
         float_eval = distill.predict(student, evalset.windows.patches)
 
     with run.stage("int8"):

@@ -137,3 +137,9 @@ class Teacher:
 
     def __call__(self, patches_q10: np.ndarray) -> np.ndarray:
         return self.scores_from_activations(activations(self.frozen, patches_q10, desc="teacher"))
+
+    def scores_from_nats(self, x: np.ndarray) -> np.ndarray:
+        """One batch of float patches in nats, (n, 96, 64): the teacher's scores of exactly what the student is
+        shown after augmentation and mixing (distill's live teacher)."""
+        acts = self.frozen(np.asarray(x, np.float32), training=False)
+        return np.asarray(self.top(acts, training=False), np.float32)
