@@ -82,8 +82,8 @@ class TrainConfig:
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     # The teacher scores each student batch as augmented (distill.py: consistent teaching), and with
     # student_mix > 0 that fraction of each batch is first mixed pairwise on the features (distill.mix_pairs).
-    # A YAMNet forward pass per student batch: about 0.1 s per 64 windows on the 2-core machine, the
-    # student's training 2.7 times as long. Measured with student_mix 0.5 (README, Results): the int8
+    # A YAMNet forward pass per student batch: about 0.1 s per 64 windows on the 2-core machine, a run
+    # that trains only the student about 2.5 times as long. Measured with student_mix 0.5 (README, Results): the int8
     # student catches more speech at -10 dB (+0.080 over three student seeds on the default split, +0.033
     # under 4-fold cross-validation), and macro-F1 falls by 0.028 under cross-validation: off by default.
     live_teacher: bool = False
