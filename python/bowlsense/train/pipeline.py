@@ -83,9 +83,11 @@ class TrainConfig:
     # The teacher scores each student batch as augmented (distill.py: consistent teaching), and with
     # student_mix > 0 that fraction of each batch is first mixed pairwise on the features (distill.mix_pairs).
     # A YAMNet forward pass per student batch: about 0.1 s per 64 windows on the 2-core machine, a run
-    # that trains only the student about 2.5 times as long. Measured with student_mix 0.5 (README, Results): the int8
-    # student catches more speech at -10 dB (+0.080 over three student seeds on the default split, +0.033
-    # under 4-fold cross-validation), and macro-F1 falls by 0.028 under cross-validation: off by default.
+    # that trains only the student about 2.5 times as long. Under 4-fold cross-validation against two
+    # baseline runs (README, Results), int8 student: with student_mix 0.5, speech at -10 dB +0.030 but
+    # macro-F1 -0.025 and eating at 0 dB under background -0.059; with student_mix 0 (one run), speech
+    # false positives -0.008 and false events -0.028, eating at 0 dB -0.061 at the default thresholds.
+    # Off by default until the live teacher's own thresholds and a second seed are measured.
     live_teacher: bool = False
     student_mix: float = 0.0
     # Transfer windows: this many more augmented and mixed windows from the training clips (the same kinds
