@@ -8,6 +8,10 @@ The two run in alternating rounds so that both see the same machine load; the sc
 median seconds per step and their ratio, and the loss after the same steps (close, not equal: rounding
 differs from the first step and grows over steps of fitting one batch; tests/test_train_units.py checks one
 step's outputs and gradients).
+
+With --live-teacher it times instead the live teacher's pass (distill.live_teacher_batches: the whole
+teacher scoring one student batch) as one traced graph against Keras's eager layer-by-layer calls, the
+same way, and prints the largest difference between their scores.
 """
 from __future__ import annotations
 
@@ -41,7 +45,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per model, alternating (default 3)")
     parser.add_argument("--batch-size", type=int, default=64, help="windows per step (default 64, as trained)")
     parser.add_argument("--yamnet", help="YAMNet weights for the teacher (default: as `bowlsense train` finds them)")
+    parser.add_argument("--live-teacher", action="store_true",
+                        help="time the live teacher's pass instead (the whole teacher scoring one student batch), "
+                             "as one traced graph against Keras's layer-by-layer eager calls")
     args = parser.parse_args(argv)
+    if args.live_teacher:
+        return bench_live_teacher(args)
     import keras
 
     from . import teacher
@@ -70,6 +79,37 @@ def main(argv=None) -> int:
     for name, (median, loss) in result.items():
         print(f"  {name}: {median * 1000:.1f} ms per step, loss after {1 + args.rounds * args.steps} steps {loss:.5f}")
     print(f"  PointwiseConv2D is {result['Conv2D'][0] / result['PointwiseConv2D'][0]:.2f}x as fast")
+    return 0
+
+
+def bench_live_teacher(args) -> int:
+    """Teacher.scores_from_nats (one traced graph) against Teacher.scores_eagerly, same batch, alternating."""
+    from . import teacher
+    from . import weights as wl
+    from .pipeline import TrainConfig
+    from .yamnet import NUM_MEL, PATCH_FRAMES
+
+    config = TrainConfig()
+    weights = wl.load(wl.resolve_source(args.yamnet))
+    tch = teacher.Teacher(teacher.build_frozen(weights, config.unfrozen_blocks),
+                          teacher.build_top(weights, config.unfrozen_blocks, len(config.labels)))
+    # Log-mel patches in nats, across the front end's range.
+    x = np.random.default_rng(0).uniform(-7.0, 8.0, (args.batch_size, PATCH_FRAMES, NUM_MEL)).astype(np.float32)
+    ways = {"eager": lambda: np.asarray(tch.scores_eagerly(x)), "graph": lambda: tch.scores_from_nats(x)}
+    outputs = {name: run() for name, run in ways.items()}  # the first call traces the graph, untimed
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(args.rounds):
+        for name, run in ways.items():
+            for _ in range(args.steps):
+                t = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - t)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    print(f"live teacher, one batch of {args.batch_size}, median of {args.rounds * args.steps} calls each:")
+    for name in ways:
+        print(f"  {name}: {median[name] * 1000:.1f} ms per batch")
+    print(f"  graph is {median['eager'] / median['graph']:.2f}x as fast; "
+          f"largest score difference {np.abs(outputs['eager'] - outputs['graph']).max():.2g}")
     return 0
 
 
