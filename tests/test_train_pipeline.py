@@ -286,18 +286,31 @@ def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp
     assert len(list(work2.glob("student-*"))) == 2 and not (tmp_path / "n").exists()
 
 
-def test_live_teacher_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
-    """--live-teacher --student-mix trains another student from the same finished teacher; a mix without
-    the live teacher, and the live teacher with the embedding term, are refused before any work starts."""
-    data, _out, _work = trained
-    work2, _ = retrain_student(trained, yamnet_dir, tmp_path, capsys, "--live-teacher", "--student-mix", "0.5")
+def test_live_teacher_is_the_default_and_can_be_turned_off(trained, yamnet_dir, tmp_path, capsys):
+    """The fixture's student was taught live (the default); --no-live-teacher trains another student from
+    the same finished teacher with each window scored once beforehand, and --student-mix one with mixtures.
+    A mix without the live teacher, and the live teacher with the embedding term, are refused before any
+    work starts, each naming the option that resolves it."""
+    data, out, _work = trained
+
+    def recipe(model):
+        return (model / "report.md").read_text()  # its Configuration block lists every field of the recipe
+
+    assert "live_teacher: True" in recipe(out)
+    work2, _ = retrain_student(trained, yamnet_dir, tmp_path, capsys, "--no-live-teacher")
+    assert "live_teacher: False" in recipe(tmp_path / "m")
     yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
-    for extra, message in ((["--student-mix", "0.5"], "--student-mix needs --live-teacher"),
-                           (["--live-teacher", "--distill-embedding", "0.3", "--distill-temperature", "1",
-                             "--student-transfer", "0"], "--live-teacher needs --distill-embedding 0")):
+    rc = main(["train", str(data), "--out", str(tmp_path / "mix"), "--quick", "--work", str(work2),
+               "--student-mix", "0.5", *yamnet])
+    assert rc == 0 and len(list(work2.glob("student-*"))) == 3
+    assert "student_mix: 0.5" in recipe(tmp_path / "mix")
+    for extra, message in ((["--no-live-teacher", "--student-mix", "0.5"], "drop --no-live-teacher"),
+                           (["--distill-embedding", "0.3", "--distill-temperature", "1", "--student-transfer", "0"],
+                            "--distill-embedding) needs --no-live-teacher")):
+        capsys.readouterr()
         rc = main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2), *extra, *yamnet])
         assert rc == 2 and message in capsys.readouterr().err
-    assert len(list(work2.glob("student-*"))) == 2 and not (tmp_path / "n").exists()
+    assert len(list(work2.glob("student-*"))) == 3 and not (tmp_path / "n").exists()
 
 
 def test_threshold_changes_the_decisions_alone(trained, yamnet_dir, tmp_path, capsys):
