@@ -185,7 +185,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--live-teacher", action=argparse.BooleanOptionalAction,
                         help="the teacher scores every student batch as the student sees it (after SpecAugment "
                              "and --student-mix), a YAMNet pass per batch; --no-live-teacher scores each window "
-                             f"once beforehand, about 2.5 times faster (default {'on' if d.live_teacher else 'off'})")
+                             f"once beforehand, a faster run (default {'on' if d.live_teacher else 'off'})")
     parser.add_argument("--student-mix", type=_between(0.0, 1.0), metavar="F",
                         help="with the live teacher: this fraction of each student batch mixed pairwise on the "
                              f"features, -6 to +6 dB, labels the union (default {d.student_mix:g}: none)")

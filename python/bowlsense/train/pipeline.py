@@ -82,8 +82,8 @@ class TrainConfig:
     student_augment: bool = True       # gain + SpecAugment masks, drawn afresh every epoch
     # The teacher scores each student batch as augmented (distill.py: consistent teaching), and with
     # student_mix > 0 that fraction of each batch is first mixed pairwise on the features (distill.mix_pairs).
-    # The price is a YAMNet pass per student batch (one traced graph, Teacher.scores_from_nats): a run that
-    # trains only the student takes about 3 times as long. Under 4-fold cross-validation, int8 student,
+    # The price is a YAMNet pass per student batch (one traced graph, Teacher.scores_from_nats): a longer
+    # student run (README, `make model`). Under 4-fold cross-validation, int8 student,
     # against the recipe without it (README, Results): seed 0 on the earlier models/crossval teachers,
     # speech false positives -0.008, false events on background -0.028, macro-F1 +0.015, eating at 0 dB under
     # background -0.061; seed 1 on retrained teachers, macro-F1 +0.035 against the earlier models/crossval,
