@@ -100,6 +100,45 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
         fit.fit(model, x, y, epochs=3, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
 
 
+def test_prefetched_batches_are_the_batches_made_in_turn():
+    """fit.batches with prefetch makes batch k + 1 in a worker thread while batch k is used, from the same
+    rng draws in the same order: the same batches as without it, and an augment error still reaches fit."""
+    import threading
+
+    from bowlsense.train import fit
+    x = np.arange(30, dtype=np.float32).reshape(10, 3)
+    y = np.arange(10, dtype=np.float32)[:, None]
+    order = np.random.default_rng(1).permutation(10)
+    calls = []
+    second_call = threading.Event()
+
+    def augment(xb, yb, rng):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:
+            second_call.set()
+        return xb + rng.normal(size=xb.shape), yb * 2
+
+    in_turn = list(fit.batches(x, y, order, 4, augment, np.random.default_rng(5), prefetch=False))
+    calls.clear()
+    second_call.clear()
+    ahead = fit.batches(x, y, order, 4, augment, np.random.default_rng(5), prefetch=True)
+    first = next(ahead)
+    # The second batch is made while the first is in use, in the worker, not when the caller asks for it.
+    assert second_call.wait(timeout=10), "batch 2 was not made ahead"
+    prefetched = [first] + list(ahead)
+    assert len(in_turn) == len(prefetched) == 3 and [len(b[0]) for b in prefetched] == [4, 4, 2]
+    for (xa, ya), (xb, yb) in zip(in_turn, prefetched):
+        assert np.array_equal(xa, xb) and np.array_equal(ya, yb)
+    assert all(name.startswith("next-batch") for name in calls)
+    # Each batch holds its own windows (order's slice) and its own draws: none repeats another.
+    assert not np.array_equal(prefetched[0][0][:2], prefetched[1][0][:2])
+
+    def broken(xb, yb, rng):
+        raise ValueError("augment failed")
+    with pytest.raises(ValueError, match="augment failed"):
+        list(fit.batches(x, y, order, 4, broken, np.random.default_rng(5), prefetch=True))
+
+
 def test_fit_returns_the_average_of_the_second_half_of_epochs(tmp_path):
     pytest.importorskip("tensorflow")
     from bowlsense.train import fit

@@ -1,4 +1,5 @@
-"""Benchmark of training steps: `python -m bowlsense.train.bench [--steps N] [--rounds N] [--yamnet PATH]`.
+"""Benchmark of training steps: `python -m bowlsense.train.bench [--steps N] [--rounds N] [--yamnet PATH]
+[--live-teacher | --prefetch]`.
 
 Times a training step of the teacher's fine-tuned top (YAMNet's unfrozen blocks and the head, on cached
 activations) as trained (pointwise convolutions as PointwiseConv2D, pointwise.py) and with those layers
@@ -12,6 +13,12 @@ step's outputs and gradients).
 With --live-teacher it times instead the live teacher's pass (distill.live_teacher_batches: the whole
 teacher scoring one student batch) as one traced graph against Keras's eager layer-by-layer calls, the
 same way, and prints the largest difference between their scores.
+
+With --prefetch it times the live student's training (fit.fit with distill.live_teacher_batches, as
+`bowlsense train` runs it) with the next batch made in a worker thread while this one trains (fit.batches)
+against making each batch in turn: each way trains a fresh student from the same weights for one short
+epoch per round, alternating, and the script prints the median seconds per step, their ratio, and the
+largest difference between the two students' weights at the end (0: the same training).
 """
 from __future__ import annotations
 
@@ -48,9 +55,14 @@ def main(argv=None) -> int:
     parser.add_argument("--live-teacher", action="store_true",
                         help="time the live teacher's pass instead (the whole teacher scoring one student batch), "
                              "as one traced graph against Keras's layer-by-layer eager calls")
+    parser.add_argument("--prefetch", action="store_true",
+                        help="time the live student's training with the next batch made while this one trains, "
+                             "against making each batch in turn")
     args = parser.parse_args(argv)
     if args.live_teacher:
         return bench_live_teacher(args)
+    if args.prefetch:
+        return bench_prefetch(args)
     import keras
 
     from . import teacher
@@ -110,6 +122,60 @@ def bench_live_teacher(args) -> int:
         print(f"  {name}: {median[name] * 1000:.1f} ms per batch")
     print(f"  graph is {median['eager'] / median['graph']:.2f}x as fast; "
           f"largest score difference {np.abs(outputs['eager'] - outputs['graph']).max():.2g}")
+    return 0
+
+
+def bench_prefetch(args) -> int:
+    """fit.fit of the live student with prefetch on and off: same start, same batches, alternating rounds."""
+    import pathlib
+    import tempfile
+
+    import keras
+
+    from . import distill, fit, teacher
+    from . import weights as wl
+    from .pipeline import TrainConfig
+    from .student import build_student
+    from .yamnet import NUM_MEL, PATCH_FRAMES
+
+    config = TrainConfig()
+    n_labels = len(config.labels)
+    weights = wl.load(wl.resolve_source(args.yamnet))
+    tch = teacher.Teacher(teacher.build_frozen(weights, config.unfrozen_blocks),
+                          teacher.build_top(weights, config.unfrozen_blocks, n_labels))
+    rng = np.random.default_rng(0)
+    n = args.steps * args.batch_size  # one epoch of `steps` batches
+    x = rng.uniform(-7.0, 8.0, (n, PATCH_FRAMES, NUM_MEL, 1)).astype(np.float32)
+    labels = rng.integers(0, 2, (n, n_labels)).astype(np.float32)
+    y = np.concatenate([labels, np.zeros_like(labels)], axis=1)  # the teacher's columns are filled per batch
+    augment = distill.live_teacher_batches(tch, n_labels, config.student_mix, config.student_augment)
+    loss = distill.tempered_loss(n_labels, config.distill_alpha, config.label_temperatures(), config.label_weights())
+    tch.scores_from_nats(x[:args.batch_size, ..., 0])  # traces the teacher's graph outside the timing
+
+    def train(prefetch: bool, folder: pathlib.Path):
+        keras.utils.set_random_seed(0)
+        student = build_student(n_labels, config.student)
+        t = time.perf_counter()
+        fit.fit(student, x, y, epochs=1, batch_size=args.batch_size, learning_rate=config.student_lr,
+                checkpoint=folder, desc="student", seed=0, loss=loss, augment=augment, prefetch=prefetch)
+        return (time.perf_counter() - t) / args.steps, student.get_weights()
+
+    ways = {"in turn": False, "prefetch": True}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    final = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for name, prefetch in ways.items():
+                seconds, final[name] = train(prefetch, pathlib.Path(tmp) / f"{name}-{r}")
+                times[name].append(seconds)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(final["in turn"], final["prefetch"]))
+    print(f"live student, batch {args.batch_size}, one epoch of {args.steps} steps per round, median of "
+          f"{args.rounds} rounds each (the first step traces the training step and counts):")
+    for name in ways:
+        print(f"  {name}: {median[name] * 1000:.1f} ms per step")
+    print(f"  prefetch is {median['in turn'] / median['prefetch']:.2f}x as fast; "
+          f"largest weight difference after training {diff:.2g}")
     return 0
 
 

@@ -45,13 +45,42 @@ def _save_state(folder: pathlib.Path, model, epoch: int, history: dict) -> None:
     write_atomic(folder / "state.json", json.dumps({"epoch": epoch, "history": history}) + "\n")
 
 
+def batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int, augment, rng, prefetch: bool):
+    """One epoch's training batches in `order`, each through augment(x, y, rng) when given.
+
+    With prefetch, batch k + 1 is made in a worker thread while the caller trains on batch k. The live
+    teacher's pass (distill.live_teacher_batches) is about half of a student step, and neither it nor the
+    training step alone keeps both cores busy; TensorFlow releases the GIL while either runs, so the two
+    overlap. The batches are the same either way: only the one worker draws from rng, in step order, and
+    nothing it computes depends on the model being trained."""
+    steps = max(1, -(-len(x) // batch_size))
+
+    def make(step: int):
+        idx = np.sort(order[step * batch_size:(step + 1) * batch_size])
+        return (x[idx], y[idx]) if augment is None else augment(x[idx], y[idx], rng)
+
+    if augment is None or not prefetch:
+        for step in range(steps):
+            yield make(step)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-batch") as worker:
+        pending = worker.submit(make, 0)
+        for step in range(steps):
+            batch = pending.result()
+            if step + 1 < steps:
+                pending = worker.submit(make, step + 1)
+            yield batch
+
+
 def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, learning_rate: float,
         checkpoint: pathlib.Path, desc: str, seed: int, val: tuple[np.ndarray, np.ndarray] | None = None,
-        loss=None, augment=None) -> dict:
+        loss=None, augment=None, prefetch: bool = True) -> dict:
     """Train `model` (compiled here with Adam + binary cross-entropy) on x -> y; resumes from `checkpoint`.
 
     augment(x_batch, y_batch, rng) -> (x_batch, y_batch), when given, transforms each training batch (fresh
     draws every epoch); it may change the targets with the inputs (distill's live teacher scores what it made).
+    prefetch: make the next batch while this one trains (see `batches`); False makes each in turn.
     Returns the history: per-epoch loss (and val_loss when `val` is given)."""
     import keras
     from tqdm import tqdm
@@ -79,11 +108,9 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
         rng = np.random.default_rng(seed * 1000 + epoch)
         order = rng.permutation(n)
         losses = []
-        bar = tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False,
-                   mininterval=2.0)
-        for step in bar:
-            idx = np.sort(order[step * batch_size:(step + 1) * batch_size])
-            xb, yb = (x[idx], y[idx]) if augment is None else augment(x[idx], y[idx], rng)
+        bar = tqdm(batches(x, y, order, batch_size, augment, rng, prefetch), total=steps,
+                   desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False, mininterval=2.0)
+        for xb, yb in bar:
             out = model.train_on_batch(xb, yb)
             losses.append(float(out if np.isscalar(out) else np.ravel(out)[0]))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}")
