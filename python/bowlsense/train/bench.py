@@ -52,10 +52,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per model, alternating (default 3)")
     parser.add_argument("--batch-size", type=int, default=64, help="windows per step (default 64, as trained)")
     parser.add_argument("--yamnet", help="YAMNet weights for the teacher (default: as `bowlsense train` finds them)")
-    parser.add_argument("--live-teacher", action="store_true",
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--live-teacher", action="store_true",
                         help="time the live teacher's pass instead (the whole teacher scoring one student batch), "
                              "as one traced graph against Keras's layer-by-layer eager calls")
-    parser.add_argument("--prefetch", action="store_true",
+    which.add_argument("--prefetch", action="store_true",
                         help="time the live student's training with the next batch made while this one trains, "
                              "against making each batch in turn")
     args = parser.parse_args(argv)
