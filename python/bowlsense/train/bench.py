@@ -95,17 +95,23 @@ def main(argv=None) -> int:
     return 0
 
 
-def bench_live_teacher(args) -> int:
-    """Teacher.scores_from_nats (one traced graph) against Teacher.scores_eagerly, same batch, alternating."""
+def default_teacher(yamnet_source):
+    """The teacher as `bowlsense train` builds it with the default recipe, its head untrained: (Teacher, TrainConfig)."""
     from . import teacher
     from . import weights as wl
     from .pipeline import TrainConfig
-    from .yamnet import NUM_MEL, PATCH_FRAMES
 
     config = TrainConfig()
-    weights = wl.load(wl.resolve_source(args.yamnet))
-    tch = teacher.Teacher(teacher.build_frozen(weights, config.unfrozen_blocks),
-                          teacher.build_top(weights, config.unfrozen_blocks, len(config.labels)))
+    weights = wl.load(wl.resolve_source(yamnet_source))
+    return teacher.Teacher(teacher.build_frozen(weights, config.unfrozen_blocks),
+                           teacher.build_top(weights, config.unfrozen_blocks, len(config.labels))), config
+
+
+def bench_live_teacher(args) -> int:
+    """Teacher.scores_from_nats (one traced graph) against Teacher.scores_eagerly, same batch, alternating."""
+    from .yamnet import NUM_MEL, PATCH_FRAMES
+
+    tch, _ = default_teacher(args.yamnet)
     # Log-mel patches in nats, across the front end's range.
     x = np.random.default_rng(0).uniform(-7.0, 8.0, (args.batch_size, PATCH_FRAMES, NUM_MEL)).astype(np.float32)
     ways = {"eager": lambda: np.asarray(tch.scores_eagerly(x)), "graph": lambda: tch.scores_from_nats(x)}
@@ -133,17 +139,12 @@ def bench_prefetch(args) -> int:
 
     import keras
 
-    from . import distill, fit, teacher
-    from . import weights as wl
-    from .pipeline import TrainConfig
+    from . import distill, fit
     from .student import build_student
     from .yamnet import NUM_MEL, PATCH_FRAMES
 
-    config = TrainConfig()
+    tch, config = default_teacher(args.yamnet)
     n_labels = len(config.labels)
-    weights = wl.load(wl.resolve_source(args.yamnet))
-    tch = teacher.Teacher(teacher.build_frozen(weights, config.unfrozen_blocks),
-                          teacher.build_top(weights, config.unfrozen_blocks, n_labels))
     rng = np.random.default_rng(0)
     n = args.steps * args.batch_size  # one epoch of `steps` batches
     x = rng.uniform(-7.0, 8.0, (n, PATCH_FRAMES, NUM_MEL, 1)).astype(np.float32)
