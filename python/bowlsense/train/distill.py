@@ -26,7 +26,7 @@ and, with config.student_mix > 0, after mixing pairs of the batch's windows (mix
 agree on the input, the "consistent teaching" of Beyer et al. (2022, "Knowledge distillation: a good
 teacher is patient and consistent"). Without it the teacher's scores belong to the window before its
 masks, and each epoch shows the student the same fixed pairs of window and target, which a longer
-training only memorises (24 student epochs measured worse than 12, README). Mixing gives the student
+training only memorises (24 student epochs measured worse than 12, train/README.md). Mixing gives the student
 new inputs every batch, each with the teacher's opinion of it.
 """
 from __future__ import annotations

@@ -62,16 +62,16 @@ class TrainConfig:
     # Weight of matching YAMNet's embedding (distill.py; 0: off). One run each, under 4-fold cross-validation
     # with the same teachers, 0.3 raised the int8 student's speech detection at -10 dB by +0.033 against 0;
     # but retraining the student alone (--student-seed) moves that figure by up to 0.049, and over three
-    # student seeds each (`bowlsense compare`, README) every figure is within 0.011 of the term's, no interval
+    # student seeds each (`bowlsense compare`, train/README.md) every figure is within 0.011 of the term's, no interval
     # excluding 0. Off: it bought nothing measurable for an extra YAMNet pass over every training window.
     distill_embedding: float = 0.0
     # Softening of the teacher's logits in the student's target (distill.py; 1: its scores as they are).
     # On its training windows the teacher's scores are the labels to within 0.001, so at 1 the student
     # learns the labels alone. 3 against 1, under 4-fold cross-validation on the same teachers and over
-    # three student seeds on the default split (README, Results): int8 macro-F1 about +0.05, drinking's F1
+    # three student seeds on the default split (train/README.md): int8 macro-F1 about +0.05, drinking's F1
     # 0.43 -> 0.61; at equal false events on background every eating figure is higher; the privacy
     # trade-off is unchanged, though at the default speech threshold speech at -10 dB reads 0.02-0.05 lower.
-    # 2 and 5 measured level with 3 (three student seeds each, README).
+    # 2 and 5 measured level with 3 (three student seeds each, train/README.md).
     distill_temperature: float = 3.0
     # The privacy labels' own temperature (None: distill_temperature, like the other labels).
     privacy_temperature: float | None = None
@@ -83,8 +83,8 @@ class TrainConfig:
     # The teacher scores each student batch as augmented (distill.py: consistent teaching), and with
     # student_mix > 0 that fraction of each batch is first mixed pairwise on the features (distill.mix_pairs).
     # The price is a YAMNet pass per student batch (one traced graph, Teacher.scores_from_nats): a longer
-    # student run (README, `make model`). Under 4-fold cross-validation, int8 student,
-    # against the recipe without it (README, Results): seed 0 on the earlier models/crossval teachers,
+    # student run (train/README.md, `make model`). Under 4-fold cross-validation, int8 student,
+    # against the recipe without it (train/README.md): seed 0 on the earlier models/crossval teachers,
     # speech false positives -0.008, false events on background -0.028, macro-F1 +0.015, eating at 0 dB under
     # background -0.061; seed 1 on retrained teachers, macro-F1 +0.035 against the earlier models/crossval,
     # false events -0.028, speech false positives -0.009, eating at 0 dB +0.023; the two seeds' event sweeps
@@ -96,7 +96,7 @@ class TrainConfig:
     # and proportions as above, fresh draws) that only the student trains on, the teacher scoring them.
     # A student matches its teacher on the inputs it is shown; more of them is distillation's usual lever.
     # 9000 for 12 epochs against none for 24 (the same steps), student seeds 0-2 each on the default split
-    # (`bowlsense compare`, README): eating caught at 0 dB under background +0.097 [+0.033, +0.152], beyond
+    # (`bowlsense compare`, train/README.md): eating caught at 0 dB under background +0.097 [+0.033, +0.152], beyond
     # either side's own spread; every other figure level.
     student_transfer: int = 9000
     batch_size: int = 64
@@ -114,7 +114,7 @@ class TrainConfig:
     # F1-best thresholds chosen on the other three folds' windows came out 0.55-0.75 for drinking and
     # 0.95-0.975 for bowl, and these two cut the int8 student's false events on background from 18.5% to
     # 14.3% of background windows (the same students retrained: 17.5% to 13.8%, 18.5% to 14.9%) at equal
-    # eating figures, macro-F1 0.781 -> 0.795 (`bowlsense thresholds`, README). Eating keeps 0.5: its
+    # eating figures, macro-F1 0.781 -> 0.795 (`bowlsense thresholds`, train/README.md). Eating keeps 0.5: its
     # targets are the ones a higher threshold would trade away.
     label_threshold: tuple[tuple[str, float], ...] = (("drinking", 0.75), ("bowl", 0.95))
     student: StudentConfig = StudentConfig()
