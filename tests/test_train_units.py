@@ -644,3 +644,31 @@ def test_compare_measures_each_run_at_its_own_thresholds_when_asked(tmp_path, ca
     # At 0.7 the 50 windows scored 0.6 are missed; at 0.5 every window is caught.
     assert d["eating_detect_alone"]["difference"] == pytest.approx(0.5 - 1.0)
     assert d["eating_detect_alone"]["interval_95"][1] < 0
+
+
+SHIPPED_MODEL = __import__("pathlib").Path(__file__).resolve().parents[1] / "models" / "default"
+
+
+def test_int8_model_reads_its_edges_as_tflite_does():
+    """Int8Model takes its input and output quantization from the project's flatbuffer reader; it must
+    read what tf.lite.Interpreter reads (quantize.details), bit for bit, or predict's scores would move."""
+    pytest.importorskip("tensorflow")
+    from bowlsense.train import quantize
+    flatbuffer = (SHIPPED_MODEL / "model.tflite").read_bytes()
+    model = quantize.Int8Model(flatbuffer)
+    assert model.backend == "bowlsense.nn.Engine"
+    want = quantize.details(flatbuffer)
+    assert model.input_q == want["input"]
+    assert model.output_q == want["output"]
+
+
+def test_loading_a_model_for_predict_does_not_import_tensorflow():
+    """`bowlsense predict`, `evaluate` and `data audit --model` run the int8 model through the C engine:
+    importing TensorFlow for them cost about 4 s of every call (README, Speed and memory)."""
+    import subprocess
+    import sys
+    code = ("import sys; from bowlsense.train.predict import load_model; "
+            f"load_model({str(SHIPPED_MODEL)!r}); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -81,6 +81,14 @@ def details(flatbuffer: bytes) -> dict:
     }
 
 
+def edge_quantization(tensor) -> dict:
+    """details()'s entry for one input or output tensor, read from a bowlsense.nn.tflite Tensor."""
+    if tensor.quant is None:
+        raise QuantizationError(f"tensor {tensor.name!r} is {tensor.dtype} without quantization; expected int8")
+    return {"scale": tensor.scale, "zero_point": tensor.zero_point,
+            "shape": [int(s) for s in tensor.shape], "dtype": tensor.dtype}
+
+
 def check(flatbuffer: bytes) -> dict:
     """Re-check what was written: int8 edges, engine ops only, input range pinned."""
     d = details(flatbuffer)
@@ -105,8 +113,6 @@ class Int8Model:
 
     def __init__(self, flatbuffer: bytes):
         self.flatbuffer = bytes(flatbuffer)
-        d = details(self.flatbuffer)
-        self.input_q, self.output_q = d["input"], d["output"]
         self.backend = None
         self.arena_bytes = None
         try:
@@ -115,10 +121,18 @@ class Int8Model:
         except ImportError:
             Engine = None
         if Engine is not None:
-            self._engine = Engine(lower(parse(self.flatbuffer, "student.tflite")))
+            # The edges' quantization comes from the project's own flatbuffer reader, not from
+            # tf.lite.Interpreter (details()): `bowlsense predict` and `evaluate` then never import
+            # TensorFlow, which alone took about 4 s of every call.
+            graph = parse(self.flatbuffer, "student.tflite")
+            self.input_q, self.output_q = (edge_quantization(graph.tensors[graph.inputs[0]]),
+                                           edge_quantization(graph.tensors[graph.outputs[0]]))
+            self._engine = Engine(lower(graph))
             self.backend = "bowlsense.nn.Engine"
             self.arena_bytes = int(self._engine.arena_bytes)  # peak activation RAM of the static plan
         else:
+            d = details(self.flatbuffer)
+            self.input_q, self.output_q = d["input"], d["output"]
             from tflite_micro.python.tflite_micro import runtime
             self._engine = runtime.Interpreter.from_bytes(self.flatbuffer)
             self.backend = "tflite_micro (bowlsense.nn.Engine not installed; same bits)"
