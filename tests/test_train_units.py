@@ -100,6 +100,53 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
         fit.fit(model, x, y, epochs=3, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
 
 
+def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    """The checkpoint holds the optimizer's moments and the dropout layers' random state as well as the
+    weights, so stopping after epoch 2 and running again ends with exactly the weights (and history) of a
+    run that was never stopped. Before, a resumed run started a fresh Adam and fresh dropout draws."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from bowlsense.train import fit
+
+    class Stop(Exception):
+        pass
+
+    def build():
+        fit.set_seed(3)  # as a rerun of `bowlsense train` does before building its models
+        inp = keras.Input((8,))
+        h = keras.layers.Dropout(0.3)(keras.layers.Dense(16, activation="relu")(inp))
+        return keras.Model(inp, keras.layers.Dense(2, activation="sigmoid")(h))
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 8)).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)
+
+    def noisy(xb, yb, draws):
+        return xb + draws.normal(scale=0.1, size=xb.shape).astype(np.float32), yb
+
+    made = []
+
+    def stop_in_epoch_3(xb, yb, draws):  # 48 windows in batches of 16: batch 7 opens epoch 3
+        made.append(1)
+        if len(made) == 7:
+            raise Stop()
+        return noisy(xb, yb, draws)
+
+    kwargs = dict(epochs=4, batch_size=16, learning_rate=1e-2, desc="t", seed=0)
+    whole = build()
+    h_whole = fit.fit(whole, x, y, checkpoint=tmp_path / "whole", augment=noisy, **kwargs)
+
+    with pytest.raises(Stop):
+        fit.fit(build(), x, y, checkpoint=tmp_path / "resumed", augment=stop_in_epoch_3, **kwargs)
+    assert json.loads((tmp_path / "resumed" / "state.json").read_text())["epoch"] == 2
+    resumed = build()
+    h_resumed = fit.fit(resumed, x, y, checkpoint=tmp_path / "resumed", augment=noisy, **kwargs)
+    assert h_resumed == h_whole
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        assert np.array_equal(a, b)
+
+
 def test_prefetched_batches_are_the_batches_made_in_turn():
     """fit.batches with prefetch makes batch k + 1 in a worker thread while batch k is used, from the same
     rng draws in the same order: the same batches as without it, and an augment error still reaches fit."""

@@ -1,5 +1,11 @@
 """A small epoch loop shared by the teacher fine-tune and the student distillation: a tqdm bar per
-epoch, fixed seeds, and a checkpoint after every epoch so an interrupted run resumes where it stopped."""
+epoch, fixed seeds, and a checkpoint after every epoch so an interrupted run resumes where it stopped.
+
+A checkpoint holds everything the next epoch depends on, so a resumed run trains the same weights as one
+that was never interrupted: the model's weights with the optimizer's state (Adam's moments and step count:
+Keras writes them into the same .h5 once the optimizer is built), the random state of its dropout layers
+(rng.npz), and the weight average so far (average.npz). Each epoch's batch order and augmentation draws
+come from its own seed (seed, epoch), so they need no saving."""
 from __future__ import annotations
 
 import json
@@ -17,19 +23,30 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def _rng_variables(model) -> list:
+    """The state of each dropout layer's random draws (Keras SeedGenerator), in the model's own order."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
 def _load_state(folder: pathlib.Path, model) -> tuple[int, dict]:
-    state_path, weights_path = folder / "state.json", folder / "model.weights.h5"
+    state_path, weights_path, rng_path = folder / "state.json", folder / "model.weights.h5", folder / "rng.npz"
     if not state_path.exists():
         return 0, {}
     try:
         state = json.loads(state_path.read_text())
-        import warnings
-        with warnings.catch_warnings():
-            # The Adam moments are not restored (a fresh optimizer resumes); Keras warns about exactly that.
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model.load_weights(str(weights_path))
+        if not model.optimizer.built:  # an unbuilt optimizer would skip the saved moments, with a warning
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(str(weights_path))
+        rng_state = _rng_variables(model)
+        if rng_state and rng_path.exists():  # checkpoints written before rng.npz resume with fresh draws
+            with np.load(rng_path) as z:
+                if len(z.files) != len(rng_state):
+                    raise ValueError(f"{rng_path.name} holds {len(z.files)} random states, the model has "
+                                     f"{len(rng_state)}")
+                for i, v in enumerate(rng_state):
+                    v.assign(z[f"s{i}"])
         return int(state["epoch"]), dict(state["history"])
-    except Exception as e:  # json, h5py and Keras all raise their own kinds on a damaged file
+    except Exception as e:  # json, h5py, numpy and Keras all raise their own kinds on a damaged file
         raise CheckpointError(
             f"checkpoint {folder} is corrupt or from a different model ({type(e).__name__}: {str(e)[:160]}); "
             f"delete that folder (or run again with --restart) to train this stage from scratch") from None
@@ -39,8 +56,11 @@ def _save_state(folder: pathlib.Path, model, epoch: int, history: dict) -> None:
     from ..manifest import write_atomic
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "tmp.weights.h5"
-    model.save_weights(str(tmp))
+    model.save_weights(str(tmp))  # with the optimizer's variables
     tmp.replace(folder / "model.weights.h5")
+    tmp = folder / "rng.tmp.npz"
+    np.savez(tmp, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(_rng_variables(model))})
+    tmp.replace(folder / "rng.npz")
     # state.json is written last: it only ever names an epoch whose weights are complete on disk.
     write_atomic(folder / "state.json", json.dumps({"epoch": epoch, "history": history}) + "\n")
 
