@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -693,7 +694,7 @@ def test_compare_measures_each_run_at_its_own_thresholds_when_asked(tmp_path, ca
     assert d["eating_detect_alone"]["interval_95"][1] < 0
 
 
-SHIPPED_MODEL = __import__("pathlib").Path(__file__).resolve().parents[1] / "models" / "default"
+SHIPPED_MODEL = pathlib.Path(__file__).resolve().parents[1] / "models" / "default"
 
 
 def test_int8_model_reads_its_edges_as_tflite_does():

@@ -58,9 +58,7 @@ def _save_state(folder: pathlib.Path, model, epoch: int, history: dict) -> None:
     tmp = folder / "tmp.weights.h5"
     model.save_weights(str(tmp))  # with the optimizer's variables
     tmp.replace(folder / "model.weights.h5")
-    tmp = folder / "rng.tmp.npz"
-    np.savez(tmp, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(_rng_variables(model))})
-    tmp.replace(folder / "rng.npz")
+    _save_npz(folder / "rng.npz", **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(_rng_variables(model))})
     # state.json is written last: it only ever names an epoch whose weights are complete on disk.
     write_atomic(folder / "state.json", json.dumps({"epoch": epoch, "history": history}) + "\n")
 
@@ -178,7 +176,14 @@ def _load_average(folder: pathlib.Path, epoch: int, average_from: int):
 
 
 def _save_average(folder: pathlib.Path, average: list, count: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "average.tmp.npz"
-    np.savez(tmp, count=np.array(count), **{f"w{i}": w for i, w in enumerate(average)})
-    tmp.replace(folder / "average.npz")
+    _save_npz(folder / "average.npz", count=np.array(count), **{f"w{i}": w for i, w in enumerate(average)})
+
+
+def _save_npz(path: pathlib.Path, **arrays) -> None:
+    """np.savez through manifest.write_atomic: a checkpoint file is whole or absent, never half written."""
+    import io
+
+    from ..manifest import write_atomic
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_atomic(path, buf.getvalue())
