@@ -67,13 +67,17 @@ def make_dataset(root, per_label: int = 3, verified: str = "yes", labels=("eatin
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, yamnet_dir):
+    """One quick run, from a feature cache of its own that starts empty: it renders every window (the
+    cached-features test below depends on that), and the module's later runs find them there."""
     root = tmp_path_factory.mktemp("train")
     data = make_dataset(root / "data")
     out, work = root / "model", root / "work"
-    rc = main(["train", str(data), "--out", str(out), "--quick", "--work", str(work),
-               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
-    assert rc == 0
-    return data, out, work
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BOWLSENSE_CACHE", str(root / "cache"))
+        rc = main(["train", str(data), "--out", str(out), "--quick", "--work", str(work),
+                   "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+        assert rc == 0
+        yield data, out, work
 
 
 def test_train_writes_a_consistent_model_dir(trained):
@@ -184,6 +188,23 @@ def test_rerun_resumes_from_checkpoints(trained, yamnet_dir, capsys):
     assert "teacher: finished in an earlier run" in printed
     assert "student: resuming at epoch 3/3" in printed
     assert "reusing the activations cached" in printed
+
+
+def test_a_run_on_cached_features_trains_the_model_of_the_run_that_rendered_them(trained, yamnet_dir, tmp_path,
+                                                                                 capsys):
+    """The fixture rendered every window (audiomentations drawing from Python's global random state as it
+    went, which Keras also draws initial weights from); this run, in a new work folder, finds every window in
+    the feature cache and renders nothing. The two must train the same networks, or a model could only be
+    reproduced from a cache in the state its first run found."""
+    data, out, _work = trained
+    capsys.readouterr()
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(tmp_path / "work"),
+               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
+    assert rc == 0
+    assert re.search(r"feature cache .*: \d+ hits, 0 computed", capsys.readouterr().out)
+    first, second = np.load(out / "scores.npz"), np.load(tmp_path / "m" / "scores.npz")
+    assert np.array_equal(first["scores_teacher"], second["scores_teacher"])
+    assert (tmp_path / "m" / "model.tflite").read_bytes() == (out / "model.tflite").read_bytes()
 
 
 def retrain_student(trained, yamnet_dir, tmp_path, capsys, *options):

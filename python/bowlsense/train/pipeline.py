@@ -342,6 +342,15 @@ def transfer_plans(train: Side, config: TrainConfig) -> list:
     return [p for p in training_plans(train, more)[1:] if p.lineages]  # [0]: the single clips, already there
 
 
+# Each trained model (the teacher's top, the student) is built right after seeding with its own seed.
+# Keras draws initial weights and dropout seeds from Python's global `random`, and so does audiomentations
+# (its should-apply and parameter draws, although the data layer fixes every value): seeded once at the
+# start, a model built after the data stage depended on how many windows this process had rendered, and a
+# run that found its windows in the feature cache trained another model than the run that rendered them
+# (train/README.md, Resuming). In the checkpoint key: teachers and students built the earlier way are
+# not resumed as these.
+MODEL_SEEDING = "built right after their own seed"
+
 # Added to the seed of the transfer windows' draws: far from any seed a user passes for the split.
 TRANSFER_SEED_OFFSET = 7919
 
@@ -400,7 +409,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     # Checkpoints also by the layer classes they were written with (pointwise.py); frozen activations not.
     from .pointwise import CHECKPOINT_FORMAT  # imports Keras: not at module level, so --help stays fast
-    ckey = _key(tkey, CHECKPOINT_FORMAT, *((config.teacher_seed,) if config.teacher_seed else ()),  # 0: as before
+    ckey = _key(tkey, CHECKPOINT_FORMAT, MODEL_SEEDING, *((config.teacher_seed,) if config.teacher_seed else ()),  # 0: as before
                 *((("mask", config.teacher_mask),) if config.teacher_mask else ()))  # likewise
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
@@ -451,8 +460,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
             np.save(run.work / "teacher_activations.tmp.npy", acts)
             (run.work / "teacher_activations.tmp.npy").replace(acts_path)
         eval_acts = teacher.activations(frozen, evalset.windows.patches, desc="YAMNet frozen layers (validation)")
-        if config.teacher_seed:
-            fit.set_seed(config.teacher_rng_seed)
+        fit.set_seed(config.teacher_rng_seed)  # see MODEL_SEEDING
         head_init = teacher.audioset_head(w, config.labels) if config.head_prior else None
         if config.head_prior and head_init is None:
             print("head prior: not every label has AudioSet classes in teacher.AUDIOSET_CLASSES (or the YAMNet "
@@ -479,8 +487,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
 
     with run.stage("student"):
         from .student import build_student, count_cost
-        if config.student_seed:
-            fit.set_seed(config.student_rng_seed)
+        fit.set_seed(config.student_rng_seed)  # see MODEL_SEEDING
         student = build_student(len(config.labels), config.student)
         cost = count_cost(student)
         print(f"student: {cost['macs']:,} MACs/patch, {cost['weight_bytes']:,} bytes of int8 weights", flush=True)
