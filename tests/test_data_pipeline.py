@@ -276,6 +276,30 @@ print(json.dumps([hashlib.sha256(regenerate(l, src).tobytes()).hexdigest() for l
     assert json.loads(out.stdout) == [hashlib.sha256(p.tobytes()).hexdigest() for p in rendered]
 
 
+def test_rendering_leaves_the_global_random_state_as_it_found_it(real, shared_data_dir, tmp_path):
+    """audiomentations draws from Python's global `random` as it applies a transform, even one built to
+    compute a recorded value, and Keras draws initial weights from the same generator: rendering must put
+    it back, or a model trained after rendering depends on how many windows were rendered first."""
+    import random
+
+    from audiomentations import Gain
+    random.seed(3)
+    before = random.getstate()
+    Gain(min_gain_db=1.0, max_gain_db=1.0, p=1.0)(np.zeros(160, np.float32), 16000)
+    assert random.getstate() != before  # why the guard exists: a fixed-value transform still draws
+    _clips, sources, lineages = _lineages(real, shared_data_dir)
+    random.seed(3)
+    np.random.seed(3)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    for lin in lineages:
+        sources.render(lin.recipe)
+    assert random.getstate() == python_state
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state))
+    FeatureCache(tmp_path).frames_many(lineages, sources, workers=4)  # renders on threads at once
+    assert random.getstate() == python_state
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state))
+
+
 def test_lineage_records_parents_and_parameters(real, shared_data_dir):
     clips, sources, lineages = _lineages(real, shared_data_dir)
     aug = lineages[0].recipe

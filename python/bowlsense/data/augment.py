@@ -11,7 +11,9 @@ The chain, in order, each step applied with its probability (AugmentConfig holds
 
 Parameters are drawn first, from numpy's Generator seeded with the node's seed, and the audiomentations
 transforms are then built with min == max and p = 1, so they compute exactly the recorded values and
-no global random state matters. Noise and impulse responses do not go through audiomentations' own file
+no global random state matters. They still draw from Python's global `random` (and may from numpy's
+legacy one) as they run; render_augment puts both back, so rendering leaves nothing behind that another
+draw in the process would see (Keras draws initial weights from Python's `random`). Noise and impulse responses do not go through audiomentations' own file
 loaders: they are read through `Sources`, so noise is a verified, sha256-checked background clip and
 both are named by sha256 in the lineage.
 
@@ -20,6 +22,8 @@ None of these change what is in a clip, so the labels are the input's labels.
 from __future__ import annotations
 
 import dataclasses
+import random
+import threading
 
 import numpy as np
 
@@ -88,6 +92,39 @@ def augment(lineage: Lineage, seed: int, sources: Sources, config: AugmentConfig
 
 
 def render_augment(recipe: dict, pcm: np.ndarray, sources: Sources) -> np.ndarray:
+    with _global_random_kept:
+        return _render_augment(recipe, pcm, sources)
+
+
+class _GlobalRandomKept:
+    """Python's and numpy's global random states put back as they were before the first of any
+    overlapping renders began. The feature cache renders on several threads at once: each saving and
+    restoring on its own could put back a state another thread had already moved, so the states are saved
+    when the first render enters and restored when the last one leaves."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._saved = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._inside == 0:
+                self._saved = (random.getstate(), np.random.get_state())
+            self._inside += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                random.setstate(self._saved[0])
+                np.random.set_state(self._saved[1])
+
+
+_global_random_kept = _GlobalRandomKept()
+
+
+def _render_augment(recipe: dict, pcm: np.ndarray, sources: Sources) -> np.ndarray:
     from audiomentations import Gain, PitchShift, TimeStretch
 
     x = np.asarray(pcm, dtype=np.int16)
