@@ -289,6 +289,39 @@ def test_student_transfer_windows_train_the_student_alone(trained, yamnet_dir, t
     assert re.search(r"teacher on the transfer windows: scores 0\.\d{4} from the labels", printed)
 
 
+def test_teacher_transfer_fine_tunes_the_teacher_on_the_transfer_windows_too(trained, yamnet_dir, tmp_path, capsys):
+    """--teacher-transfer: the transfer windows go through YAMNet's frozen layers once (cached beside the
+    training windows' activations) and the teacher fine-tunes on both, so a new teacher is trained from the
+    same initial weights on more windows; without transfer windows the option is refused before any work."""
+    import shutil
+    data, out, work = trained
+    work2 = tmp_path / "work"
+    shutil.copytree(work, work2)
+    yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
+    capsys.readouterr()
+    rc = main(["train", str(data), "--out", str(tmp_path / "n"), "--quick", "--work", str(work2), "--teacher-transfer",
+               *yamnet])
+    assert rc == 2 and "needs --student-transfer N with N > 0" in capsys.readouterr().err
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(work2),
+               "--student-transfer", "40", "--teacher-transfer", *yamnet])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    n = int(re.search(r", (\d+) transfer windows for the student", printed).group(1))
+    assert "reusing the activations cached" in printed and f"YAMNet frozen layers: {n} transfer windows computed" in printed
+    assert len(np.load(next(work2.glob("transfer_activations-*.npy")))) == n
+    assert "teacher epoch 1/2" in printed and len(list(work2.glob("teacher-*"))) == 2
+    teacher_state = [json.loads((d / "state.json").read_text()) for d in work2.glob("teacher-*")]
+    assert sorted(len(t["history"]["loss"]) for t in teacher_state) == [2, 2]
+    first, second = np.load(out / "scores.npz"), np.load(tmp_path / "m" / "scores.npz")
+    assert np.abs(first["scores_teacher"] - second["scores_teacher"]).max() > 1e-3
+    # rerun: the teacher and both activation files are reused, nothing is recomputed
+    rc = main(["train", str(data), "--out", str(tmp_path / "m2"), "--quick", "--work", str(work2),
+               "--student-transfer", "40", "--teacher-transfer", *yamnet])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "teacher: finished in an earlier run" in printed and "windows computed" not in printed
+
+
 def test_distill_temperature_retrains_the_student_alone(trained, yamnet_dir, tmp_path, capsys):
     """--distill-temperature 1 (the untempered recipe) trains another student from the same finished teacher;
     the embedding term is refused with a tempered target, transfer windows or a label weight, and a weight for
@@ -543,14 +576,14 @@ def test_recipe_options_reach_the_config(tmp_path, capsys):
         args = build_parser().parse_args([command, str(tmp_path), "--out", str(tmp_path / "o"), "--distill-alpha", "0.9",
                                           "--student-pool", "time_max", "--seed", "3",
                                           "--student-seed", "2", "--student-blocks", "2:32,1:64", "--student-stem", "16",
-                                          "--student-transfer", "500", "--teacher-seed", "4",
+                                          "--student-transfer", "500", "--teacher-seed", "4", "--teacher-transfer",
                                           "--event-snr", "0,15", "--speech-snr=-8,20", "--head-prior",
                                           "--teacher-lr", "1e-4", "--teacher-mask", "0.2", "--distill-temperature", "3",
                                           "--privacy-temperature", "1", "--label-weight", "speech=2"])
         cfg = config_from_args(args)
         assert (cfg.distill_alpha, cfg.student.pool, cfg.seed, cfg.student_seed) == (0.9, "time_max", 3, 2)
         assert cfg.teacher_seed == 4 and cfg.teacher_rng_seed == 4003
-        assert cfg.student_transfer == 500
+        assert cfg.student_transfer == 500 and cfg.teacher_transfer
         assert cfg.event_snr_db == (0.0, 15.0) and cfg.speech_snr_db == (-8.0, 20.0) and cfg.head_prior
         assert cfg.teacher_mask == 0.2
         assert cfg.teacher_lr == 1e-4 and cfg.distill_temperature == 3.0 and cfg.privacy_temperature == 1.0

@@ -182,6 +182,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--student-transfer", type=_non_negative_int, metavar="N",
                         help="N more augmented and mixed windows from the training clips for the student alone, "
                              f"scored by the teacher (default {d.student_transfer})")
+    parser.add_argument("--teacher-transfer", action="store_true",
+                        help="the teacher fine-tunes on the transfer windows too (twice the augmented and mixed "
+                             "windows), instead of only scoring them; needs --student-transfer N > 0")
     parser.add_argument("--live-teacher", action=argparse.BooleanOptionalAction,
                         help="the teacher scores every student batch as the student sees it (after SpecAugment "
                              "and --student-mix), a YAMNet pass per batch; --no-live-teacher scores each window "
@@ -249,6 +252,8 @@ def config_from_args(args):
     changes["label_threshold"] = tuple(own.items())
     if args.student_transfer is not None:
         changes["student_transfer"] = args.student_transfer
+    if args.teacher_transfer:
+        changes["teacher_transfer"] = True
     if args.live_teacher is not None:
         changes["live_teacher"] = args.live_teacher
     if args.student_mix is not None:

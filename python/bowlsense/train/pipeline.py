@@ -99,6 +99,9 @@ class TrainConfig:
     # (`bowlsense compare`, train/README.md): eating caught at 0 dB under background +0.097 [+0.033, +0.152], beyond
     # either side's own spread; every other figure level.
     student_transfer: int = 9000
+    # The teacher fine-tunes on the transfer windows too (its training windows and the student's transfer
+    # windows, twice as many augmented and mixed draws), instead of only scoring them.
+    teacher_transfer: bool = False
     batch_size: int = 64
     eval_privacy: int = 60             # evaluation mixtures per (other kind, SNR) at +10/0/-10 dB
     eval_curve: int = 30               # per (other kind, SNR) at the other points of the privacy curve
@@ -205,6 +208,9 @@ def check_recipe(config: TrainConfig) -> None:
     if config.live_teacher and config.distill_embedding > 0:
         raise RecipeError("the embedding term (--distill-embedding) needs --no-live-teacher: the embedding of an "
                           "augmented or mixed window is not computed during training")
+    if config.teacher_transfer and not config.student_transfer:
+        raise RecipeError("--teacher-transfer trains the teacher on the transfer windows as well: it needs "
+                          "--student-transfer N with N > 0")
     for option, pairs in (("--label-weight", config.label_weight), ("--threshold", config.label_threshold)):
         unknown = [l for l, _ in pairs if l not in config.labels]
         if unknown:
@@ -364,6 +370,26 @@ def render_plans(plans: list, side: Side, config: TrainConfig, cache, progress: 
     return Windows.concat([render(p, side.sources, config.labels, cache, progress=progress) for p in plans])
 
 
+def _frozen_activations(path: pathlib.Path, frozen, windows: Windows, what: str) -> np.ndarray:
+    """YAMNet's frozen layers over `windows`, from `path` when a run computed them before, else computed
+    and saved there (written whole, then renamed: a killed run leaves no half file)."""
+    from . import teacher
+    if path.exists():
+        try:
+            acts = np.load(path)
+            if len(acts) == len(windows):
+                print(f"YAMNet frozen layers: reusing the activations cached in {path.name}", flush=True)
+                return acts
+        except Exception:
+            pass  # unreadable: computed again below
+    acts = teacher.activations(frozen, windows.patches, desc=f"YAMNet frozen layers ({what})")
+    tmp = path.with_name(f"{path.stem}.tmp.npy")
+    np.save(tmp, acts)
+    tmp.replace(path)
+    print(f"YAMNet frozen layers: {len(acts)} {what} windows computed, cached in {path.name}", flush=True)
+    return acts
+
+
 def _windows_cached(path: pathlib.Path, build) -> Windows:
     """The windows saved at `path`, or build() saved there."""
     windows = _load_windows(path)
@@ -410,7 +436,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     # Checkpoints also by the layer classes they were written with (pointwise.py); frozen activations not.
     from .pointwise import CHECKPOINT_FORMAT  # imports Keras: not at module level, so --help stays fast
     ckey = _key(tkey, CHECKPOINT_FORMAT, MODEL_SEEDING, *((config.teacher_seed,) if config.teacher_seed else ()),  # 0: as before
-                *((("mask", config.teacher_mask),) if config.teacher_mask else ()))  # likewise
+                *((("mask", config.teacher_mask),) if config.teacher_mask else ()),  # likewise
+                *((("teacher transfer", config.student_transfer),) if config.teacher_transfer else ()))
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
                 *((config.student_transfer,) if config.student_transfer else ()),  # 0 keeps earlier checkpoints
@@ -446,19 +473,9 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
 
     with run.stage("teacher"):
         frozen = teacher.build_frozen(w, config.unfrozen_blocks)
-        acts_path = run.work / f"teacher_activations-{tkey}.npy"
-        acts = None
-        if acts_path.exists():
-            try:
-                acts = np.load(acts_path)
-                assert len(acts) == len(train_w)
-                print(f"YAMNet frozen layers: reusing the activations cached in {acts_path.name}", flush=True)
-            except Exception:
-                acts = None
-        if acts is None:
-            acts = teacher.activations(frozen, train_w.patches, desc="YAMNet frozen layers (training)")
-            np.save(run.work / "teacher_activations.tmp.npy", acts)
-            (run.work / "teacher_activations.tmp.npy").replace(acts_path)
+        acts = _frozen_activations(run.work / f"teacher_activations-{tkey}.npy", frozen, train_w, "training")
+        transfer_acts = (_frozen_activations(run.work / f"transfer_activations-{_key(tkey, xkey)}.npy", frozen,
+                                             transfer_w, "transfer") if config.teacher_transfer else None)
         eval_acts = teacher.activations(frozen, evalset.windows.patches, desc="YAMNet frozen layers (validation)")
         fit.set_seed(config.teacher_rng_seed)  # see MODEL_SEEDING
         head_init = teacher.audioset_head(w, config.labels) if config.head_prior else None
@@ -468,7 +485,11 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels), head_init=head_init,
                                 mask=config.teacher_mask)
         single = np.array(evalset.group) == "single"
-        teacher_hist = fit.fit(top, acts, train_w.targets, epochs=config.teacher_epochs,
+        fit_acts, fit_targets = acts, train_w.targets
+        if transfer_acts is not None:
+            fit_acts = np.concatenate([acts, transfer_acts])
+            fit_targets = np.concatenate([train_w.targets, transfer_w.targets])
+        teacher_hist = fit.fit(top, fit_acts, fit_targets, epochs=config.teacher_epochs,
                                batch_size=config.batch_size, learning_rate=config.teacher_lr,
                                checkpoint=run.work / f"teacher-{ckey}", desc="teacher", seed=config.teacher_rng_seed,
                                val=(eval_acts[single].astype(np.float32), evalset.windows.targets[single]))
@@ -477,10 +498,12 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
         teacher_eval = tch.scores_from_activations(eval_acts)
         embedding = (teacher.pretrained_embeddings(w, config.unfrozen_blocks, acts)
                      if config.distill_embedding > 0 else None)
-        del acts, eval_acts
+        del acts, eval_acts, fit_acts
         print(distill.teacher_beyond_labels(soft, train_w.targets, "training windows"), flush=True)
         if transfer_w is not None:
-            transfer_soft = tch(transfer_w.patches)
+            transfer_soft = (tch(transfer_w.patches) if transfer_acts is None
+                             else tch.scores_from_activations(transfer_acts))
+            del transfer_acts
             print(distill.teacher_beyond_labels(transfer_soft, transfer_w.targets, "transfer windows"), flush=True)
             train_w = Windows.concat([train_w, transfer_w])
             soft = np.concatenate([soft, transfer_soft])
