@@ -422,16 +422,18 @@ def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path,
     assert "student" in err and "corrupt" in err and "--restart" in err
 
 
-def test_no_verified_clips(tmp_path, capsys):
+def test_no_verified_clips(tmp_path, yamnet_dir, capsys):
     data = make_dataset(tmp_path / "d", per_label=1, verified="no")
-    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick"])
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick",
+               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
     err = capsys.readouterr().err
     assert rc == 2 and "no verified clips" in err and "verified=yes" in err
 
 
-def test_label_without_clips(tmp_path, capsys):
+def test_label_without_clips(tmp_path, yamnet_dir, capsys):
     data = make_dataset(tmp_path / "d", per_label=1, labels=("eating", "bowl", "speech", "background"))
-    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick"])
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick",
+               "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
     err = capsys.readouterr().err
     assert rc == 2 and "no verified clips labelled drinking" in err and "--labels eating,bowl,speech" in err
 
