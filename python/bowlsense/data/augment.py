@@ -13,9 +13,9 @@ Parameters are drawn first, from numpy's Generator seeded with the node's seed, 
 transforms are then built with min == max and p = 1, so they compute exactly the recorded values and
 no global random state matters. They still draw from Python's global `random` (and may from numpy's
 legacy one) as they run; render_augment puts both back, so rendering leaves nothing behind that another
-draw in the process would see (Keras draws initial weights from Python's `random`). Noise and impulse responses do not go through audiomentations' own file
-loaders: they are read through `Sources`, so noise is a verified, sha256-checked background clip and
-both are named by sha256 in the lineage.
+draw in the process would see (Keras draws initial weights from Python's `random`). Noise and impulse
+responses do not go through audiomentations' own file loaders: they are read through `Sources`, so noise
+is a verified, sha256-checked background clip and both are named by sha256 in the lineage.
 
 None of these change what is in a clip, so the labels are the input's labels.
 """

@@ -355,8 +355,8 @@ def transfer_plans(train: Side, config: TrainConfig) -> list:
 # (its should-apply and parameter draws, although the data layer fixes every value): seeded once at the
 # start, a model built after the data stage depended on how many windows this process had rendered, and a
 # run that found its windows in the feature cache trained another model than the run that rendered them
-# (train/README.md, Resuming). In the checkpoint key: teachers and students built the earlier way are
-# not resumed as these.
+# (train/README.md, "Cached or rendered windows"). In the checkpoint key: teachers and students built the
+# earlier way are not resumed as these.
 MODEL_SEEDING = "built right after their own seed"
 
 # Added to the seed of the transfer windows' draws: far from any seed a user passes for the split.
@@ -437,7 +437,8 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     # Checkpoints also by the layer classes they were written with (pointwise.py); frozen activations not.
     from .pointwise import CHECKPOINT_FORMAT  # imports Keras: not at module level, so --help stays fast
-    ckey = _key(tkey, CHECKPOINT_FORMAT, MODEL_SEEDING, *((config.teacher_seed,) if config.teacher_seed else ()),  # 0: as before
+    ckey = _key(tkey, CHECKPOINT_FORMAT, MODEL_SEEDING,
+                *((config.teacher_seed,) if config.teacher_seed else ()),  # 0: as before
                 *((("mask", config.teacher_mask),) if config.teacher_mask else ()),  # likewise
                 *((("teacher transfer", config.student_transfer),) if config.teacher_transfer else ()))
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
