@@ -570,6 +570,45 @@ def test_crossval_needs_two_folds(tmp_path, capsys):
     assert rc == 2 and "--folds must be at least 2" in capsys.readouterr().err
 
 
+# A value other than the default for every recipe option (add_recipe_arguments): a new option must be
+# listed here, and test_every_recipe_option_changes_the_config then checks it reaches TrainConfig.
+RECIPE_OPTION_VALUES = {
+    "yamnet": None,  # where the weights are, not how to train: it reaches train(), not the config
+    "labels": ["--labels", "eating,speech"], "seed": ["--seed", "1"], "student_seed": ["--student-seed", "1"],
+    "teacher_seed": ["--teacher-seed", "1"], "unfrozen_blocks": ["--unfrozen-blocks", "3"],
+    "event_snr": ["--event-snr", "0,15"], "speech_snr": ["--speech-snr=-8,20"], "head_prior": ["--head-prior"],
+    "teacher_lr": ["--teacher-lr", "1e-4"], "teacher_mask": ["--teacher-mask", "0.2"],
+    "teacher_epochs": ["--teacher-epochs", "3"], "student_epochs": ["--student-epochs", "5"],
+    "max_macs": ["--max-macs", "5000000"], "max_weight_bytes": ["--max-weight-bytes", "40000"],
+    "distill_alpha": ["--distill-alpha", "0.9"], "distill_embedding": ["--distill-embedding", "0.3"],
+    "distill_temperature": ["--distill-temperature", "2"], "privacy_temperature": ["--privacy-temperature", "1"],
+    "label_weight": ["--label-weight", "speech=2"], "threshold": ["--threshold", "eating=0.6"],
+    "student_transfer": ["--student-transfer", "500"], "teacher_transfer": ["--teacher-transfer"],
+    "live_teacher": ["--no-live-teacher"], "student_mix": ["--student-mix", "0.5"],
+    "student_blocks": ["--student-blocks", "2:32,1:64"], "student_stem": ["--student-stem", "16"],
+    "student_pool": ["--student-pool", "time_max"], "quick": ["--quick"],
+}
+
+
+def test_every_recipe_option_changes_the_config(tmp_path):
+    import argparse
+
+    from bowlsense.cli import build_parser
+    from bowlsense.cli.train import add_recipe_arguments, config_from_args
+    from bowlsense.train.pipeline import TrainConfig
+    recipe = argparse.ArgumentParser()
+    add_recipe_arguments(recipe)
+    options = {a.dest for a in recipe._actions if a.dest != "help"}
+    assert options == set(RECIPE_OPTION_VALUES), "list each new recipe option in RECIPE_OPTION_VALUES"
+    for command in ("train", "crossval"):
+        base = [command, str(tmp_path), "--out", str(tmp_path / "o")]
+        assert config_from_args(build_parser().parse_args(base)) == TrainConfig()
+        for dest, argv in RECIPE_OPTION_VALUES.items():
+            if argv is not None:
+                cfg = config_from_args(build_parser().parse_args(base + argv))
+                assert cfg != TrainConfig(), f"{argv} did not reach the config"
+
+
 def test_recipe_options_reach_the_config(tmp_path, capsys):
     from bowlsense.cli import build_parser
     from bowlsense.cli.train import config_from_args

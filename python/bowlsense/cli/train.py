@@ -206,70 +206,51 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a small, fast run (fewer mixtures, epochs and fine-tuned blocks) for smoke tests")
 
 
+# Recipe options whose value, when given, is a TrainConfig field as it is (argparse destination -> field).
+# The options that need more than a copy (--quick, --labels, --threshold) are handled in config_from_args;
+# tests/test_train_pipeline.py checks that every recipe option reaches the config.
+TRAIN_FIELDS = {
+    "unfrozen_blocks": "unfrozen_blocks", "teacher_lr": "teacher_lr", "head_prior": "head_prior",
+    "event_snr": "event_snr_db", "speech_snr": "speech_snr_db", "teacher_mask": "teacher_mask",
+    "teacher_epochs": "teacher_epochs", "student_epochs": "student_epochs", "distill_alpha": "distill_alpha",
+    "distill_embedding": "distill_embedding", "distill_temperature": "distill_temperature",
+    "privacy_temperature": "privacy_temperature", "label_weight": "label_weight",
+    "student_transfer": "student_transfer", "teacher_transfer": "teacher_transfer",
+    "live_teacher": "live_teacher", "student_mix": "student_mix",
+}
+# The same for the student's architecture and budgets (StudentConfig, TrainConfig.student).
+STUDENT_FIELDS = {
+    "max_macs": "max_macs", "max_weight_bytes": "max_weight_bytes", "student_pool": "pool",
+    "student_blocks": "blocks", "student_stem": "stem_filters",
+}
+
+
+def _given(args, fields: dict) -> dict:
+    """{field: value} for the options of `fields` given on the command line (an option not given is None;
+    a flag not given is False, its field's default too). Repeated options arrive as lists, fields hold tuples."""
+    values = {field: getattr(args, dest) for dest, field in fields.items()}
+    return {field: tuple(v) if isinstance(v, list) else v for field, v in values.items() if v is not None}
+
+
 def config_from_args(args):
     import dataclasses
 
     from ..train.pipeline import TrainConfig
-    from ..train.student import StudentConfig
     cfg = TrainConfig()
     changes = {"seed": args.seed, "student_seed": args.student_seed, "teacher_seed": args.teacher_seed}
     if args.quick:
         changes.update(augmented=40, silence_crops=20, speech_mixtures=80, event_mixtures=30, background_mixtures=20,
                        teacher_epochs=2, unfrozen_blocks=2,
                        student_epochs=2, student_transfer=0, eval_privacy=6, eval_curve=2, eval_eating_bg=8)
-    if args.unfrozen_blocks is not None:
-        changes["unfrozen_blocks"] = args.unfrozen_blocks
     if args.labels:
         changes["labels"] = tuple(l.strip() for l in args.labels.split(",") if l.strip())
         changes["privacy_labels"] = tuple(l for l in cfg.privacy_labels if l in changes["labels"])
-    if args.teacher_lr is not None:
-        changes["teacher_lr"] = args.teacher_lr
-    if args.head_prior:
-        changes["head_prior"] = True
-    if args.event_snr is not None:
-        changes["event_snr_db"] = args.event_snr
-    if args.speech_snr is not None:
-        changes["speech_snr_db"] = args.speech_snr
-    if args.teacher_mask is not None:
-        changes["teacher_mask"] = args.teacher_mask
-    if args.teacher_epochs is not None:
-        changes["teacher_epochs"] = args.teacher_epochs
-    if args.student_epochs is not None:
-        changes["student_epochs"] = args.student_epochs
-    if args.distill_alpha is not None:
-        changes["distill_alpha"] = args.distill_alpha
-    if args.distill_embedding is not None:
-        changes["distill_embedding"] = args.distill_embedding
-    if args.distill_temperature is not None:
-        changes["distill_temperature"] = args.distill_temperature
-    if args.privacy_temperature is not None:
-        changes["privacy_temperature"] = args.privacy_temperature
-    if args.label_weight:
-        changes["label_weight"] = tuple(args.label_weight)
+    changes.update(_given(args, TRAIN_FIELDS))
     labels = changes.get("labels", cfg.labels)
     own = {l: t for l, t in cfg.label_threshold if l in labels}  # the defaults of the labels trained
     own.update(args.threshold or ())  # a label this model lacks is refused by check_recipe
     changes["label_threshold"] = tuple(own.items())
-    if args.student_transfer is not None:
-        changes["student_transfer"] = args.student_transfer
-    if args.teacher_transfer:
-        changes["teacher_transfer"] = True
-    if args.live_teacher is not None:
-        changes["live_teacher"] = args.live_teacher
-    if args.student_mix is not None:
-        changes["student_mix"] = args.student_mix
-    student = cfg.student
-    if args.max_macs is not None:
-        student = dataclasses.replace(student, max_macs=args.max_macs)
-    if args.max_weight_bytes is not None:
-        student = dataclasses.replace(student, max_weight_bytes=args.max_weight_bytes)
-    if args.student_pool is not None:
-        student = dataclasses.replace(student, pool=args.student_pool)
-    if args.student_blocks is not None:
-        student = dataclasses.replace(student, blocks=args.student_blocks)
-    if args.student_stem is not None:
-        student = dataclasses.replace(student, stem_filters=args.student_stem)
-    changes["student"] = student
+    changes["student"] = dataclasses.replace(cfg.student, **_given(args, STUDENT_FIELDS))
     return dataclasses.replace(cfg, **changes)
 
 
