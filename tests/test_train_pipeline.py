@@ -586,7 +586,8 @@ RECIPE_OPTION_VALUES = {
     "student_transfer": ["--student-transfer", "500"], "teacher_transfer": ["--teacher-transfer"],
     "live_teacher": ["--no-live-teacher"], "student_mix": ["--student-mix", "0.5"],
     "student_blocks": ["--student-blocks", "2:32,1:64"], "student_stem": ["--student-stem", "16"],
-    "student_pool": ["--student-pool", "time_max"], "quick": ["--quick"],
+    "student_pool": ["--student-pool", "time_max"], "student_dropout": ["--student-dropout", "0.3"],
+    "quick": ["--quick"],
 }
 
 

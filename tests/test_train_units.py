@@ -372,6 +372,28 @@ def test_time_max_student_runs_on_the_int8_engine_bit_exact_with_tflite_micro():
         build_student(3, StudentConfig(pool="median"))
 
 
+def test_student_dropout_acts_in_training_and_leaves_no_trace_in_the_export():
+    from bowlsense.train import quantize
+    from bowlsense.train.student import StudentConfig, build_student
+    plain_cfg = StudentConfig(stem_filters=8, blocks=((2, 16), (2, 16)))
+    dropped_cfg = StudentConfig(stem_filters=8, blocks=((2, 16), (2, 16)), dropout=0.5)
+    assert "dropout" not in plain_cfg.to_dict()  # checkpoint keys and manifests as before the option
+    assert StudentConfig.from_dict(dropped_cfg.to_dict()) == dropped_cfg
+    plain, dropped = build_student(3, plain_cfg), build_student(3, dropped_cfg)
+    dropped.set_weights(plain.get_weights())
+    rng = np.random.default_rng(0)
+    patches = rng.integers(-7000, 2000, size=(40, 96, 64)).astype(np.int16)  # Q10 nats
+    x = features.to_nats(patches[:4])[..., None]
+    assert np.allclose(dropped(x, training=False), plain(x, training=False))
+    assert not np.allclose(dropped(x, training=True), plain(x, training=True))
+    flat_plain, flat_dropped = quantize.convert(plain, patches), quantize.convert(dropped, patches)
+    assert quantize.details(flat_dropped)["ops"] == quantize.details(flat_plain)["ops"]
+    a, b = quantize.Int8Model(flat_plain), quantize.Int8Model(flat_dropped)
+    for p in patches[:8]:
+        q = features.quantize_input(p, a.input_q["scale"], a.input_q["zero_point"])
+        assert np.array_equal(a.invoke_int8(q), b.invoke_int8(q))
+
+
 def test_paired_differences_against_a_baseline_on_the_same_windows(tmp_path):
     from bowlsense.train.crossval import BaselineError, check_same_windows, load_scores, paired_differences, save_scores
     thresholds = {"eating": Threshold(0.5, 0.3), "speech": Threshold(0.5, 0.3)}

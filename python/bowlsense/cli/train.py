@@ -202,6 +202,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--student-pool", choices=("mean", "time_max"),
                         help=f"student pooling: mean (global mean) or time_max (mean over frequency, max over "
                              f"time); default {d.student.pool}")
+    parser.add_argument("--student-dropout", type=_between(0.0, 0.9), metavar="P",
+                        help="drop each of the student's pooled features with probability P before its dense head, "
+                             f"while training only (default {d.student.dropout:g}: none)")
     parser.add_argument("--quick", action="store_true",
                         help="a small, fast run (fewer mixtures, epochs and fine-tuned blocks) for smoke tests")
 
@@ -221,7 +224,7 @@ TRAIN_FIELDS = {
 # The same for the student's architecture and budgets (StudentConfig, TrainConfig.student).
 STUDENT_FIELDS = {
     "max_macs": "max_macs", "max_weight_bytes": "max_weight_bytes", "student_pool": "pool",
-    "student_blocks": "blocks", "student_stem": "stem_filters",
+    "student_blocks": "blocks", "student_stem": "stem_filters", "student_dropout": "dropout",
 }
 
 

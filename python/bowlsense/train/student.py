@@ -26,10 +26,15 @@ class StudentConfig:
     max_weight_bytes: int = 64 * 1024
     max_macs: int = 6_000_000
     pool: str = "mean"   # mean | time_max (see the module docstring)
+    # Dropout on the pooled features before the dense head, while training only: the exported model has
+    # no trace of it (the TFLite converter drops it, like batch norm's training statistics).
+    dropout: float = 0.0
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["blocks"] = [list(b) for b in self.blocks]
+        if not self.dropout:
+            del d["dropout"]  # as configs were written before it existed: checkpoint keys and manifests unchanged
         return d
 
     @classmethod
@@ -69,6 +74,8 @@ def build_student(n_labels: int, config: StudentConfig = StudentConfig()):
         x = L.Reshape((x.shape[-1],), name="pool")(x)
     else:
         raise ValueError(f"student pool must be 'mean' or 'time_max', got {config.pool!r}")
+    if config.dropout:
+        x = L.Dropout(config.dropout, name="dropout")(x)
     out = L.Dense(n_labels, activation="sigmoid", name="scores")(x)
     model = keras.Model(inp, out, name="student")
     cost = count_cost(model)
