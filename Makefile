@@ -20,7 +20,7 @@ help:
 	@echo "make test    unit tests and the HIL suite on QEMU (what CI runs)"
 	@echo "make demo    the main job end to end: data, teacher, student, int8, C export, firmware, QEMU"
 	@echo "make model   regenerate models/default from $(SHARED)/data and $(SHARED)/yamnet"
-	@echo "make crossval  4-fold cross-validation of the same recipe (models/crossval, about 70 min)"
+	@echo "make crossval  4-fold cross-validation of the same recipe (models/crossval, 40-70 min on 2 cores)"
 	@echo "make bench   benchmarks, printed as ratios against baselines run side by side"
 	@echo "make tables  regenerate the front end's const C tables from FrontendConfig"
 
