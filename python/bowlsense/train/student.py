@@ -27,7 +27,8 @@ class StudentConfig:
     max_macs: int = 6_000_000
     pool: str = "mean"   # mean | time_max (see the module docstring)
     # Dropout on the pooled features before the dense head, while training only: the exported model has
-    # no trace of it (the TFLite converter drops it, like batch norm's training statistics).
+    # no trace of it (the TFLite converter drops it, like batch norm's training statistics). 0.3 measured
+    # level with none over two student seeds under 4-fold cross-validation (train/README.md): off.
     dropout: float = 0.0
 
     def to_dict(self) -> dict:
