@@ -268,3 +268,46 @@ def test_teacher_mask_drops_whole_rows_and_columns_while_training_only(coral):
     # Whether a row is dropped, seen through the columns: a row counts as dropped when every column is
     # zero, which also happens when all columns are dropped (p^8 per row, negligible).
     assert abs(rows_dropped.mean() - p) < 0.05 and abs(cols_dropped.mean() - p) < 0.05
+
+
+def test_teacher_anchor_pulls_the_fine_tuned_blocks_towards_yamnet(coral):
+    """--teacher-anchor A (L2-SP): the training loss gains A * sum((w - w0)^2) over the unfrozen blocks'
+    weights, zero at YAMNet's own weights; the new head is not anchored. Trained on the same batches, an
+    anchored top ends nearer YAMNet than a free one."""
+    import keras
+
+    from bowlsense.train import teacher
+    _path, w, _model = coral
+    strength = 0.5
+    anchored = teacher.build_top(w, 2, 4, anchor=strength)
+    assert float(sum(anchored.losses)) == 0.0
+    blocks = anchored.get_layer("yamnet_top")
+    kernel = blocks.trainable_weights[0]
+    start = kernel.numpy()
+    kernel.assign(start + 0.01)
+    assert float(sum(anchored.losses)) == pytest.approx(strength * 1e-4 * start.size, rel=1e-3)
+    kernel.assign(start)
+    head = anchored.get_layer("head").kernel
+    head.assign(head.numpy() + 1.0)
+    assert float(sum(anchored.losses)) == 0.0
+
+    free = teacher.build_top(w, 2, 4)
+    free.set_weights(anchored.get_weights())
+    shape = (8,) + tuple(anchored.input.shape[1:])
+    rng = np.random.default_rng(0)
+    batches = [(rng.uniform(0, 6, shape).astype(np.float32), rng.integers(0, 2, (8, 4)).astype(np.float32))
+               for _ in range(10)]
+    yamnet_weights = [v.numpy() for v in blocks.trainable_weights]
+
+    def drift(model):
+        for x, y in batches:
+            model.train_on_batch(x, y)
+        now = model.get_layer("yamnet_top").trainable_weights
+        return sum(float(np.sum((v.numpy() - w0) ** 2)) for v, w0 in zip(now, yamnet_weights))
+
+    for model in (anchored, free):
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss=keras.losses.BinaryCrossentropy())
+    free_drift, anchored_drift = drift(free), drift(anchored)
+    assert 0 < anchored_drift < 0.5 * free_drift
+    with pytest.raises(ValueError, match="positive"):
+        teacher.anchor_to_pretrained(blocks, 0.0)

@@ -148,6 +148,10 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher-mask", type=_between(0.0, 0.5), metavar="P",
                         help="while the teacher fine-tunes, zero each time row and each frequency column of YAMNet's "
                              f"frozen layers' output with probability P, 0-0.5 (default {d.teacher_mask:g}: off)")
+    parser.add_argument("--teacher-anchor", type=_non_negative, metavar="A",
+                        help="while the teacher fine-tunes, add A * sum((w - w0)^2) over the unfrozen YAMNet weights to "
+                             "its loss, w0 the pretrained value (L2-SP: weight decay towards YAMNet, not towards zero; "
+                             f"default {d.teacher_anchor:g}: off)")
     parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
     parser.add_argument("--student-epochs", type=int,
                         help=f"student distillation epochs (default {d.student_epochs})")
@@ -215,7 +219,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 TRAIN_FIELDS = {
     "unfrozen_blocks": "unfrozen_blocks", "teacher_lr": "teacher_lr", "head_prior": "head_prior",
     "event_snr": "event_snr_db", "speech_snr": "speech_snr_db", "teacher_mask": "teacher_mask",
-    "teacher_epochs": "teacher_epochs", "student_epochs": "student_epochs", "distill_alpha": "distill_alpha",
+    "teacher_anchor": "teacher_anchor", "teacher_epochs": "teacher_epochs", "student_epochs": "student_epochs",
+    "distill_alpha": "distill_alpha",
     "distill_embedding": "distill_embedding", "distill_temperature": "distill_temperature",
     "privacy_temperature": "privacy_temperature", "label_weight": "label_weight",
     "student_transfer": "student_transfer", "teacher_transfer": "teacher_transfer",

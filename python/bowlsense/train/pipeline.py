@@ -54,6 +54,7 @@ class TrainConfig:
     unfrozen_blocks: int = 9           # of YAMNet's 13 (frozen: the first conv + 4 blocks, cached)
     head_prior: bool = False           # the new head starts as YAMNet's own classifier for similar classes
     teacher_mask: float = 0.0          # fine-tuning drops time rows and frequency columns of the cached activations
+    teacher_anchor: float = 0.0        # L2-SP: A * sum((w - w_pretrained)^2) over the fine-tuned blocks (teacher.py)
     teacher_epochs: int = 6
     teacher_lr: float = 3e-4
     student_epochs: int = 12           # over training + transfer windows: the steps of 24 epochs without them
@@ -440,6 +441,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     ckey = _key(tkey, CHECKPOINT_FORMAT, MODEL_SEEDING,
                 *((config.teacher_seed,) if config.teacher_seed else ()),  # 0: as before
                 *((("mask", config.teacher_mask),) if config.teacher_mask else ()),  # likewise
+                *((("anchor", config.teacher_anchor),) if config.teacher_anchor else ()),  # likewise
                 *((("teacher transfer", config.student_transfer),) if config.teacher_transfer else ()))
     skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
@@ -486,7 +488,7 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
             print("head prior: not every label has AudioSet classes in teacher.AUDIOSET_CLASSES (or the YAMNet "
                   "weights carry no classifier); the head starts from random weights", flush=True)
         top = teacher.build_top(w, config.unfrozen_blocks, len(config.labels), head_init=head_init,
-                                mask=config.teacher_mask)
+                                mask=config.teacher_mask, anchor=config.teacher_anchor)
         single = np.array(evalset.group) == "single"
         fit_acts, fit_targets = acts, train_w.targets
         if transfer_acts is not None:

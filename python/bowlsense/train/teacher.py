@@ -57,13 +57,14 @@ def audioset_head(weights: yamnet.YamnetWeights, labels) -> tuple[np.ndarray, np
 
 
 def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int, dropout: float = 0.2,
-              head_init: tuple[np.ndarray, np.ndarray] | None = None, mask: float = 0.0):
+              head_init: tuple[np.ndarray, np.ndarray] | None = None, mask: float = 0.0, anchor: float = 0.0):
     """Cached activations -> the unfrozen blocks (initialised from YAMNet) -> embedding -> sigmoid head
     (initialised from head_init = (kernel, bias) when given, see audioset_head).
 
     mask: while training, each time row and each frequency column of the cached activations is zeroed
     with this probability (SpecAugment's masks, on the frozen layers' output: the input itself is not
-    seen again once its activations are cached). 0 builds the model without the masking layers."""
+    seen again once its activations are cached). 0 builds the model without the masking layers.
+    anchor: see anchor_to_pretrained (0: none)."""
     import keras  # Keras 3 itself, whatever TF_USE_LEGACY_KERAS makes tf.keras mean
     first = frozen_layers(unfrozen_blocks) + 1
     inp = keras.Input(shape=yamnet.layer_output_shape(first - 1), name="frozen_activations")
@@ -74,6 +75,8 @@ def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int
     if unfrozen_blocks:
         blocks = yamnet.build_trunk(first, TOTAL_LAYERS, weights.activation, name="yamnet_top")
         yamnet.assign(blocks, weights)
+        if anchor > 0:
+            anchor_to_pretrained(blocks, anchor)
         x = blocks(x)
     x = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -82,6 +85,25 @@ def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int
     if head_init is not None:
         head.set_weights([np.asarray(head_init[0], np.float32), np.asarray(head_init[1], np.float32)])
     return keras.Model(inp, out, name="teacher_top")
+
+
+def anchor_to_pretrained(layers, strength: float) -> int:
+    """Add strength * sum((w - w0)^2) to the training loss for each trainable weight of `layers`, w0 its
+    value now (the pretrained one): L2-SP (Li et al., 2018), weight decay towards the starting point
+    instead of towards zero, so a fine-tune on a few hundred clips keeps what YAMNet learnt from
+    AudioSet unless the data pays for the change. Returns how many weights it anchored.
+
+    Keras adds a variable's regularizer to the loss of every training step (Layer.losses); it is not part
+    of the saved weights, so a checkpoint resumes only into a model built with the same anchor (the
+    checkpoint key holds it, train/pipeline.py)."""
+    import keras
+    if strength <= 0:
+        raise ValueError(f"anchor strength must be positive, got {strength}")
+    variables = layers.trainable_weights
+    for v in variables:
+        start = keras.ops.convert_to_tensor(np.asarray(v.numpy(), np.float32))
+        v.regularizer = lambda w, start=start: strength * keras.ops.sum(keras.ops.square(w - start))
+    return len(variables)
 
 
 def activations(frozen, patches_q10: np.ndarray, batch_size: int = 64, desc: str = "YAMNet frozen layers") -> np.ndarray:
