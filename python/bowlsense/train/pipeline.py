@@ -55,8 +55,8 @@ class TrainConfig:
     head_prior: bool = False           # the new head starts as YAMNet's own classifier for similar classes
     teacher_mask: float = 0.0          # fine-tuning drops time rows and frequency columns of the cached activations
     # L2-SP (teacher.anchor_to_pretrained): A * sum((w - w_pretrained)^2) over the fine-tuned blocks. Under
-    # 4-fold cross-validation (train/README.md) 1e-2 and 3e-2 gave better teachers than 0 (1e-2 over two
-    # teacher seeds: macro-F1 +0.028, false events on background -0.040, beyond the seeds' spread) and one
+    # 4-fold cross-validation (train/README.md) 1e-2 and 3e-2 gave better teachers than 0 (over two teacher
+    # seeds each, macro-F1 +0.028 and +0.043, false events on background -0.040 and -0.069) and one
     # full run at 3e-2 a student with fewer false events at the same eating detection. Off until a second
     # full run confirms it: one run has decided nothing before.
     teacher_anchor: float = 0.0
