@@ -87,11 +87,11 @@ def build_top(weights: yamnet.YamnetWeights, unfrozen_blocks: int, n_labels: int
     return keras.Model(inp, out, name="teacher_top")
 
 
-def anchor_to_pretrained(layers, strength: float) -> int:
+def anchor_to_pretrained(layers, strength: float) -> None:
     """Add strength * sum((w - w0)^2) to the training loss for each trainable weight of `layers`, w0 its
     value now (the pretrained one): L2-SP (Li et al., 2018), weight decay towards the starting point
     instead of towards zero, so a fine-tune on a few hundred clips keeps what YAMNet learnt from
-    AudioSet unless the data pays for the change. Returns how many weights it anchored.
+    AudioSet unless the data pays for the change.
 
     Keras adds a variable's regularizer to the loss of every training step (Layer.losses); it is not part
     of the saved weights, so a checkpoint resumes only into a model built with the same anchor (the
@@ -99,11 +99,9 @@ def anchor_to_pretrained(layers, strength: float) -> int:
     import keras
     if strength <= 0:
         raise ValueError(f"anchor strength must be positive, got {strength}")
-    variables = layers.trainable_weights
-    for v in variables:
+    for v in layers.trainable_weights:
         start = keras.ops.convert_to_tensor(np.asarray(v.numpy(), np.float32))
         v.regularizer = lambda w, start=start: strength * keras.ops.sum(keras.ops.square(w - start))
-    return len(variables)
 
 
 def activations(frozen, patches_q10: np.ndarray, batch_size: int = 64, desc: str = "YAMNet frozen layers") -> np.ndarray:
