@@ -55,10 +55,10 @@ class TrainConfig:
     head_prior: bool = False           # the new head starts as YAMNet's own classifier for similar classes
     teacher_mask: float = 0.0          # fine-tuning drops time rows and frequency columns of the cached activations
     # L2-SP (teacher.anchor_to_pretrained): A * sum((w - w_pretrained)^2) over the fine-tuned blocks. Under
-    # 4-fold cross-validation (train/README.md) 1e-2 and 3e-2 gave better teachers than 0 (over two teacher
-    # seeds each, macro-F1 +0.028 and +0.043, false events on background -0.040 and -0.069) and one
-    # full run at 3e-2 a student with fewer false events at the same eating detection. Off until a second
-    # full run confirms it: one run has decided nothing before.
+    # 4-fold cross-validation (train/README.md) 3e-2 gave better teachers than 0 over two teacher seeds
+    # (macro-F1 +0.043, false events on background -0.069), but students that only slid along the old
+    # trade-off (two full runs: false events -0.028, eating at 0 dB under background -0.036), and on the
+    # default split, over two student seeds, worse ones (macro-F1 -0.072, eating at 0 dB -0.095). Off.
     teacher_anchor: float = 0.0
     teacher_epochs: int = 6
     teacher_lr: float = 3e-4
