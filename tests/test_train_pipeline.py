@@ -169,25 +169,35 @@ def test_evaluate_writes_the_same_metrics(trained, capsys):
     assert (eval_dir / "evaluation.md").exists() and (eval_dir / "privacy.png").exists()
 
 
-def test_rerun_resumes_from_checkpoints(trained, yamnet_dir, capsys):
-    """Asking for one more student epoch reuses the windows, the teacher and the student's two epochs."""
+def test_rerun_reuses_finished_stages_and_more_epochs_train_a_new_student(trained, yamnet_dir, tmp_path, capsys):
+    """Run again, a finished run reuses its windows, teacher and student. Asked for one more student epoch,
+    it trains a new student beside the first: the learning-rate schedule and the weight average span the
+    whole run, so the 2-epoch student's checkpoint is no start for a 3-epoch one (before, it was continued
+    on a schedule it had not been trained on)."""
+    import shutil
     data, out, work = trained
-    (student_dir,) = work.glob("student-*")
+    work2 = tmp_path / "work"
+    shutil.copytree(work, work2)
+    (student_dir,) = work2.glob("student-*")
     state = json.loads((student_dir / "state.json").read_text())
-    assert state["epoch"] == 2
+    assert state["epoch"] == 2 and state["epochs"] == 2
+    yamnet = ["--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")]
     capsys.readouterr()
-    rc = main(["train", str(data), "--out", str(out.parent / "again"), "--quick", "--work", str(work),
-               "--student-epochs", "3", "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
-    assert rc == 0
-    again = json.loads((student_dir / "state.json").read_text())
-    assert again["epoch"] == 3 and again["history"]["loss"][:2] == state["history"]["loss"]
+    assert main(["train", str(data), "--out", str(tmp_path / "same"), "--quick", "--work", str(work2), *yamnet]) == 0
     printed = capsys.readouterr().out
-    assert "teacher epoch" not in printed  # the teacher had finished: nothing retrained
-    assert "student epoch 1/3" not in printed and "student epoch 3/3" in printed
-    # and it says so, rather than silently skipping work
-    assert "teacher: finished in an earlier run" in printed
-    assert "student: resuming at epoch 3/3" in printed
+    assert "teacher epoch" not in printed and "student epoch" not in printed
+    assert "teacher: finished in an earlier run" in printed and "student: finished in an earlier run" in printed
+    assert (tmp_path / "same" / "model.tflite").read_bytes() == (out / "model.tflite").read_bytes()
+
+    assert main(["train", str(data), "--out", str(tmp_path / "longer"), "--quick", "--work", str(work2),
+                 "--student-epochs", "3", *yamnet]) == 0
+    printed = capsys.readouterr().out
+    assert "teacher epoch" not in printed and "teacher: finished in an earlier run" in printed
     assert "reusing the activations cached" in printed
+    assert "student epoch 1/3" in printed and "student epoch 3/3" in printed
+    assert json.loads((student_dir / "state.json").read_text()) == state  # the first student untouched
+    (longer,) = set(work2.glob("student-*")) - {student_dir}
+    assert json.loads((longer / "state.json").read_text())["epochs"] == 3
 
 
 def test_a_run_on_cached_features_trains_the_model_of_the_run_that_rendered_them(trained, yamnet_dir, tmp_path,
@@ -415,7 +425,7 @@ def test_corrupt_checkpoint_stops_with_what_to_do(trained, yamnet_dir, tmp_path,
     for student_dir in broken.glob("student-*"):
         (student_dir / "model.weights.h5").write_bytes(b"\x00" * 100)
     capsys.readouterr()
-    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(broken), "--student-epochs", "3",
+    rc = main(["train", str(data), "--out", str(tmp_path / "m"), "--quick", "--work", str(broken),
                "--yamnet", str(yamnet_dir / "yamnet_int8_logmel_in.tflite")])
     err = capsys.readouterr().err
     assert rc == 2

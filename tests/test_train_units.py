@@ -93,12 +93,15 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
     ck = tmp_path / "ck"
     h = fit.fit(model, x, y, epochs=1, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
     assert len(h["loss"]) == 1
-    # Resuming with more epochs continues from the saved epoch (history keeps the first).
-    h2 = fit.fit(model, x, y, epochs=2, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
-    assert h2["loss"][0] == h["loss"][0] and len(h2["loss"]) == 2
+    # A finished run asked again is reused as it is (history and all).
+    assert fit.fit(model, x, y, epochs=1, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0) == h
+    # A run of another length is refused, not continued: its learning-rate schedule and weight average
+    # span the whole run.
+    with pytest.raises(fit.CheckpointError, match=r"ck belongs to a run of 1 epochs, this one asks for 2"):
+        fit.fit(model, x, y, epochs=2, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
     (ck / "model.weights.h5").write_bytes(b"not an hdf5 file")
     with pytest.raises(fit.CheckpointError, match=r"ck.*corrupt.*delete that folder"):
-        fit.fit(model, x, y, epochs=3, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
+        fit.fit(model, x, y, epochs=1, batch_size=2, learning_rate=1e-3, checkpoint=ck, desc="t", seed=0)
 
 
 def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):

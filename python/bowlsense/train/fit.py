@@ -28,12 +28,19 @@ def _rng_variables(model) -> list:
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
-def _load_state(folder: pathlib.Path, model) -> tuple[int, dict]:
+def _load_state(folder: pathlib.Path, model, epochs: int) -> tuple[int, dict]:
     state_path, weights_path, rng_path = folder / "state.json", folder / "model.weights.h5", folder / "rng.npz"
     if not state_path.exists():
         return 0, {}
     try:
         state = json.loads(state_path.read_text())
+        # The learning-rate schedule and the weight average span the whole run: a checkpoint of a run
+        # planned for another number of epochs cannot be continued into this one. (Checkpoints written
+        # before the count was recorded do not say.)
+        if state.get("epochs", epochs) != epochs:
+            raise CheckpointError(
+                f"checkpoint {folder} belongs to a run of {state['epochs']} epochs, this one asks for {epochs}; "
+                f"train in another --work folder, or delete that folder (or run again with --restart)")
         if not model.optimizer.built:  # an unbuilt optimizer would skip the saved moments, with a warning
             model.optimizer.build(model.trainable_variables)
         model.load_weights(str(weights_path))
@@ -46,13 +53,15 @@ def _load_state(folder: pathlib.Path, model) -> tuple[int, dict]:
                 for i, v in enumerate(rng_state):
                     v.assign(z[f"s{i}"])
         return int(state["epoch"]), dict(state["history"])
+    except CheckpointError:
+        raise
     except Exception as e:  # json, h5py, numpy and Keras all raise their own kinds on a damaged file
         raise CheckpointError(
             f"checkpoint {folder} is corrupt or from a different model ({type(e).__name__}: {str(e)[:160]}); "
             f"delete that folder (or run again with --restart) to train this stage from scratch") from None
 
 
-def _save_state(folder: pathlib.Path, model, epoch: int, history: dict) -> None:
+def _save_state(folder: pathlib.Path, model, epoch: int, epochs: int, history: dict) -> None:
     from ..manifest import write_atomic
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "tmp.weights.h5"
@@ -60,7 +69,7 @@ def _save_state(folder: pathlib.Path, model, epoch: int, history: dict) -> None:
     tmp.replace(folder / "model.weights.h5")
     _save_npz(folder / "rng.npz", **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(_rng_variables(model))})
     # state.json is written last: it only ever names an epoch whose weights are complete on disk.
-    write_atomic(folder / "state.json", json.dumps({"epoch": epoch, "history": history}) + "\n")
+    write_atomic(folder / "state.json", json.dumps({"epoch": epoch, "epochs": epochs, "history": history}) + "\n")
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -108,7 +117,7 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
     from tqdm import tqdm
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss or keras.losses.BinaryCrossentropy())
-    start, history = _load_state(checkpoint, model)
+    start, history = _load_state(checkpoint, model, epochs)
     history = history or {"loss": [], "val_loss": []}
     # The weights returned are the average over the second half of the epochs (stochastic weight
     # averaging): one epoch's weights swing with the last batches, their average does not.
@@ -147,7 +156,7 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, le
             average = current if average is None else [(a * count + w) / (count + 1) for a, w in zip(average, current)]
             count += 1
             _save_average(checkpoint, average, count)
-        _save_state(checkpoint, model, epoch + 1, history)
+        _save_state(checkpoint, model, epoch + 1, epochs, history)
         tail = f", val loss {history['val_loss'][-1]:.4f}" if history["val_loss"] else ""
         print(f"{desc} epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}{tail}", flush=True)
     if average is not None:

@@ -436,19 +436,20 @@ def train_and_measure(data_dir, out_dir, yamnet_source=None, config: TrainConfig
     from ..data.cache import FeatureCache
 
     fit.set_seed(config.seed)
-    # Each stage's files are named by what they depend on (not by epoch counts, so that asking for more
-    # epochs resumes the same checkpoint): a changed input never reuses a stale result.
+    # Each stage's files are named by what they depend on: a changed input never reuses a stale result.
+    # A checkpoint's name includes its epoch count, because the learning-rate schedule and the weight
+    # average span the whole run (fit.py): a run asked for more epochs trains anew beside the shorter one.
     wkey = _key(PLAN_VERSION, config.labels, config.val_fraction, config.folds, config.fold, config.augmented, config.silence_crops, config.speech_mixtures,
                 config.event_mixtures, config.background_mixtures, config.speech_snr_db, config.event_snr_db, config.augment_balanced, config.seed)
     tkey = _key(wkey, config.unfrozen_blocks, config.teacher_lr, config.batch_size, config.head_prior)
     # Checkpoints also by the layer classes they were written with (pointwise.py); frozen activations not.
     from .pointwise import CHECKPOINT_FORMAT  # imports Keras: not at module level, so --help stays fast
-    ckey = _key(tkey, CHECKPOINT_FORMAT, MODEL_SEEDING,
+    ckey = _key(tkey, CHECKPOINT_FORMAT, MODEL_SEEDING, config.teacher_epochs,
                 *((config.teacher_seed,) if config.teacher_seed else ()),  # 0: as before
                 *((("mask", config.teacher_mask),) if config.teacher_mask else ()),  # likewise
                 *((("anchor", config.teacher_anchor),) if config.teacher_anchor else ()),  # likewise
                 *((("teacher transfer", config.student_transfer),) if config.teacher_transfer else ()))
-    skey = _key(ckey, config.teacher_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
+    skey = _key(ckey, config.student_epochs, config.student.to_dict(), config.student_lr, config.distill_alpha,
                 config.batch_size, config.student_augment, config.distill_embedding, config.student_seed,
                 *((config.student_transfer,) if config.student_transfer else ()),  # 0 keeps earlier checkpoints
                 *((config.distill_temperature,) if config.distill_temperature != 1.0 else ()),  # 1 likewise
