@@ -199,20 +199,35 @@ def test_fit_returns_the_average_of_the_second_half_of_epochs(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.uniform(-7, 3, (8, 96, 64, 1)).astype(np.float32)
     y = rng.integers(0, 2, (8, 2)).astype(np.float32)
-    ck = tmp_path / "ck"
+    start = model.get_weights()
 
-    def raw_weights():
+    def raw_weights(ck):
         m = build_student(2, cfg)
         m.load_weights(str(ck / "model.weights.h5"))  # what the last epoch itself ended with
         return m.get_weights()
 
-    fit.fit(model, x, y, epochs=2, batch_size=4, learning_rate=1e-2, checkpoint=ck, desc="t", seed=0)
-    w2 = raw_weights()  # epochs=2 averages from epoch index 1: only epoch 2 so far
-    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), w2))
-    fit.fit(model, x, y, epochs=3, batch_size=4, learning_rate=1e-2, checkpoint=ck, desc="t", seed=0)
-    w3 = raw_weights()
-    assert any(not np.array_equal(a, b) for a, b in zip(w2, w3))
-    for got, a, b in zip(model.get_weights(), w2, w3):
+    class Stop(Exception):
+        pass
+
+    made = []
+
+    def stop_in_epoch_4(xb, yb, draws):  # 8 windows in batches of 4: batch 7 opens epoch 4
+        made.append(1)
+        if len(made) == 7:
+            raise Stop()
+        return xb, yb
+
+    kwargs = dict(epochs=4, batch_size=4, learning_rate=1e-2, desc="t", seed=0)
+    stopped = build_student(2, cfg)
+    stopped.set_weights(start)
+    with pytest.raises(Stop):
+        fit.fit(stopped, x, y, checkpoint=tmp_path / "stopped", augment=stop_in_epoch_4, **kwargs)
+    w3 = raw_weights(tmp_path / "stopped")
+    # epochs=4 averages from epoch index 2: epochs 3 and 4
+    fit.fit(model, x, y, checkpoint=tmp_path / "ck", augment=lambda xb, yb, draws: (xb, yb), **kwargs)
+    w4 = raw_weights(tmp_path / "ck")
+    assert any(not np.array_equal(a, b) for a, b in zip(w3, w4))
+    for got, a, b in zip(model.get_weights(), w3, w4):
         np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-6, atol=1e-7)
 
 
@@ -717,6 +732,54 @@ def test_compare_measures_each_run_at_its_own_thresholds_when_asked(tmp_path, ca
     # At 0.7 the 50 windows scored 0.6 are missed; at 0.5 every window is caught.
     assert d["eating_detect_alone"]["difference"] == pytest.approx(0.5 - 1.0)
     assert d["eating_detect_alone"]["interval_95"][1] < 0
+
+
+def test_compare_reads_the_trade_off_at_equal_false_alarms(tmp_path, capsys):
+    """At equal false alarms, a change of threshold alone changes nothing (the sweep moves the threshold
+    anyway) while the figures at the run's thresholds move; scores that separate better read higher."""
+    from bowlsense.cli import main
+    from bowlsense.train import operating
+    from bowlsense.train.crossval import save_scores
+    # 20 background clips of one window each and 20 windows of eating mixed at 0 dB under background.
+    es = _evalset([[0, 0]] * 20 + [[1, 0]] * 20, ["single"] * 20 + ["eating_bg"] * 20,
+                  [""] * 20 + ["background"] * 20, [np.nan] * 20 + [0.0] * 20)
+    groups = np.array([f"c{i}" for i in range(40)])
+    background = np.linspace(0.02, 0.97, 20)      # background window k fires from a threshold below it
+    eating = np.linspace(0.3, 0.99, 20)
+    plain = np.zeros((40, 2))
+    plain[:20, 0], plain[20:, 0] = background, eating
+    quieter = plain.copy()
+    quieter[:20, 0] = background / 2             # the same eating, background scored lower: a better model
+    runs = {}
+    for name, scores, on in (("low", plain, 0.5), ("high", plain, 0.8), ("better", quieter, 0.5)):
+        runs[name] = tmp_path / name
+        runs[name].mkdir()
+        save_scores(runs[name] / "scores.npz", es, {"int8_student": scores},
+                    {"eating": Threshold(on, on * 0.7), "speech": Threshold(0.35, 0.25)}, groups)
+    # By hand: with at most 2 of 20 background windows firing (10%), the threshold must exceed the third
+    # highest background score, 0.87; the grid's first such is 0.9, where eating scores 0.9..0.99 (3 of 20)
+    # are caught. Halved, the background's third highest is 0.435: at 0.45, 15 of 20 eating windows.
+    thresholds = {"eating": Threshold(0.5, 0.35), "speech": Threshold(0.35, 0.25)}
+    assert operating.trade_off(es, plain, thresholds)[
+        "eating_detect_0dB_under_background at background_false_event <= 0.1"] == pytest.approx(3 / 20)
+    assert operating.trade_off(es, quieter, thresholds)[
+        "eating_detect_0dB_under_background at background_false_event <= 0.1"] == pytest.approx(15 / 20)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(runs["high"]), "--baseline", str(runs["low"]), "--own-thresholds",
+                 "--out", str(out)]) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert result["against_baseline"]["int8_student"]["background_false_event"]["difference"] < 0
+    curves = result["at_equal_false_alarms"]["int8_student"]
+    events = {k: v for k, v in curves.items() if k.startswith("eating")}
+    assert len(events) == len(operating.BUDGETS["events"])
+    assert all(v["difference"] == 0.0 for v in events.values())
+    # No speech windows here: the privacy sweep has nothing to read, and says so rather than guess.
+    assert all(v["difference"] is None for k, v in curves.items() if k.startswith("speech"))
+    assert main(["compare", str(runs["better"]), "--baseline", str(runs["low"]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| eating_detect_0dB_under_background at background_false_event <= 0.1 | 0.750 | 0.150 | +0.600 |" in printed
+    curves = json.loads((out / "compare.json").read_text())["at_equal_false_alarms"]["int8_student"]
+    assert all(v["difference"] >= 0 for k, v in curves.items() if k.startswith("eating"))
 
 
 SHIPPED_MODEL = pathlib.Path(__file__).resolve().parents[1] / "models" / "default"
