@@ -48,6 +48,16 @@ def table(result: dict, model: str) -> list[str]:
              + ("; each run at its own thresholds" if result.get("own_thresholds") else ""),
              "", "| figure | difference |", "|---|---|"]
     lines += [f"| {key} | {format_difference(d)} |" for key, d in rows.items()]
+    curves = result.get("at_equal_false_alarms", {}).get(model)
+    if curves:
+        lines += ["", f"{model} at equal false alarms: each run's best detection over the threshold sweeps of "
+                  "`bowlsense thresholds` with false alarms within the budget (- where no threshold is). A recipe "
+                  "that only trades detection for false alarms leaves these level.",
+                  "", "| figure | runs | baselines | difference |", "|---|---|---|---|"]
+        for point, d in curves.items():
+            runs, bases = (", ".join("-" if v is None else f"{v:.3f}" for v in side) for side in (d["runs"], d["baselines"]))
+            diff = "-" if d["difference"] is None else f"{d['difference']:+.3f}"
+            lines.append(f"| {point} | {runs} | {bases} | {diff} |")
     return lines
 
 

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from . import evaluation, report, streamed
+from . import evaluation, operating, report, streamed
 from .examples import Windows
 from .pipeline import TrainConfig, Trained, peak_rss_mb, train_and_measure
 
@@ -261,9 +261,33 @@ def paired_differences(evalset, runs: list[dict], bases: list[dict], thresholds:
     return out
 
 
+def at_equal_false_alarms(evalset, runs: list[tuple[dict, dict]], bases: list[tuple[dict, dict]]) -> dict:
+    """{model: {point: {"runs": [...], "baselines": [...], "difference": mean runs - mean bases}}}: each
+    run's trade-off curves read at fixed false alarms (operating.trade_off). `runs` and `bases` are lists of
+    ({model: scores}, thresholds). A difference here is a move of the trade-off itself; a recipe that only
+    trades detection for false alarms moves the figures at the run's thresholds, not these. No interval:
+    each value is the best of a sweep over the same scores, read per run; the sides' spreads say how
+    much retraining alone moves it. A point some run cannot reach at any threshold has no difference."""
+    out = {}
+    for name in runs[0][0]:
+        if any(name not in scores for scores, _ in (*runs, *bases)):
+            continue
+        read = [[operating.trade_off(evalset, scores[name], thresholds) for scores, thresholds in side]
+                for side in (runs, bases)]
+        rows = {}
+        for point in read[0][0]:
+            values = [[r[point] for r in side] for side in read]
+            reached = all(v is not None for side in values for v in side)
+            rows[point] = {"runs": values[0], "baselines": values[1],
+                           "difference": float(np.mean(values[0]) - np.mean(values[1])) if reached else None}
+        out[name] = rows
+    return out
+
+
 def compare_runs(run_dirs, baseline_dirs, seed: int = 0, own_thresholds: bool = False) -> dict:
     """Finished crossval runs of one recipe (several --student-seed values) against those of another, from
-    their scores.npz alone: {"runs", "baselines", "windows", "clips", "against_baseline": paired_differences}.
+    their scores.npz alone: {"runs", "baselines", "windows", "clips", "against_baseline": paired_differences,
+    "at_equal_false_alarms": at_equal_false_alarms}.
     All are measured at one set of thresholds, and runs saved at others are refused; with own_thresholds each
     is measured at the thresholds it was saved with instead (a change of thresholds is a change of recipe)."""
     runs = [load_scores(d) for d in run_dirs]
@@ -278,13 +302,17 @@ def compare_runs(run_dirs, baseline_dirs, seed: int = 0, own_thresholds: bool = 
                                 "--own-thresholds measures each run at its own")
     groups = first["groups"]
     thresholds = first["thresholds"]
+    # The sweeps need the scores themselves, before own_thresholds turns them into decisions.
+    swept = [[(r["scores"], r.get("thresholds", thresholds) if own_thresholds else thresholds) for r in side]
+             for side in (runs, bases)]
     if own_thresholds:
         runs, bases = [[_decided(r) for r in side] for side in (runs, bases)]
         thresholds = {l: {"on": 0.5, "off": 0.5} for l in first["labels"]}
     return {"runs": [r["path"] for r in runs], "baselines": [b["path"] for b in bases],
             "windows": int(len(groups)), "clips": int(len(np.unique(groups))), "own_thresholds": own_thresholds,
             "against_baseline": paired_differences(first["evalset"], [r["scores"] for r in runs],
-                                                   [b["scores"] for b in bases], thresholds, groups, seed)}
+                                                   [b["scores"] for b in bases], thresholds, groups, seed),
+            "at_equal_false_alarms": at_equal_false_alarms(first["evalset"], *swept)}
 
 
 def _decided(run: dict) -> dict:

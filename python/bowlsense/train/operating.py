@@ -44,6 +44,10 @@ DEFAULT_MODELS = ("teacher", "int8_student")
 # it then makes as high as it can (the hardest detection target of the sweep).
 CHOICE = {"events": ("background_false_event", "eating_detect_0dB_under_background"),
           "privacy": ("speech_false_positive", "speech_detect_-10dB")}
+# The false-alarm budgets at which `bowlsense compare` reads each sweep's best detection (trade_off): the
+# targets (5% false events, 2% speech false positives) and points either side. A recipe that only slides
+# along a model's trade-off moves its figures at the run's thresholds, not these.
+BUDGETS = {"events": (0.05, 0.08, 0.10, 0.12, 0.15), "privacy": (0.01, 0.02, 0.03)}
 # The event labels the targets name (TARGETS: eating caught alone and under background); every other
 # event label's threshold only trades its own F1 against false events (cross_fitted_own).
 TARGETED = ("eating",)
@@ -99,6 +103,27 @@ def choose(rows: list[dict], which: str) -> float:
         return max(within, key=lambda r: (det(r), r["on"]))["on"]
     scored = [r for r in rows if r.get(alarm) is not None] or rows
     return min(scored, key=lambda r: (r.get(alarm) or 0.0, -det(r), -r["on"]))["on"]
+
+
+def best_within(rows: list[dict], which: str, budget: float) -> float | None:
+    """The best detection (CHOICE) among a sweep's rows whose false alarms stay within `budget`; None
+    where no threshold of the grid does."""
+    alarm, detect = CHOICE[which]
+    within = [r[detect] for r in rows
+              if r.get(alarm) is not None and r[alarm] <= budget and r.get(detect) is not None]
+    return max(within) if within else None
+
+
+def trade_off(evalset, scores: np.ndarray, thresholds: dict, privacy_labels=("speech",)) -> dict:
+    """A model's trade-off curves read at fixed false alarms: {"<detection> at <false alarm> <= b": best
+    detection or None} for each sweep and budget (BUDGETS)."""
+    out = {}
+    for which, budgets in BUDGETS.items():
+        rows = sweep(evalset, scores, thresholds, which, privacy_labels)
+        alarm, detect = CHOICE[which]
+        for b in budgets:
+            out[f"{detect} at {alarm} <= {b:g}"] = best_within(rows, which, b) if rows else None
+    return out
 
 
 def cross_fitted(evalset, scores: np.ndarray, thresholds: dict, fold: np.ndarray, which: str,
