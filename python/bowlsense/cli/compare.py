@@ -4,6 +4,11 @@ windows and the same clip resamples, with how far apart each side's own runs are
 only the runs' scores.npz are read (under a minute for five crossval runs of ../shared/data). Runs of
 `bowlsense train` compare the same way on their one validation split: fewer clips, wider intervals.
 
+A second table reads each run's trade-off at equal false alarms: the most eating caught at 0 dB under
+background with at most 5, 8, 10, 12 or 15% of background windows firing, and the most speech caught at
+-10 dB with at most 1, 2 or 3% speech false positives, over the threshold sweeps of `bowlsense thresholds`.
+A recipe that only trades detection for false alarms moves the first table and leaves this one level.
+
 One run per recipe is not evidence: on ../shared/data, retraining the same student with another seed moved
 speech caught at -10 dB by 0.037, an interval that excludes 0 included. A difference is worth acting on
 when it is larger than both sides' spreads, in the same direction as its interval.
