@@ -122,7 +122,7 @@ def trade_off(evalset, scores: np.ndarray, thresholds: dict, privacy_labels=("sp
         rows = sweep(evalset, scores, thresholds, which, privacy_labels)
         alarm, detect = CHOICE[which]
         for b in budgets:
-            out[f"{detect} at {alarm} <= {b:g}"] = best_within(rows, which, b) if rows else None
+            out[f"{detect} at {alarm} <= {b:g}"] = best_within(rows, which, b)
     return out
 
 
