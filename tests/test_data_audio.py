@@ -174,10 +174,17 @@ def _missing(tmp_path, _):
     return tmp_path / "missing.wav"
 
 
+def _no_data_chunk(tmp_path, _):
+    p = tmp_path / "no_data.wav"
+    p.write_bytes(b"RIFF\x04\x00\x00\x00WAVE")  # a WAV header and nothing after it
+    return p
+
+
 BROKEN = {
     _truncated: "truncated", _text: "not a recognised audio file", _empty: "empty",
     _nan: "NaN", _some_inf: "NaN or infinite", _one_sample: "too short", _header_only: "no audio samples",
     _short: "too short", _rate_96k: "sample rate 96000", _folder: "folder", _missing: "not found",
+    _no_data_chunk: "No 'data' chunk",
 }
 
 
@@ -188,6 +195,7 @@ def test_broken_files_raise_audio_error_naming_the_file(tmp_path, shared_data_di
         load_audio(path)
     assert str(path) in str(err.value)
     assert BROKEN[make] in str(err.value)
+    assert "object at 0x" not in str(err.value)  # libsndfile's text names our in-memory buffer: not for users
     assert isinstance(err.value, ValueError)
 
 

@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import pathlib
+import re
 import struct
 
 import numpy as np
@@ -87,7 +88,9 @@ def _decode(path, data: bytes) -> tuple[np.ndarray, AudioInfo]:
             info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
             samples = f.read(dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        reason = str(e).replace("<_io.BytesIO object>", "").strip() or type(e).__name__
+        # libsndfile opens our in-memory copy, so its text starts "Error opening <_io.BytesIO object at
+        # 0x...>:", which names nothing a user has; the file's path goes in front instead.
+        reason = re.sub(r"(Error opening )?<_io\.BytesIO object[^>]*>:?", "", str(e)).strip() or type(e).__name__
         if "Format not recognised" in reason or "unknown format" in reason.lower():
             reason = "not a recognised audio file (WAV, FLAC, OGG or MP3 expected)"
         raise AudioError(path, f"cannot decode: {reason}") from None
