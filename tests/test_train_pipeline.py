@@ -589,7 +589,7 @@ RECIPE_OPTION_VALUES = {
     "event_snr": ["--event-snr", "0,15"], "speech_snr": ["--speech-snr=-8,20"], "head_prior": ["--head-prior"],
     "teacher_lr": ["--teacher-lr", "1e-4"], "teacher_mask": ["--teacher-mask", "0.2"],
     "teacher_anchor": ["--teacher-anchor", "1e-3"], "teacher_epochs": ["--teacher-epochs", "3"],
-    "student_epochs": ["--student-epochs", "5"],
+    "student_epochs": ["--student-epochs", "5"], "student_lr": ["--student-lr", "1e-2"],
     "max_macs": ["--max-macs", "5000000"], "max_weight_bytes": ["--max-weight-bytes", "40000"],
     "distill_alpha": ["--distill-alpha", "0.9"], "distill_embedding": ["--distill-embedding", "0.3"],
     "distill_temperature": ["--distill-temperature", "2"], "privacy_temperature": ["--privacy-temperature", "1"],

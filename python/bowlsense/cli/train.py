@@ -155,6 +155,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher-epochs", type=int, help=f"teacher fine-tune epochs (default {d.teacher_epochs})")
     parser.add_argument("--student-epochs", type=int,
                         help=f"student distillation epochs (default {d.student_epochs})")
+    parser.add_argument("--student-lr", type=_positive, metavar="RATE",
+                        help=f"the student's peak learning rate (Adam, cosine decay over its epochs; default "
+                             f"{d.student_lr:g})")
     parser.add_argument("--max-macs", type=int, help=f"student MAC budget per patch (default {d.student.max_macs})")
     parser.add_argument("--max-weight-bytes", type=int,
                         help=f"student int8 weight budget (default {d.student.max_weight_bytes})")
@@ -220,6 +223,7 @@ TRAIN_FIELDS = {
     "unfrozen_blocks": "unfrozen_blocks", "teacher_lr": "teacher_lr", "head_prior": "head_prior",
     "event_snr": "event_snr_db", "speech_snr": "speech_snr_db", "teacher_mask": "teacher_mask",
     "teacher_anchor": "teacher_anchor", "teacher_epochs": "teacher_epochs", "student_epochs": "student_epochs",
+    "student_lr": "student_lr",
     "distill_alpha": "distill_alpha",
     "distill_embedding": "distill_embedding", "distill_temperature": "distill_temperature",
     "privacy_temperature": "privacy_temperature", "label_weight": "label_weight",
