@@ -220,6 +220,69 @@ def test_audit_page_is_self_contained_and_sorted_by_disagreement(imported, tmp_p
     assert "disagreement 0.90" in page and "disagreement 0.10" in page
 
 
+def _heldout_run(folder, windows_by_sha: dict) -> None:
+    """A run folder whose scores.npz holds these single windows (clip sha256 -> rows of (eating, speech)
+    scores), as `bowlsense crossval` writes it."""
+    from bowlsense.train import evaluation
+    from bowlsense.train.crossval import save_scores
+    from bowlsense.train.examples import Windows
+    from bowlsense.manifest import Threshold
+    groups = [sha for sha, rows in windows_by_sha.items() for _ in rows]
+    scores = np.array([r for rows in windows_by_sha.values() for r in rows], np.float32)
+    n = len(groups)
+    w = Windows(np.zeros((n, 96, 64), np.int16), np.zeros((n, 2), np.float32), ["single"] * n,
+                [f"w{i}" for i in range(n)], np.full(n, np.nan, np.float32))
+    folder.mkdir()
+    save_scores(folder / "scores.npz", evaluation.EvalSet(("eating", "speech"), w, ["single"] * n, [""] * n),
+                {"int8_student": scores}, {"eating": Threshold(0.5, 0.35), "speech": Threshold(0.35, 0.25)},
+                np.array(groups), fold=np.zeros(n))
+
+
+def test_audit_heldout_ranks_clips_by_a_crossval_runs_window_scores(imported, tmp_path, capsys):
+    """--heldout RUN: each clip's scores are the run's scores of its windows (no model is run); the most
+    confident window gives the clip's score and disagreement, the share of wrong windows breaks ties, and
+    clips the run did not validate come last, marked."""
+    ds = Dataset.load(imported)
+    speech = [c for c in ds.clips if c.labels == ("speech",)]
+    eating = next(c for c in ds.clips if c.labels == ("eating",))
+    background = next(c for c in ds.clips if c.labels == ("background",))
+    assert len(speech) >= 2, "the fixture's dataset has two speech clips"
+    run = tmp_path / "run"
+    _heldout_run(run, {
+        speech[0].sha256: [[0.0, 0.2]],                         # speech missed: disagreement 0.8
+        eating.sha256: [[0.9, 1.0], [0.8, 1.0]],                # eating caught; speech fires in every window
+        background.sha256: [[1.0, 0.0], [0.0, 0.0], [0.2, 0.1]],  # eating fires in one window of three
+        "f" * 64: [[0.0, 0.0]],                                  # a clip of another dataset: ignored
+    })
+    out = tmp_path / "r.html"
+    rc, stdout, err = _run(capsys, "audit", imported, "--out", out, "--heldout", run)
+    assert rc == 0, err
+    assert f"3 of {len(ds.clips)} clips have held-out scores" in stdout
+    page = out.read_text()
+    order = re.findall(r'class=path>([^<]+)<', page)
+    # eating and background both disagree 1.0 (a window at 1 where 0 is right): all of eating's windows are
+    # wrong, one of background's three (so eating first, against the order of their paths); then speech
+    # (0.8); then the clips without scores.
+    assert background.path < eating.path and order[:3] == [eating.path, background.path, speech[0].path]
+    assert "wrong in 2 of 2 windows" in page and "wrong in 1 of 3 windows" in page
+    assert "eating 0.90" in page and "eating 0.80" not in page   # a clip's score: its most confident window
+    assert page.count("no score</span>") == len(ds.clips) - 3
+    assert "(int8 student, held out)" in page
+
+
+def test_audit_heldout_refuses_a_run_of_other_clips_or_none(imported, tmp_path, capsys):
+    run = tmp_path / "other"
+    _heldout_run(run, {"f" * 64: [[0.0, 0.0]]})
+    rc, _, err = _run(capsys, "audit", imported, "--out", tmp_path / "r.html", "--heldout", run)
+    assert rc == 1 and "validated none of" in err and not (tmp_path / "r.html").exists()
+    rc, _, err = _run(capsys, "audit", imported, "--out", tmp_path / "r.html", "--heldout", tmp_path / "nowhere")
+    assert rc == 1 and "missing or unreadable" in err
+    with pytest.raises(SystemExit):  # one source of scores at a time
+        main(["data", "audit", str(imported), "--out", str(tmp_path / "r.html"), "--heldout", str(run),
+              "--model", str(tmp_path)])
+    assert "not allowed with" in capsys.readouterr().err
+
+
 def test_audit_audio_is_what_training_hears(imported, tmp_path):
     out = tmp_path / "r.html"
     write_audit(imported, out)

@@ -12,6 +12,7 @@ examples:
   bowlsense data verify data/mine audio/bowl/c.wav --label "bowl;eating" --by alice
   bowlsense data verify data/mine audio/bowl/d.wav --reject --by alice
   bowlsense data audit data/mine --out audit.html --model models/default   # model disagreement first
+  bowlsense data audit data/mine --out audit.html --heldout models/crossval # held-out disagreement first
   bowlsense data demo data/demo                       # synthetic set for a machine with no data
 """
 from __future__ import annotations
@@ -70,10 +71,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("audit", formatter_class=fmt, help="write one HTML page to listen to and look at every clip",
                        description="A self-contained HTML report: per clip a log-mel image from our front end, "
                        "an audio player, duration, sample rate and who verified it; a class-balance chart. "
-                       "With --model, the model's scores, clips it disagrees with most first.")
+                       "With --model, the model's scores, clips it disagrees with most first. A model scores "
+                       "the clips it trained on as their labels; --heldout RUN ranks every clip by the scores of "
+                       "a `bowlsense crossval` run instead, each clip scored by the fold model that never "
+                       "heard its recording.")
     p.add_argument("dir", metavar="DIR", help="dataset folder")
     p.add_argument("--out", required=True, metavar="REPORT.html", help="where to write the page")
-    p.add_argument("--model", metavar="MODEL_DIR", help="trained model folder (model.json + model.tflite)")
+    scores = p.add_mutually_exclusive_group()
+    scores.add_argument("--model", metavar="MODEL_DIR", help="trained model folder (model.json + model.tflite)")
+    scores.add_argument("--heldout", metavar="RUN",
+                        help="output folder of `bowlsense crossval` on this dataset: its int8 student's held-out "
+                             "scores (a clip's most confident window), read from RUN/scores.npz; clips the run "
+                             "did not validate (unverified ones among them: use --model for those) come last")
     p.add_argument("--max-audio-s", type=float, default=10.0, help="seconds of audio embedded per clip (default 10)")
     p.set_defaults(data_func=_audit)
 
@@ -157,10 +166,27 @@ def _audit(args) -> int:
         except (ValueError, FileNotFoundError) as e:
             print(f"error: {args.model}: cannot load the model: {e}", file=sys.stderr)
             return 1
-    stats = write_audit(args.dir, args.out, scorer=scorer, model_labels=labels, model_name=args.model or "",
-                        max_audio_s=args.max_audio_s, progress=sys.stderr.isatty())
+    clip_scores = None
+    if args.heldout:
+        from ..data.dataset import Dataset
+        from ..train.crossval import BaselineError, heldout_clip_scores
+        try:
+            clip_scores, labels = heldout_clip_scores(args.heldout)
+        except BaselineError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        if not {c.sha256 for c in Dataset.load(args.dir).clips} & clip_scores.keys():
+            print(f"error: {args.heldout} validated none of {args.dir}'s clips: was it run on another dataset, "
+                  "or on these clips before their files changed?", file=sys.stderr)
+            return 1
+    name = args.model or (f"{args.heldout} (int8 student, held out)" if args.heldout else "")
+    stats = write_audit(args.dir, args.out, scorer=scorer, model_labels=labels, model_name=name,
+                        max_audio_s=args.max_audio_s, progress=sys.stderr.isatty(), clip_scores=clip_scores)
     print(f"wrote {args.out}: {stats['clips']} clips ({stats['errors']} unreadable), "
           f"{stats['bytes'] / 1e6:.1f} MB, {stats['seconds']:.1f} s")
+    if args.heldout:
+        print(f"{stats['scored']} of {stats['clips']} clips have held-out scores in {args.heldout}; "
+              "the others are listed last")
     return 0
 
 

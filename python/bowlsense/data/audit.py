@@ -10,7 +10,12 @@ each label, unreadable clips come first, then unverified, rejected and verified 
 With a scorer (a callable: int16 PCM at 16 kHz -> {label: probability}), each clip also shows the
 model's scores, and clips are sorted by disagreement: max over labels of |target - score|, where the
 target is 1 for the clip's labels and 0 for the others. The clips a person should listen to first come
-first. `model_scorer(model_dir)` builds such a callable from a trained model directory.
+first. `model_scorer(model_dir)` builds such a callable from a trained model directory. A model scores
+the clips it trained on as their labels, so it can only point at clips it did not learn. Window scores
+computed elsewhere, keyed by clip sha256 (`clip_scores`: a cross-validation's held-out scores, each clip
+scored by the fold's model that never heard its recording), rank every clip that run validated: by the
+same disagreement of the clip's most confident window, ties (a clip's window at 0 or 1 where it should be
+the other) broken by the share of its windows on the wrong side of 0.5.
 """
 from __future__ import annotations
 
@@ -124,6 +129,7 @@ class Row:
     audio: str = ""
     scores: dict | None = None
     disagreement: float = -1.0
+    wrong_windows: tuple[int, int] | None = None  # (on the wrong side of 0.5, of), from clip_scores
     note: str = ""
     width: int = 0                # display width in px: 2 px per 10 ms frame, capped
 
@@ -204,16 +210,23 @@ def _row_html(r: Row, labels_order: list[str] | None) -> str:
                 s = r.scores.get(l, 0.0)
                 wrong = abs((1.0 if l in active else 0.0) - s) >= 0.5
                 lines.append(f'<span class="{"hi" if wrong else ""}">{html.escape(l)} {s:.2f}</span>')
-            cells.append(f"<td class=score>{'<br>'.join(lines)}<br><b>disagreement {r.disagreement:.2f}</b></td>")
+            wrong = (f"<br>wrong in {r.wrong_windows[0]} of {r.wrong_windows[1]} windows" if r.wrong_windows
+                     else "")
+            cells.append(f"<td class=score>{'<br>'.join(lines)}<br><b>disagreement {r.disagreement:.2f}</b>"
+                         f"{wrong}</td>")
         else:
-            cells.append("<td></td>")
+            cells.append("<td><span class=note>no score</span></td>")
     return "<tr>" + "".join(cells) + "</tr>"
 
 
 def write_audit(root: str | os.PathLike, out: str | os.PathLike, scorer: Scorer | None = None,
                 model_labels: list[str] | None = None, model_name: str = "", max_audio_s: float = 10.0,
-                progress: bool = False) -> dict:
-    """Write the report; returns a few numbers (clips, errors, seconds) for the caller to print."""
+                progress: bool = False, clip_scores: Mapping[str, np.ndarray] | None = None) -> dict:
+    """Write the report; returns a few numbers (clips, errors, scored clips, seconds) for the caller to print.
+    clip_scores ({clip sha256: (windows, model_labels) scores}) stands in for a scorer; clips without an
+    entry go last."""
+    if clip_scores is not None and not model_labels:
+        raise ValueError("clip_scores needs model_labels: the label of each score column")
     from ..frontend import Frontend
 
     t0 = time.perf_counter()
@@ -246,6 +259,13 @@ def write_audit(root: str | os.PathLike, out: str | os.PathLike, scorer: Scorer 
             row.note = f"<br><span class=note>first {max_audio_s:g} s of {row.duration_s:.0f} s</span>"
         if scorer is not None:
             row.scores = {k: float(v) for k, v in scorer(pcm).items()}
+        elif clip_scores is not None and clip.sha256 in clip_scores:
+            windows = np.asarray(clip_scores[clip.sha256], np.float64)
+            row.scores = dict(zip(model_labels, windows.max(axis=0).tolist()))
+            active = set(events(clip.labels))
+            target = np.array([1.0 if l in active else 0.0 for l in model_labels])
+            row.wrong_windows = (int((np.abs(windows - target) >= 0.5).any(axis=1).sum()), len(windows))
+        if row.scores is not None:
             row.disagreement = _disagreement(clip, row.scores)
         rows.append(row)
 
@@ -261,10 +281,15 @@ def write_audit(root: str | os.PathLike, out: str | os.PathLike, scorer: Scorer 
             _balance_svg(ds)]
     header = "<tr><th>label</th><th>file</th><th>verified</th><th>length</th><th>log-mel</th><th>audio</th>"
     body: list[str] = []
-    if scorer is not None:
+    scored = sum(1 for r in rows if r.scores is not None)
+    if scorer is not None or clip_scores is not None:
         labels_order = list(model_labels) if model_labels else sorted({k for r in rows if r.scores for k in r.scores})
-        rows.sort(key=lambda r: (-r.disagreement, r.clip.path))
+        rows.sort(key=lambda r: (-r.disagreement, -(r.wrong_windows[0] / r.wrong_windows[1]) if r.wrong_windows
+                                 else 0.0, r.clip.path))
         body.append(f"<h2>Sorted by disagreement with model {html.escape(model_name)}: listen to the top first</h2>")
+        if scored < len(rows):
+            body.append(f"<p>{len(rows) - scored} clips have no score (listed last): unreadable, or not "
+                        f"validated by the run the scores come from.</p>")
         body.append("<table>" + header + "<th>scores</th></tr>")
         body.extend(_row_html(r, labels_order) for r in rows)
         body.append("</table>")
@@ -285,5 +310,5 @@ def write_audit(root: str | os.PathLike, out: str | os.PathLike, scorer: Scorer 
     page = "\n".join(head + body + ["</body></html>\n"])
     from ..manifest import write_atomic
     write_atomic(pathlib.Path(out), page)
-    return {"clips": len(rows), "errors": errors, "seconds": time.perf_counter() - t0,
+    return {"clips": len(rows), "errors": errors, "scored": scored, "seconds": time.perf_counter() - t0,
             "bytes": len(page.encode())}

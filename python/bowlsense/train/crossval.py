@@ -213,6 +213,22 @@ def load_scores(folder) -> dict:
                             "folder of an earlier `bowlsense crossval` or `bowlsense train` run") from None
 
 
+def heldout_clip_scores(folder, model: str = "int8_student") -> tuple[dict[str, np.ndarray], list[str]]:
+    """({clip sha256: (windows, labels) scores}, labels) from a finished run's scores.npz: each validated
+    clip's single windows as the run scored them. In a cross-validation run every clip was scored by the
+    fold's model that never heard its recording, so a clip the labels and the model disagree on is not one
+    the model memorised: what `bowlsense data audit --heldout` ranks clips by. Clips the run did not
+    validate have no entry."""
+    run = require_evalset(load_scores(folder))
+    if model not in run["scores"]:
+        raise BaselineError(f"{run['path']}/scores.npz has no {model} scores (it has: "
+                            f"{', '.join(sorted(run['scores']))})")
+    scores, groups = run["scores"][model], run["groups"]
+    single = np.flatnonzero(np.array(run["evalset"].group) == "single")
+    return ({str(sha): scores[single[groups[single] == sha]] for sha in np.unique(groups[single])},
+            list(run["labels"]))
+
+
 def require_evalset(run: dict) -> dict:
     """A loaded run (load_scores) that can be measured again: its scores.npz holds the evaluation windows."""
     if "evalset" not in run:
