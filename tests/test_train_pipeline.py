@@ -491,6 +491,10 @@ def test_crossval_validates_every_clip_once(tmp_path, yamnet_dir, capsys, monkey
     for png in ("folds.png", "per_class.png", "confusion.png", "privacy.png"):
         assert (out / png).stat().st_size > 1000
     assert "15 clips validated over 2 folds" in capsys.readouterr().out
+    # The report's audit command ranks every clip the run validated by its held-out scores.
+    assert f"--heldout {out}" in text
+    assert main(["data", "audit", str(data), "--out", str(tmp_path / "audit.html"), "--heldout", str(out)]) == 0
+    assert f"{summary['validated_clips']} of " in capsys.readouterr().out
     # scores.npz records the fold that validated each window: the folds hold disjoint clips, as counted
     # in crossval.json, and `bowlsense thresholds` chooses each fold's thresholds on the other fold.
     with np.load(out / "scores.npz") as z:

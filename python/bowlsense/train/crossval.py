@@ -429,7 +429,9 @@ def write_report(out: pathlib.Path, summary: dict, measured: dict, spread: dict,
                   *report.streamed_table(summary["streamed"])]
     lines += ["", "## Clips most often wrong (int8 student, single windows)", "",
               "Where to listen first: a clip that is wrong in most of its windows may be mislabelled, hold a sound "
-              "the labels do not cover, or be unlike anything in training.", "",
+              "the labels do not cover, or be unlike anything in training. Every validated clip in order of "
+              "how far its held-out scores are from its labels, with spectrogram and audio: "
+              f"`bowlsense data audit DATA_DIR --out audit.html --heldout {out}`.", "",
               "The last column is pretrained YAMNet's opinion, independent of these labels: its top AudioSet "
               "classes over the clip's windows, with the share of windows each wins.", "",
               "| clip | label | note | wrong windows | missed | falsely reported | YAMNet hears |",
