@@ -41,6 +41,7 @@ from .labels import BACKGROUND, events, format_labels
 Scorer = Callable[[np.ndarray], Mapping[str, float]]
 NATS_RANGE = (-7.0, 5.0)
 MAX_IMAGE_WIDTH = 1200  # frames; longer clips are max-pooled in time
+WRONG = 0.5  # a score this far from its target (1 for the clip's labels, else 0) is on the wrong side
 
 
 class ScorerUnavailable(RuntimeError):
@@ -129,7 +130,7 @@ class Row:
     audio: str = ""
     scores: dict | None = None
     disagreement: float = -1.0
-    wrong_windows: tuple[int, int] | None = None  # (on the wrong side of 0.5, of), from clip_scores
+    wrong_windows: tuple[int, int] | None = None  # (windows on the wrong side, of), from clip_scores
     note: str = ""
     width: int = 0                # display width in px: 2 px per 10 ms frame, capped
 
@@ -208,7 +209,7 @@ def _row_html(r: Row, labels_order: list[str] | None) -> str:
             lines = []
             for l in labels_order:
                 s = r.scores.get(l, 0.0)
-                wrong = abs((1.0 if l in active else 0.0) - s) >= 0.5
+                wrong = abs((1.0 if l in active else 0.0) - s) >= WRONG
                 lines.append(f'<span class="{"hi" if wrong else ""}">{html.escape(l)} {s:.2f}</span>')
             wrong = (f"<br>wrong in {r.wrong_windows[0]} of {r.wrong_windows[1]} windows" if r.wrong_windows
                      else "")
@@ -264,7 +265,7 @@ def write_audit(root: str | os.PathLike, out: str | os.PathLike, scorer: Scorer 
             row.scores = dict(zip(model_labels, windows.max(axis=0).tolist()))
             active = set(events(clip.labels))
             target = np.array([1.0 if l in active else 0.0 for l in model_labels])
-            row.wrong_windows = (int((np.abs(windows - target) >= 0.5).any(axis=1).sum()), len(windows))
+            row.wrong_windows = (int((np.abs(windows - target) >= WRONG).any(axis=1).sum()), len(windows))
         if row.scores is not None:
             row.disagreement = _disagreement(clip, row.scores)
         rows.append(row)
