@@ -4,7 +4,6 @@ does not answer gives a clear error, and the CLI's device commands run against t
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -686,7 +686,7 @@ def test_streamed_figures_follow_the_device_event_rule_by_hand():
         "talk": (0, 1, [lo] * 4, [hi] * 4),     # speech caught: the gate holds every window
         "missed": (0, 1, [hi] * 5, [lo] * 5),   # speech missed under an eating event: the gate lets it out
     }
-    targets, group, lineage, scores, groups = [], [], [], [], []
+    targets, lineage, scores, groups = [], [], [], []
     for name, (eat, talk, es, ss) in clips.items():
         for k in reversed(range(len(es))):  # stored out of order: streams are put back in window order
             targets.append([eat, talk])

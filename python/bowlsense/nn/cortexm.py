@@ -12,11 +12,15 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import tempfile
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..frontend.cortexm import CPU_FLAGS, HARNESS_DIR, INSTRUCTIONS_PER_TICK, ToolMissing, need  # noqa: F401
 from ..paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    from .lower import Graph
 
 NN_DIR = REPO_ROOT / "firmware" / "nn"
 LINK_SCRIPT = HARNESS_DIR / "link.ld"  # the test harnesses' bare-metal QEMU layout
@@ -84,7 +88,7 @@ int main(void) {
 """
 
 
-def write_model_c(data: bytes, out: pathlib.Path) -> "Graph":
+def write_model_c(data: bytes, out: pathlib.Path) -> Graph:
     """bs_model.h / bs_model_graph.c / bs_model_tflite.c for any int8 .tflite (a test model without a
     model.json: one placeholder label per output value), the files `bowlsense export` writes, for the
     harness. Returns the lowered graph."""

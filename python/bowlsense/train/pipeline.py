@@ -11,6 +11,7 @@ import json
 import pathlib
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from ..data.labels import EVENT_LABELS
 from .examples import (PLAN_VERSION, Side, TrainingDataError, Windows, by_label, plan_augmented, plan_mixtures, plan_silence_crops,
                        plan_single, render)
 from .student import StudentConfig
+
+if TYPE_CHECKING:
+    from . import evaluation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -418,7 +422,7 @@ class Trained:
     """What one training run measured: the metrics written into model.json, and the evaluation set with
     each model's scores on it (cross-validation pools these over folds)."""
     metrics: dict
-    evalset: "evaluation.EvalSet"
+    evalset: evaluation.EvalSet
     scores: dict[str, np.ndarray]   # teacher, float_student, int8_student: (windows, labels)
     thresholds: dict
 

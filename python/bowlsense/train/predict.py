@@ -10,8 +10,6 @@ from __future__ import annotations
 import pathlib
 from typing import Iterator
 
-import numpy as np
-
 from .features import HOP_S, pcm_patches
 
 
