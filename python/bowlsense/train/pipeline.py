@@ -71,8 +71,9 @@ class TrainConfig:
     # false positives +0.051, events level at equal false events, for twice the student's time: not adopted.
     student_epochs: int = 12
     # Adam's peak rate (cosine decay over the epochs). 1e-3 and 1e-2 against it under 4-fold cross-validation
-    # (train/README.md): 1e-3 worse beyond retraining noise (eating at 0 dB under background -0.12), 1e-2 a
-    # lower events trade-off (eating at 0 dB at equal false events -0.05 to -0.07).
+    # (train/README.md): 1e-3 worse beyond retraining noise (eating at 0 dB under background -0.12); 1e-2, over
+    # two seeds, a slide towards firing more with a lower events trade-off (eating at 0 dB at equal false
+    # events -0.05 to -0.09).
     student_lr: float = 3e-3
     distill_alpha: float = 0.5         # weight of the teacher's scores in the student's target
     # Weight of matching YAMNet's embedding (distill.py; 0: off). One run each, under 4-fold cross-validation
